@@ -1,0 +1,47 @@
+"""impact-assets: model impact assessments as Dagster software-defined assets.
+
+Example:
+    In a project's ``definitions.py``::
+
+        from impact_assets import ProjectPaths, build_definitions
+
+        defs = build_definitions(ProjectPaths.from_env(default_project_dir=__file__.rsplit("/", 1)[0]))
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from impact_assets.assessment import Assessment, discover_assessments, load_assessment
+from impact_assets.errors import (
+    DataContractError,
+    ImpactAssetsError,
+    ModelRegistryError,
+    SpecError,
+    SqlModelError,
+    StorageError,
+)
+from impact_assets.orchestration import assessment_job_name, build_assessment_definitions, register_check_name
+from impact_assets.settings import ProjectPaths
+
+__all__ = [
+    "Assessment",
+    "DataContractError",
+    "ImpactAssetsError",
+    "ModelRegistryError",
+    "ProjectPaths",
+    "SpecError",
+    "SqlModelError",
+    "StorageError",
+    "assessment_job_name",
+    "build_assessment_definitions",
+    "build_definitions",
+    "discover_assessments",
+    "load_assessment",
+    "register_check_name",
+]
+
+
+def build_definitions(paths: ProjectPaths) -> dg.Definitions:
+    """Definitions of every assessment in ``paths.assessments_dir``, merged into one code location."""
+    return dg.Definitions.merge(*(build_assessment_definitions(a) for a in discover_assessments(paths)))

@@ -1,0 +1,122 @@
+"""An assessment resolved against its SQL models and the installation's folders.
+
+:func:`load_assessment` is what runs when definitions load: it validates the YAML, parses every SQL
+model it selects, and checks that the bindings name tables and columns that exist, so mistakes are
+reported with the spec's file and line before anything runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from impact_assets.errors import SpecError, SqlModelError
+from impact_assets.modeling import PREDICTIONS_TABLE, LocalModelRegistry, predictions_columns
+from impact_assets.settings import ProjectPaths
+from impact_assets.spec import AssessmentSpec, SpecSource, load_spec, spec_error
+from impact_assets.sql import SqlProject, discover_models
+
+__all__ = ["Assessment", "discover_assessments", "load_assessment"]
+
+NO_ASSESSMENTS = "no assessment YAML files (*.yaml, *.yml) in {path}"
+DUPLICATE_ASSESSMENT = "assessment id {id!r} is used by both {first} and {second}"
+UNKNOWN_MODEL = "{what} {name!r} is not a SQL model of this assessment (models: {models})"
+UNKNOWN_COLUMN = "column {column!r} is not produced by SQL model {table!r} (columns: {columns})"
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """A validated spec, its SQL models, and where its files live."""
+
+    spec: AssessmentSpec
+    source: SpecSource
+    paths: ProjectPaths
+    sql: SqlProject
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def schema(self) -> str:
+        """DuckDB schema holding this assessment's data tables."""
+        return self.spec.id
+
+    @property
+    def registry(self) -> LocalModelRegistry | None:
+        """The model registry, when this assessment scores with one."""
+        scoring = self.spec.model.registry
+        if scoring is None:
+            return None
+        folder = self.paths.expand(scoring.path) if scoring.path else self.paths.models_dir / self.spec.id
+        return LocalModelRegistry(folder)
+
+    def source_path(self, name: str) -> Path:
+        return self.paths.expand(self.spec.sources[name].path)
+
+    def source_partition_column(self, name: str) -> str:
+        return self.spec.sources[name].partition_column or self.spec.bindings.partition_column
+
+
+def _check_columns(source: SpecSource, project: SqlProject, table: str, checks: list[tuple[tuple, str]]) -> list[tuple[tuple, str]]:
+    columns = project.columns.get(table)
+    if columns is None:
+        return []
+    return [(loc, UNKNOWN_COLUMN.format(column=column, table=table, columns=list(columns))) for loc, column in checks if column not in columns]
+
+
+def load_assessment(path: str | Path, paths: ProjectPaths) -> Assessment:
+    """Load and validate one assessment file.
+
+    Raises:
+        SpecError: The YAML or its references are invalid (file, line and field named).
+        SqlModelError: A selected SQL model cannot be parsed or resolved (model file named).
+    """
+    spec, source = load_spec(path)
+    try:
+        models = discover_models(paths.sql_dir, spec.sql.paths)
+    except SqlModelError as exc:
+        raise SqlModelError(exc.message, context={**exc.context, "spec": str(source.path)}) from None
+    external: dict[str, dict[str, str] | None] = dict.fromkeys(spec.sources)
+    scoring = spec.model.registry
+    if scoring is not None:
+        external[PREDICTIONS_TABLE] = predictions_columns(scoring.id_column, "UNKNOWN", spec.bindings.partition_column)
+    project = SqlProject(models, external=external, reserved=[PREDICTIONS_TABLE] if scoring else [])
+
+    problems: list[tuple[tuple, str]] = []
+    names = sorted(project.models)
+    bindings = spec.bindings
+    if bindings.scored_table not in project.models:
+        problems.append((("bindings", "scored_table"), UNKNOWN_MODEL.format(what="scored_table", name=bindings.scored_table, models=names)))
+    else:
+        wanted = [
+            (("bindings", field), getattr(bindings, field))
+            for field in ("id_column", "partition_column", "label", "prediction", "score")
+            if getattr(bindings, field) is not None
+        ]
+        wanted += [(("bindings", "sensitive_features", i, "name"), f.name) for i, f in enumerate(bindings.sensitive_features)]
+        problems += _check_columns(source, project, bindings.scored_table, wanted)
+    if scoring is not None:
+        if scoring.features_table not in project.models:
+            problems.append((("model", "registry", "features_table"), UNKNOWN_MODEL.format(what="features_table", name=scoring.features_table, models=names)))
+        else:
+            wanted = [(("model", "registry", "features", i), c) for i, c in enumerate(scoring.features)]
+            wanted += [(("model", "registry", field), getattr(scoring, field)) for field in ("id_column", "label")]
+            problems += _check_columns(source, project, scoring.features_table, wanted)
+    if problems:
+        raise spec_error(source, problems)
+    return Assessment(spec=spec, source=source, paths=paths, sql=project)
+
+
+def discover_assessments(paths: ProjectPaths) -> list[Assessment]:
+    """Every assessment in the assessments folder, ids unique."""
+    files = sorted([*paths.assessments_dir.glob("*.yaml"), *paths.assessments_dir.glob("*.yml")])
+    if not files:
+        raise SpecError(NO_ASSESSMENTS.format(path=paths.assessments_dir))
+    loaded: dict[str, Assessment] = {}
+    for file in files:
+        assessment = load_assessment(file, paths)
+        if assessment.id in loaded:
+            raise SpecError(DUPLICATE_ASSESSMENT.format(id=assessment.id, first=loaded[assessment.id].source.path, second=file))
+        loaded[assessment.id] = assessment
+    return list(loaded.values())

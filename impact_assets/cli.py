@@ -1,0 +1,165 @@
+"""The ``impact-assets`` command line: demo, simulate, train, register."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+
+import click
+import duckdb
+import pandas as pd
+
+from impact_assets.assessment import Assessment, discover_assessments
+from impact_assets.datasets import simulate_batch, write_batch
+from impact_assets.errors import ImpactAssetsError
+from impact_assets.register import current_register
+from impact_assets.settings import ProjectPaths
+
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+DAGSTER_YAML = "telemetry:\n  enabled: false\n"
+
+
+def _paths(project_dir: str | None) -> ProjectPaths:
+    return ProjectPaths.from_env(default_project_dir=project_dir or Path.cwd())
+
+
+def _last_days(days: int, today: dt.date | None = None) -> list[dt.date]:
+    """The ``days`` complete days before ``today`` (UTC), oldest first."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    return [today - dt.timedelta(days=i) for i in range(days, 0, -1)]
+
+
+def simulate_days(assessment: Assessment, days: list[dt.date], *, overwrite: bool = False) -> list[Path]:
+    """Write the simulator's batch for each day that has none yet; returns the files written."""
+    sim = assessment.spec.simulation
+    if sim is None:
+        return []
+    folder = Path(str(assessment.source_path(sim.source)).split("*")[0])
+    written = []
+    for day in days:
+        target = folder / f"{day.isoformat()}.parquet"
+        if target.exists() and not overwrite:
+            continue
+        batch = simulate_batch(day, rows=sim.rows_per_day, seed=sim.seed, drift_from=sim.drift_from)
+        written.append(write_batch(batch, target))
+    return written
+
+
+def train_version(assessment: Assessment, *, seed_offset: int = 0, rows: int = 5000) -> str:
+    """Train and register a model version on a simulated training snapshot."""
+    from impact_assets.pipeline import train_model
+
+    sim = assessment.spec.simulation
+    if sim is None:
+        raise click.ClickException(f"assessment {assessment.id!r} has no simulation section to draw training data from")
+    training_day = assessment.spec.partitions.start_date - dt.timedelta(days=1)
+    rows_frame = simulate_batch(training_day, rows=rows, seed=sim.seed + 1 + seed_offset)
+    version = train_model(assessment, rows_frame)
+    return version.version
+
+
+def _print_register(paths: ProjectPaths, assessment_id: str, partitions: list[str] | None = None) -> None:
+    with duckdb.connect(str(paths.database), read_only=True) as conn:
+        frame = current_register(conn, assessment_id)
+    if partitions:
+        frame = frame[frame["partition_key"].isin(partitions)]
+    if frame.empty:
+        click.echo(f"{assessment_id}: no register snapshot yet")
+        return
+    frame = frame.assign(value=frame["value"].map(lambda v: "—" if pd.isna(v) else f"{v:.3f}"))
+    click.echo(f"\nImpact register of {assessment_id} (latest snapshot per partition):")
+    wide = frame.pivot_table(index="entry_id", columns="partition_key", values="status", aggfunc="first")
+    click.echo(wide.to_string())
+    newest = frame["partition_key"].max()
+    click.echo(f"\nEntries on {newest}:")
+    click.echo(frame[frame["partition_key"] == newest][["entry_id", "value", "n", "status", "reason"]].to_string(index=False))
+
+
+@click.group()
+@click.option("--project-dir", type=click.Path(file_okay=False), default=None, help="Project root (default: $IMPACT_ASSETS_PROJECT_DIR or the current directory).")
+@click.pass_context
+def main(ctx: click.Context, project_dir: str | None) -> None:
+    """Model impact assessments as Dagster assets."""
+    ctx.obj = _paths(project_dir)
+
+
+@main.command()
+@click.option("--days", default=7, show_default=True, help="How many past days to assess.")
+@click.pass_obj
+def demo(paths: ProjectPaths, days: int) -> None:
+    """Simulate batches, train if needed, materialize every assessment for the last DAYS days."""
+    import dagster as dg
+
+    from impact_assets import build_definitions
+    from impact_assets.orchestration import assessment_job_name
+
+    paths.dagster_home.mkdir(parents=True, exist_ok=True)
+    if not (paths.dagster_home / "dagster.yaml").exists():
+        (paths.dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)
+    os.environ["DAGSTER_HOME"] = str(paths.dagster_home)
+    try:
+        assessments = discover_assessments(paths)
+        day_list = _last_days(days)
+        for assessment in assessments:
+            written = simulate_days(assessment, day_list)
+            click.echo(f"[{assessment.id}] {len(written)} new daily batches simulated ({day_list[0]} .. {day_list[-1]})")
+            registry = assessment.registry
+            if registry is not None and not registry.versions():
+                version = train_version(assessment)
+                click.echo(f"[{assessment.id}] trained model version {version} into {registry.path}")
+        defs = build_definitions(paths)
+        failed = 0
+        with dg.DagsterInstance.get() as instance:
+            for assessment in assessments:
+                job = defs.resolve_job_def(assessment_job_name(assessment.id))
+                for i, day in enumerate(day_list, 1):
+                    result = job.execute_in_process(
+                        partition_key=day.isoformat(), instance=instance, raise_on_error=False, run_config=QUIET_LOGS
+                    )
+                    state = "ok" if result.success else "FAILED"
+                    failed += not result.success
+                    click.echo(f"[{assessment.id}] partition {day} ({i}/{len(day_list)}): {state} (run {result.run_id})")
+        for assessment in assessments:
+            _print_register(paths, assessment.id, [d.isoformat() for d in day_list])
+    except ImpactAssetsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"\nResults: {paths.database}  (schema impact)")
+    click.echo("Open the Dagster UI on this instance with:  make ui   (then http://127.0.0.1:3000)")
+    if failed:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--days", default=7, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Regenerate batches that already exist.")
+@click.pass_obj
+def simulate(paths: ProjectPaths, days: int, overwrite: bool) -> None:
+    """Write the simulator's daily batches for the last DAYS days."""
+    for assessment in discover_assessments(paths):
+        written = simulate_days(assessment, _last_days(days), overwrite=overwrite)
+        click.echo(f"[{assessment.id}] {len(written)} batches written")
+
+
+@main.command()
+@click.option("--assessment", "assessment_id", required=True)
+@click.option("--seed-offset", default=0, show_default=True, help="Draw a different training snapshot.")
+@click.pass_obj
+def train(paths: ProjectPaths, assessment_id: str, seed_offset: int) -> None:
+    """Train and register a new model version for an assessment."""
+    try:
+        found = {a.id: a for a in discover_assessments(paths)}
+        if assessment_id not in found:
+            raise click.ClickException(f"no assessment {assessment_id!r} (assessments: {sorted(found)})")
+        click.echo(f"registered model version {train_version(found[assessment_id], seed_offset=seed_offset)}")
+    except ImpactAssetsError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command("register")
+@click.option("--assessment", "assessment_id", required=True)
+@click.pass_obj
+def register_show(paths: ProjectPaths, assessment_id: str) -> None:
+    """Print the latest register snapshot of every partition."""
+    _print_register(paths, assessment_id)

@@ -1,0 +1,5 @@
+"""Bundled real data and the demo's daily-batch simulator."""
+
+from impact_assets.datasets._simulate import load_german_credit, simulate_batch, write_batch
+
+__all__ = ["load_german_credit", "simulate_batch", "write_batch"]

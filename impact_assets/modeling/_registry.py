@@ -1,0 +1,106 @@
+"""A local, file-based model registry: one folder per version, artifact plus metadata.
+
+Layout::
+
+    <registry>/<version>/model.joblib      the fitted scikit-learn pipeline
+    <registry>/<version>/metadata.json     version, trained_at, training-data fingerprint, metrics, features
+
+Versions are increasing integers (``1``, ``2``...), as in MLflow's registry. A version folder is
+written under a temporary name and renamed into place, so a reader never sees half a version.
+Artifacts are joblib pickles: load only registries you trust.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+
+from impact_assets.errors import ModelRegistryError
+
+__all__ = ["LocalModelRegistry", "ModelVersion"]
+
+EMPTY_REGISTRY = "the model registry {path} holds no model version; train one first (`impact-assets train`)"
+UNKNOWN_VERSION = "model version {version!r} is not in the registry {path} (versions: {versions})"
+LOAD_FAILED = "model version {version} in {path} could not be loaded: {message}"
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A registered version and its metadata."""
+
+    version: str
+    path: Path
+    metadata: dict[str, Any]
+
+
+class LocalModelRegistry:
+    """Versions of one model in a folder.
+
+    Example:
+        >>> registry = LocalModelRegistry(Path(tempfile.mkdtemp()))
+        >>> registry.versions()
+        []
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def versions(self) -> list[str]:
+        """Registered versions, oldest first."""
+        if not self.path.is_dir():
+            return []
+        found = [p.name for p in self.path.iterdir() if p.is_dir() and p.name.isdigit() and (p / "metadata.json").is_file()]
+        return sorted(found, key=int)
+
+    def latest(self) -> ModelVersion:
+        """The newest version."""
+        versions = self.versions()
+        if not versions:
+            raise ModelRegistryError(EMPTY_REGISTRY.format(path=self.path), context={"registry": str(self.path)})
+        return self.get(versions[-1])
+
+    def get(self, version: str) -> ModelVersion:
+        """Metadata of one version."""
+        folder = self.path / str(version)
+        if not (folder / "metadata.json").is_file():
+            raise ModelRegistryError(UNKNOWN_VERSION.format(version=version, path=self.path, versions=self.versions()))
+        return ModelVersion(str(version), folder, json.loads((folder / "metadata.json").read_text(encoding="utf-8")))
+
+    def load(self, version: str) -> tuple[Any, ModelVersion]:
+        """The fitted model of ``version`` and its metadata."""
+        entry = self.get(version)
+        try:
+            model = joblib.load(entry.path / "model.joblib")
+        except Exception as exc:  # any unpickling failure means the artifact is unusable
+            raise ModelRegistryError(
+                LOAD_FAILED.format(version=version, path=entry.path, message=f"{type(exc).__name__}: {exc}"),
+                context={"registry": str(self.path), "version": version},
+            ) from exc
+        if not hasattr(model, "predict_proba"):
+            raise ModelRegistryError(
+                LOAD_FAILED.format(version=version, path=entry.path, message="the artifact has no predict_proba"),
+                context={"registry": str(self.path), "version": version},
+            )
+        return model, entry
+
+    def register(self, model: Any, metadata: dict[str, Any]) -> ModelVersion:
+        """Store ``model`` as the next version; ``metadata`` is completed with the version."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        versions = self.versions()
+        version = str(int(versions[-1]) + 1 if versions else 1)
+        staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=self.path))
+        try:
+            joblib.dump(model, staging / "model.joblib")
+            (staging / "metadata.json").write_text(json.dumps({**metadata, "version": version}, indent=2, default=str), encoding="utf-8")
+            os.rename(staging, self.path / version)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return self.get(version)

@@ -1,0 +1,10 @@
+"""Dagster adapters: assets, checks and jobs built from assessments."""
+
+from impact_assets.orchestration._factory import (
+    DUCKDB_RESOURCE_KEY,
+    assessment_job_name,
+    build_assessment_definitions,
+    register_check_name,
+)
+
+__all__ = ["DUCKDB_RESOURCE_KEY", "assessment_job_name", "build_assessment_definitions", "register_check_name"]

@@ -1,0 +1,321 @@
+"""Dagster definitions for one assessment: a thin adapter over :mod:`impact_assets.pipeline`.
+
+Asset keys are prefixed by the assessment id and all assets of an assessment form one group:
+
+* ``<id>/<source>`` — raw files, external assets; their per-partition data versions are reported
+  as observations by the SQL models that read them;
+* ``<id>/<subfolders>/<model>`` — one per ``dbt_like_sql`` model;
+* ``<id>/predictions`` — scores of the registry's latest model version (when the spec has a registry);
+* ``<id>/group_metrics``, ``<id>/disparities``, ``<id>/impact_register_snapshot``.
+"""
+
+
+import contextlib
+import hashlib
+from collections.abc import Iterator
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from impact_assets import pipeline
+from impact_assets.assessment import Assessment
+from impact_assets.errors import ImpactAssetsError
+from impact_assets.modeling import PREDICTIONS_TABLE
+from impact_assets.orchestration._markdown import register_markdown, selection_rates_markdown
+from impact_assets.register import STATUSES
+
+__all__ = ["DUCKDB_RESOURCE_KEY", "assessment_job_name", "build_assessment_definitions", "register_check_name"]
+
+DUCKDB_RESOURCE_KEY = "impact_duckdb"
+DATA_VERSION_TAG = "dagster/data_version"
+
+
+def assessment_job_name(assessment_id: str) -> str:
+    """Name of the job that materializes a whole assessment partition."""
+    return f"{assessment_id}__assessment"
+
+
+def register_check_name(entry_id: str) -> str:
+    """Name of the asset check of a register entry."""
+    return f"{entry_id}_within_thresholds"
+
+
+@contextlib.contextmanager
+def _failures() -> Iterator[None]:
+    """Turn a package error into a ``dg.Failure`` carrying its context as metadata."""
+    try:
+        yield
+    except ImpactAssetsError as exc:
+        raise dg.Failure(description=str(exc), metadata={f"impact_assets/{k}": str(v) for k, v in exc.context.items()}) from exc
+
+
+class _Keys:
+    def __init__(self, assessment: Assessment) -> None:
+        self.assessment = assessment
+        self.prefix = [assessment.id]
+
+    def table(self, name: str) -> dg.AssetKey:
+        """Key of whatever a SQL model may read: a model, a source, or the predictions."""
+        if name in self.assessment.sql.models:
+            return dg.AssetKey([*self.prefix, *self.assessment.sql.models[name].prefix, name])
+        return dg.AssetKey([*self.prefix, name])
+
+    def result(self, name: str) -> dg.AssetKey:
+        return dg.AssetKey([*self.prefix, name])
+
+
+def _column_lineage(assessment: Assessment, keys: _Keys, name: str) -> dict[str, object]:
+    deps = assessment.sql.column_lineage.get(name)
+    if not deps:
+        return {}
+    return {
+        "dagster/column_lineage": dg.TableColumnLineage(
+            deps_by_column={
+                column: [dg.TableColumnDep(asset_key=keys.table(d.table), column_name=d.column) for d in upstream]
+                for column, upstream in deps.items()
+            }
+        )
+    }
+
+
+def _source_specs(assessment: Assessment, keys: _Keys, partitions: dg.PartitionsDefinition) -> list[dg.AssetSpec]:
+    return [
+        dg.AssetSpec(
+            key=keys.table(name),
+            description=source.description or f"Raw {source.format} files: {source.path}",
+            group_name=assessment.id,
+            partitions_def=partitions,
+            kinds={source.format},
+            owners=[],
+            metadata={"impact_assets/path": str(assessment.source_path(name)), "impact_assets/format": source.format},
+        )
+        for name, source in assessment.spec.sources.items()
+    ]
+
+
+def _sql_asset(assessment: Assessment, keys: _Keys, partitions: dg.PartitionsDefinition, name: str) -> dg.AssetsDefinition:
+    model = assessment.sql.models[name]
+    sources_read = sorted(t for t in model.reads if t in assessment.spec.sources)
+
+    @dg.asset(
+        key=keys.table(name),
+        deps=[keys.table(t) for t in sorted(model.reads)],
+        partitions_def=partitions,
+        group_name=assessment.id,
+        kinds={"duckdb", "sql"},
+        code_version=hashlib.sha256(model.sql.encode()).hexdigest()[:12],
+        description=f"SQL model `{model.path.name}` ({'/'.join(model.prefix) or 'top level'}), table `{assessment.schema}.{name}`.",
+        metadata={
+            "dagster/table_name": f"{assessment.schema}.{name}",
+            "impact_assets/sql_path": str(model.path),
+            **_column_lineage(assessment, keys, name),
+        },
+    )
+    def _sql_model(context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource) -> dg.MaterializeResult:
+        with _failures(), impact_duckdb.get_connection() as conn:
+            pipeline.prepare(conn, assessment)
+            for source in sources_read:
+                prints = pipeline.source_fingerprints(conn, assessment, context.partition_key)[source]
+                context.log_event(
+                    dg.AssetObservation(
+                        asset_key=keys.table(source),
+                        partition=context.partition_key,
+                        tags={DATA_VERSION_TAG: prints.get(context.partition_key, "empty")},
+                    )
+                )
+            written = pipeline.run_sql_model(conn, assessment, name, context.partition_key)
+        if written.rebuilt:
+            context.log.warning(f"{written.table}: the query's columns changed, so the table was rebuilt from the whole query")
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": written.total_rows,
+                "dagster/partition_row_count": written.partition_rows,
+                "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(c, t) for c, t in written.columns]),
+                "impact_assets/sql": dg.MetadataValue.md(f"```sql\n{model.sql.strip()}\n```"),
+                **_column_lineage(assessment, keys, name),
+            }
+        )
+
+    return _sql_model
+
+
+def _predictions_asset(assessment: Assessment, keys: _Keys, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    scoring = assessment.spec.model.registry
+    assert scoring is not None
+
+    @dg.asset(
+        key=keys.table(PREDICTIONS_TABLE),
+        deps=[keys.table(scoring.features_table)],
+        partitions_def=partitions,
+        group_name=assessment.id,
+        kinds={"duckdb", "scikit-learn"},
+        description=f"Scores and decisions of the latest version of model `{assessment.spec.model.name}` in the registry, one row per case.",
+        metadata={"dagster/table_name": f"{assessment.schema}.{PREDICTIONS_TABLE}", "impact_assets/registry": str(assessment.registry.path if assessment.registry else "")},
+    )
+    def _predictions(context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource) -> dg.MaterializeResult:
+        with _failures(), impact_duckdb.get_connection() as conn:
+            pipeline.prepare(conn, assessment, sources=False)
+            scored = pipeline.score(conn, assessment, context.partition_key)
+        context.log.info(f"scored {scored.rows} rows with model version {scored.model_version}")
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/partition_row_count": scored.rows,
+                "impact_assets/model_version": scored.model_version,
+                "impact_assets/mean_score": scored.mean_score,
+                "impact_assets/positive_decision_rate": scored.approval_rate,
+                "impact_assets/decision_threshold": scoring.decision_threshold,
+            },
+            tags={"impact_assets/model_version": scored.model_version},
+        )
+
+    return _predictions
+
+
+def _fairness_assets(assessment: Assessment, keys: _Keys, partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    bindings = assessment.spec.bindings
+
+    @dg.asset(
+        key=keys.result("group_metrics"),
+        deps=[keys.table(bindings.scored_table)],
+        partitions_def=partitions,
+        group_name=assessment.id,
+        kinds={"duckdb", "fairlearn"},
+        description="Selection rate, base rate, TPR/FPR/FNR/TNR and accuracy per group of each sensitive feature and intersection, and overall.",
+        metadata={"dagster/table_name": "impact.group_metrics"},
+    )
+    def _group_metrics(context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource) -> dg.MaterializeResult:
+        with _failures(), impact_duckdb.get_connection() as conn:
+            pipeline.prepare(conn, assessment)
+            results = pipeline.compute_fairness(conn, assessment, context.partition_key, context.run_id)
+        metrics = results.group_metrics
+        counts = metrics[metrics["metric"] == "count"]
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/partition_row_count": len(metrics),
+                "impact_assets/rows_assessed": results.rows,
+                "impact_assets/groups": len(counts),
+                "impact_assets/groups_suppressed": int(counts["suppressed"].sum()),
+                "impact_assets/model_version": results.model_version,
+                "impact_assets/data_version": results.data_version,
+                "impact_assets/by_group": dg.MetadataValue.md(selection_rates_markdown(metrics)),
+            },
+            data_version=dg.DataVersion(f"{results.model_version}:{results.data_version}"),
+        )
+
+    @dg.asset(
+        key=keys.result("disparities"),
+        deps=[_group_metrics.key],
+        partitions_def=partitions,
+        group_name=assessment.id,
+        kinds={"duckdb", "fairlearn"},
+        description="Differences and ratios of group metrics between groups and to overall (fairlearn semantics).",
+        metadata={"dagster/table_name": "impact.disparities"},
+    )
+    def _disparities(context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource) -> dg.MaterializeResult:
+        with _failures(), impact_duckdb.get_connection() as conn:
+            pipeline.prepare(conn, assessment, sources=False)
+            results, _, _ = pipeline.latest_results(conn, assessment, context.partition_key)
+        gaps = results.get("disparities")
+        if gaps is None or gaps.empty:
+            raise dg.Failure(description=f"no group metrics for partition {context.partition_key}; materialize group_metrics first")
+        ratios = gaps[(gaps["method"] == "ratio") & (gaps["relative_to"] == "between_groups") & gaps["metric"].isin(["demographic_parity", "equalized_odds"])]
+        table = "\n".join(
+            ["| feature set | disparity | ratio |", "|---|---|---|"]
+            + [f"| {r.feature_set} | {r.metric} | {'—' if r.value != r.value or r.value is None else f'{r.value:.4f}'} |" for r in ratios.itertuples()]
+        )
+        return dg.MaterializeResult(
+            metadata={"dagster/partition_row_count": len(gaps), "impact_assets/ratios": dg.MetadataValue.md(table)}
+        )
+
+    return [_group_metrics, _disparities]
+
+
+def _snapshot_asset(assessment: Assessment, keys: _Keys, partitions: dg.PartitionsDefinition, upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
+    entries = assessment.spec.register_entries
+    thresholds = {e.id: (e.thresholds.warn, e.thresholds.breach, e.thresholds.direction) for e in entries}
+    checks = [
+        dg.AssetCheckSpec(
+            register_check_name(e.id),
+            asset=keys.result("impact_register_snapshot"),
+            description=f"{e.outcome} ({e.impact} for {e.stakeholder}; owner {e.owner}; on breach: {e.action})",
+        )
+        for e in entries
+    ]
+
+    @dg.asset(
+        key=keys.result("impact_register_snapshot"),
+        deps=upstream,
+        partitions_def=partitions,
+        group_name=assessment.id,
+        kinds={"duckdb"},
+        check_specs=checks,
+        owners=[o for o in assessment.spec.owners if "@" in o] or None,
+        description="The impact register evaluated on this partition: one row per entry with value, thresholds, status and reason; appended, never overwritten.",
+        metadata={"dagster/table_name": "impact.register_snapshots"},
+    )
+    def _snapshot(context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource) -> dg.MaterializeResult:
+        with _failures(), impact_duckdb.get_connection() as conn:
+            pipeline.prepare(conn, assessment, sources=False)
+            snapshot, evaluated = pipeline.snapshot_register(conn, assessment, context.partition_key, context.run_id)
+        counts = {status: sum(r.status == status for r in evaluated) for status in STATUSES}
+        check_results = [
+            dg.AssetCheckResult(
+                check_name=register_check_name(r.entry_id),
+                passed=r.status == "pass",
+                severity=dg.AssetCheckSeverity.ERROR if r.status == "breach" else dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "status": r.status,
+                    "value": dg.MetadataValue.float(r.value) if r.value is not None else dg.MetadataValue.null(),
+                    "n": dg.MetadataValue.int(r.n) if r.n is not None else dg.MetadataValue.null(),
+                    "threshold_warn": dg.MetadataValue.float(thresholds[r.entry_id][0]) if thresholds[r.entry_id][0] is not None else dg.MetadataValue.null(),
+                    "threshold_breach": thresholds[r.entry_id][1],
+                    "direction": thresholds[r.entry_id][2],
+                    "reason": r.reason,
+                },
+            )
+            for r in evaluated
+        ]
+        context.log.info("register: " + ", ".join(f"{k}={v}" for k, v in counts.items() if v))
+        return dg.MaterializeResult(
+            metadata={
+                "impact_assets/snapshot_id": snapshot.snapshot_id,
+                "impact_assets/snapshot_version": snapshot.snapshot_version,
+                **{f"impact_assets/status/{status}": count for status, count in counts.items()},
+                "impact_assets/register": dg.MetadataValue.md(register_markdown(evaluated, thresholds)),
+            },
+            check_results=check_results,
+        )
+
+    return _snapshot
+
+
+def build_assessment_definitions(assessment: Assessment) -> dg.Definitions:
+    """Assets, checks, job and resources of one assessment.
+
+    Args:
+        assessment: A loaded assessment (see :func:`impact_assets.load_assessment`).
+
+    Returns:
+        Definitions to merge with others; the DuckDB resource points at the installation's database.
+    """
+    spec = assessment.spec
+    keys = _Keys(assessment)
+    partitions = dg.DailyPartitionsDefinition(start_date=spec.partitions.start_date.isoformat(), timezone=spec.partitions.timezone)
+    assets: list[dg.AssetsDefinition | dg.AssetSpec] = list(_source_specs(assessment, keys, partitions))
+    assets += [_sql_asset(assessment, keys, partitions, name) for name in assessment.sql.order]
+    if spec.model.registry is not None:
+        assets.append(_predictions_asset(assessment, keys, partitions))
+    fairness = _fairness_assets(assessment, keys, partitions)
+    assets += fairness
+    assets.append(_snapshot_asset(assessment, keys, partitions, [a.key for a in fairness]))
+    job = dg.define_asset_job(
+        assessment_job_name(spec.id),
+        selection=dg.AssetSelection.groups(spec.id).materializable(),
+        description=f"Assess one daily partition of {spec.title}: SQL models, scoring, group metrics, register snapshot.",
+        tags={"impact_assets/assessment": spec.id},
+    )
+    return dg.Definitions(
+        assets=assets,
+        jobs=[job],
+        resources={DUCKDB_RESOURCE_KEY: DuckDBResource(database=str(assessment.paths.database))},
+    )

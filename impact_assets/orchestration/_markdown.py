@@ -1,0 +1,49 @@
+"""Small Markdown renderings of result tables for asset metadata."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import pandas as pd
+
+from impact_assets.register import EntryResult
+
+__all__ = ["markdown_table", "register_markdown", "selection_rates_markdown"]
+
+
+def _cell(value: object) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def register_markdown(results: Sequence[EntryResult], thresholds: dict[str, tuple[float | None, float, str]]) -> str:
+    """The register of one snapshot: entry, value, n, thresholds, status, reason."""
+    rows = []
+    for r in results:
+        warn, breach, direction = thresholds[r.entry_id]
+        rows.append((r.entry_id, r.value, r.n, warn, breach, direction, f"**{r.status}**", r.reason))
+    return markdown_table(("entry", "value", "n", "warn", "breach", "direction", "status", "reason"), rows)
+
+
+def selection_rates_markdown(metrics: pd.DataFrame) -> str:
+    """Selection rate, TPR and FPR by group, with suppressed groups marked."""
+    value = {(r.feature_set, r.group_key, r.metric): r.value for r in metrics.itertuples()}
+    rows = []
+    for r in metrics[metrics["metric"] == "count"].itertuples():
+        if r.suppressed:
+            rows.append((r.feature_set, r.group_key, r.n, "suppressed", "—", "—"))
+            continue
+        rows.append(
+            (r.feature_set, r.group_key, r.n)
+            + tuple(value.get((r.feature_set, r.group_key, m)) for m in ("selection_rate", "true_positive_rate", "false_positive_rate"))
+        )
+    return markdown_table(("feature set", "group", "n", "selection rate", "TPR", "FPR"), rows)

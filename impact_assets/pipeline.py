@@ -1,0 +1,231 @@
+"""The steps of an assessment partition, free of Dagster: what each asset calls.
+
+Each function takes an open DuckDB connection and an :class:`Assessment` and returns plain results.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+
+from impact_assets.assessment import Assessment
+from impact_assets.errors import ModelRegistryError
+from impact_assets.fairness import disparities, group_cells, group_metrics
+from impact_assets.modeling import ModelVersion, ScoredPartition, fingerprint_frame, score_partition, train_classifier
+from impact_assets.register import EntryResult, Snapshot, evaluate_register, write_snapshot
+from impact_assets.sql import (
+    MaterializedPartition,
+    create_source_view,
+    ensure_schema,
+    ident,
+    literal,
+    materialize_partition,
+    partition_fingerprint,
+    qualified,
+)
+from impact_assets.storage import SCHEMA, append_frame, migrate
+
+__all__ = [
+    "FairnessResults",
+    "compute_fairness",
+    "data_version",
+    "latest_results",
+    "prepare",
+    "run_sql_model",
+    "score",
+    "snapshot_register",
+    "source_fingerprints",
+    "train_model",
+]
+
+UNVERSIONED = "unversioned"
+
+
+def prepare(conn: duckdb.DuckDBPyConnection, assessment: Assessment, *, sources: bool = True) -> None:
+    """Migrate the results schema, create the data schema and (re)create the source views."""
+    migrate(conn)
+    ensure_schema(conn, assessment.schema)
+    conn.execute(f"SET search_path = {literal(assessment.schema)}")
+    if sources:
+        for name, source in assessment.spec.sources.items():
+            create_source_view(conn, assessment.schema, name, assessment.source_path(name), source.format)
+
+
+def source_fingerprints(conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str | None = None) -> dict[str, dict[str, str]]:
+    """Content fingerprint of each source, per partition: ``{source: {partition: fingerprint}}``."""
+    return {
+        name: partition_fingerprint(conn, qualified(assessment.schema, name), assessment.source_partition_column(name), partition_key)
+        for name in assessment.spec.sources
+    }
+
+
+def data_version(conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str) -> str:
+    """One fingerprint of every source's rows in a partition."""
+    prints = source_fingerprints(conn, assessment, partition_key)
+    text = ";".join(f"{name}={prints[name].get(partition_key, 'empty')}" for name in sorted(prints))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def run_sql_model(conn: duckdb.DuckDBPyConnection, assessment: Assessment, name: str, partition_key: str) -> MaterializedPartition:
+    """Materialize one partition of a SQL model."""
+    return materialize_partition(
+        conn,
+        assessment.sql.models[name],
+        schema=assessment.schema,
+        partition_column=assessment.spec.bindings.partition_column,
+        partition_key=partition_key,
+    )
+
+
+def score(conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str) -> ScoredPartition:
+    """Score a partition with the registry's latest model version."""
+    registry = assessment.registry
+    scoring = assessment.spec.model.registry
+    if registry is None or scoring is None:
+        raise ModelRegistryError(f"assessment {assessment.id!r} declares no model registry")
+    version = registry.latest()
+    model, entry = registry.load(version.version)
+    return score_partition(
+        conn,
+        model,
+        model_version=entry.version,
+        trained_features=entry.metadata.get("features", []),
+        schema=assessment.schema,
+        features_table=scoring.features_table,
+        id_column=scoring.id_column,
+        features=scoring.features,
+        partition_column=assessment.spec.bindings.partition_column,
+        partition_key=partition_key,
+        decision_threshold=scoring.decision_threshold,
+    )
+
+
+@dataclass(frozen=True)
+class FairnessResults:
+    group_metrics: pd.DataFrame
+    disparities: pd.DataFrame
+    model_version: str
+    data_version: str
+    rows: int
+
+
+def _model_version_in(conn: duckdb.DuckDBPyConnection, relation: str, assessment: Assessment, partition_key: str) -> str:
+    columns = assessment.sql.columns.get(assessment.spec.bindings.scored_table) or ()
+    if "model_version" not in columns:
+        return UNVERSIONED
+    rows = conn.execute(
+        f"SELECT DISTINCT CAST(model_version AS VARCHAR) FROM {relation} "
+        f"WHERE CAST({ident(assessment.spec.bindings.partition_column)} AS DATE) = CAST(? AS DATE) ORDER BY 1",
+        [partition_key],
+    ).fetchall()
+    return "+".join(str(r[0]) for r in rows) or UNVERSIONED
+
+
+def compute_fairness(conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str, run_id: str) -> FairnessResults:
+    """Group metrics and disparities of a partition, written to ``impact.group_metrics``/``impact.disparities``.
+
+    A re-execution within the same run replaces that run's rows; other runs' rows are history.
+    """
+    bindings = assessment.spec.bindings
+    relation = qualified(assessment.schema, bindings.scored_table)
+    cells = group_cells(conn, relation, bindings, partition_key=partition_key, positive_label=assessment.spec.model.positive_label)
+    feature_sets = bindings.feature_sets
+    metrics = group_metrics(cells.frame, feature_sets, min_group_size=bindings.min_group_size)
+    gaps = disparities(metrics, feature_sets)
+    keys = {
+        "run_id": run_id,
+        "assessment_id": assessment.id,
+        "partition_key": partition_key,
+        "model_version": _model_version_in(conn, relation, assessment, partition_key),
+        "data_version": data_version(conn, assessment, partition_key),
+        "computed_at": dt.datetime.now(dt.UTC),
+    }
+    metrics_rows = metrics.assign(**keys, ci_low=float("nan"), ci_high=float("nan"))
+    gaps_rows = gaps.assign(**keys, ci_low=float("nan"), ci_high=float("nan"))
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        for table in ("group_metrics", "disparities"):
+            conn.execute(f"DELETE FROM {SCHEMA}.{table} WHERE run_id = ? AND assessment_id = ? AND partition_key = ?", [run_id, assessment.id, partition_key])
+        append_frame(conn, "group_metrics", metrics_rows)
+        append_frame(conn, "disparities", gaps_rows)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return FairnessResults(metrics, gaps, keys["model_version"], keys["data_version"], cells.rows)
+
+
+def latest_results(conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str) -> tuple[dict[str, pd.DataFrame], str, str]:
+    """The newest group metrics and disparities of a partition, with their model and data versions."""
+    latest = conn.execute(
+        f"SELECT run_id, model_version, data_version FROM {SCHEMA}.group_metrics WHERE assessment_id = ? AND partition_key = ? "
+        "ORDER BY computed_at DESC LIMIT 1",
+        [assessment.id, partition_key],
+    ).fetchall()
+    if not latest:
+        return {}, UNVERSIONED, "unknown"
+    run_id, model_version, version = latest[0]
+    results = {
+        table: conn.execute(
+            f"SELECT * FROM {SCHEMA}.{table} WHERE assessment_id = ? AND partition_key = ? AND run_id = ?", [assessment.id, partition_key, run_id]
+        ).df()
+        for table in ("group_metrics", "disparities")
+    }
+    return results, model_version, version
+
+
+def snapshot_register(conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str, run_id: str) -> tuple[Snapshot, list[EntryResult]]:
+    """Evaluate every register entry on the partition's newest results and append a snapshot."""
+    results, model_version, version = latest_results(conn, assessment, partition_key)
+    evaluated = evaluate_register(assessment.spec.register_entries, results)
+    snapshot = write_snapshot(
+        conn,
+        assessment_id=assessment.id,
+        partition_key=partition_key,
+        run_id=run_id,
+        model_version=model_version,
+        data_version=version,
+        entries=assessment.spec.register_entries,
+        results=evaluated,
+    )
+    return snapshot, evaluated
+
+
+def train_model(assessment: Assessment, training_rows: pd.DataFrame) -> ModelVersion:
+    """Train on raw training rows passed through the assessment's own SQL, and register a version.
+
+    The raw rows play the role of the sources; the SQL models up to the features table are run on them
+    in an in-memory DuckDB, so training and scoring see features computed by the same SQL.
+    """
+    scoring = assessment.spec.model.registry
+    registry = assessment.registry
+    if scoring is None or registry is None:
+        raise ModelRegistryError(f"assessment {assessment.id!r} declares no model registry to train into")
+    needed: list[str] = []
+
+    def visit(name: str) -> None:
+        for upstream in assessment.sql.upstream_models(name):
+            visit(upstream)
+        if name not in needed:
+            needed.append(name)
+
+    visit(scoring.features_table)
+    with duckdb.connect() as conn:
+        ensure_schema(conn, assessment.schema)
+        for name in assessment.spec.sources:
+            conn.register("_training_rows", training_rows)
+            conn.execute(f"CREATE TABLE {qualified(assessment.schema, name)} AS SELECT * FROM _training_rows")
+            conn.unregister("_training_rows")
+        conn.execute(f"SET search_path = {literal(assessment.schema)}")
+        for name in needed:
+            model = assessment.sql.models[name]
+            conn.execute(f"CREATE TABLE {qualified(assessment.schema, name)} AS {model.sql.strip().rstrip(';')}")
+        frame = conn.execute(f"SELECT * FROM {qualified(assessment.schema, scoring.features_table)}").df()
+    pipeline, metadata = train_classifier(frame, scoring.features, scoring.label)
+    metadata["assessment_id"] = assessment.id
+    metadata["raw_training_fingerprint"] = fingerprint_frame(training_rows)
+    return registry.register(pipeline, metadata)

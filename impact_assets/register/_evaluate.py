@@ -1,0 +1,121 @@
+"""Evaluating register entries against the results of a partition.
+
+A register entry's ``measure`` names a result source and the values of its key columns. Each source
+is a long table of results (``group_metrics``, ``disparities``; later ones plug in the same way), so
+resolving a reference is a lookup of one row, whatever the source.
+
+Status rules (``higher_is_better``; mirrored for ``lower_is_better``):
+
+* no row, or a NULL value           -> ``insufficient_data`` (the reason says why)
+* the group is below the minimum    -> ``suppressed``
+* value < breach                    -> ``breach``
+* value < warn                      -> ``warn``
+* otherwise                         -> ``pass``
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+
+from impact_assets.spec import MetricRef, RegisterEntry, Thresholds
+
+__all__ = ["RESULT_SOURCES", "STATUSES", "EntryResult", "blocked_register", "describe_ref", "evaluate_entry", "evaluate_register", "status_for"]
+
+STATUSES = ("pass", "warn", "breach", "insufficient_data", "suppressed")
+
+NO_RESULT = "no {source} result matches {where} for this partition"
+BLOCKED = "not evaluated: {why}"
+
+#: Result source of each reference kind: the table it lives in and how reference fields map to its key columns.
+RESULT_SOURCES: dict[str, tuple[str, dict[str, str]]] = {
+    "group_metric": ("group_metrics", {"metric": "metric", "feature_set": "feature_set", "group": "group_key"}),
+    "disparity": ("disparities", {"metric": "metric", "feature_set": "feature_set", "method": "method", "relative_to": "relative_to"}),
+}
+
+
+@dataclass(frozen=True)
+class EntryResult:
+    """What a register entry measured in one partition and what that means."""
+
+    entry_id: str
+    metric_ref: str
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n: int | None
+    status: str
+    reason: str
+
+
+def describe_ref(ref: MetricRef) -> str:
+    """Stable JSON text of a reference, stored with every evaluation."""
+    return json.dumps(ref.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+
+
+def status_for(value: float, thresholds: Thresholds) -> tuple[str, str]:
+    """Status and reason of a measured value against its thresholds."""
+    sign = 1 if thresholds.direction == "higher_is_better" else -1
+    worse = "below" if sign == 1 else "above"
+    if sign * value < sign * thresholds.breach:
+        return "breach", f"{value:.4g} is {worse} the breach threshold {thresholds.breach:g}"
+    if thresholds.warn is not None and sign * value < sign * thresholds.warn:
+        return "warn", f"{value:.4g} is {worse} the warn threshold {thresholds.warn:g}"
+    return "pass", f"{value:.4g} is within thresholds ({thresholds.direction}, breach {thresholds.breach:g})"
+
+
+def _lookup(ref: MetricRef, results: Mapping[str, pd.DataFrame]) -> tuple[pd.Series | None, str]:
+    table, keys = RESULT_SOURCES[ref.source]
+    frame = results.get(table)
+    where = {column: getattr(ref, field) for field, column in keys.items()}
+    if frame is None or frame.empty:
+        return None, NO_RESULT.format(source=table, where=where)
+    mask = pd.Series(True, index=frame.index)
+    for column, value in where.items():
+        mask &= frame[column] == value
+    rows = frame[mask]
+    if rows.empty:
+        return None, NO_RESULT.format(source=table, where=where)
+    return rows.iloc[0], ""
+
+
+def _optional(row: pd.Series, column: str) -> float | None:
+    if column not in row.index:
+        return None
+    value = row[column]
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value) else float(value)
+
+
+def evaluate_entry(entry: RegisterEntry, results: Mapping[str, pd.DataFrame]) -> EntryResult:
+    """Evaluate one entry against result tables keyed by name (``group_metrics``, ``disparities``)."""
+    ref = entry.measure
+    row, missing = _lookup(ref, results)
+    text = describe_ref(ref)
+    if row is None:
+        return EntryResult(entry.id, text, None, None, None, None, "insufficient_data", missing)
+    n = int(row["n"]) if "n" in row.index and not pd.isna(row["n"]) else None
+    value = _optional(row, "value")
+    ci_low, ci_high = _optional(row, "ci_low"), _optional(row, "ci_high")
+    reason = row.get("reason")
+    if bool(row.get("suppressed", False)):
+        return EntryResult(entry.id, text, None, None, None, n, "suppressed", str(reason))
+    if value is None:
+        return EntryResult(entry.id, text, None, None, None, n, "insufficient_data", str(reason or "no value"))
+    status, why = status_for(value, entry.thresholds)
+    return EntryResult(entry.id, text, value, ci_low, ci_high, n, status, why)
+
+
+def evaluate_register(entries: tuple[RegisterEntry, ...], results: Mapping[str, pd.DataFrame]) -> list[EntryResult]:
+    """Evaluate every entry; see :func:`evaluate_entry`."""
+    return [evaluate_entry(entry, results) for entry in entries]
+
+
+def blocked_register(entries: tuple[RegisterEntry, ...], why: str) -> list[EntryResult]:
+    """Every entry as ``insufficient_data`` because its inputs could not be trusted or computed."""
+    return [EntryResult(e.id, describe_ref(e.measure), None, None, None, None, "insufficient_data", BLOCKED.format(why=why)) for e in entries]
+
+

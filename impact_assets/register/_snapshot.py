@@ -1,0 +1,115 @@
+"""Writing register snapshots: one transaction each, append-only, versioned per partition."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+
+from impact_assets.errors import StorageError
+from impact_assets.register._evaluate import EntryResult
+from impact_assets.spec import RegisterEntry
+from impact_assets.storage import SCHEMA, append_frame
+
+__all__ = ["Snapshot", "current_register", "write_snapshot"]
+
+SNAPSHOT_FAILED = "the register snapshot of partition {partition} was not written (nothing of it was kept): {message}"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    snapshot_id: str
+    snapshot_version: int
+    entries: pd.DataFrame
+
+
+def write_snapshot(
+    conn: duckdb.DuckDBPyConnection,
+    *,
+    assessment_id: str,
+    partition_key: str,
+    run_id: str,
+    model_version: str,
+    data_version: str,
+    entries: tuple[RegisterEntry, ...],
+    results: list[EntryResult],
+) -> Snapshot:
+    """Append a snapshot and its entries, and mark the run completed, in one transaction.
+
+    Re-running a partition adds snapshot version ``k + 1``; nothing earlier is touched.
+
+    Raises:
+        StorageError: The write failed; the transaction is rolled back, so no partial snapshot exists.
+    """
+    by_id = {e.id: e for e in entries}
+    snapshot_id = str(uuid.uuid4())
+    frame = pd.DataFrame(
+        [
+            {
+                "snapshot_id": snapshot_id,
+                "assessment_id": assessment_id,
+                "entry_id": r.entry_id,
+                "outcome": by_id[r.entry_id].outcome,
+                "stakeholder": by_id[r.entry_id].stakeholder,
+                "impact": by_id[r.entry_id].impact,
+                "metric_ref": r.metric_ref,
+                "value": r.value,
+                "ci_low": r.ci_low,
+                "ci_high": r.ci_high,
+                "n": r.n,
+                "direction": by_id[r.entry_id].thresholds.direction,
+                "threshold_warn": by_id[r.entry_id].thresholds.warn,
+                "threshold_breach": by_id[r.entry_id].thresholds.breach,
+                "status": r.status,
+                "reason": r.reason,
+                "owner": by_id[r.entry_id].owner,
+                "action": by_id[r.entry_id].action,
+                "frameworks": list(by_id[r.entry_id].frameworks),
+            }
+            for r in results
+        ]
+    )
+    frame = frame.astype({"value": "float64", "ci_low": "float64", "ci_high": "float64", "threshold_warn": "float64", "n": "Int64"})
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        version = conn.execute(
+            f"SELECT coalesce(max(snapshot_version), 0) + 1 FROM {SCHEMA}.register_snapshots WHERE assessment_id = ? AND partition_key = ?",
+            [assessment_id, partition_key],
+        ).fetchall()[0][0]
+        conn.execute(
+            f"INSERT INTO {SCHEMA}.register_snapshots VALUES (?, ?, ?, ?, ?, ?, now(), ?)",
+            [snapshot_id, assessment_id, partition_key, run_id, model_version, data_version, version],
+        )
+        append_frame(conn, "register_entries", frame)
+        conn.execute(
+            f"INSERT INTO {SCHEMA}.runs (run_id, assessment_id, partition_key, model_version, data_version, started_at, finished_at, status) "
+            "VALUES (?, ?, ?, ?, ?, now(), now(), 'completed') "
+            "ON CONFLICT DO UPDATE SET finished_at = now(), status = 'completed', model_version = excluded.model_version, data_version = excluded.data_version",
+            [run_id, assessment_id, partition_key, model_version, data_version],
+        )
+        conn.execute("COMMIT")
+    except (duckdb.Error, StorageError) as exc:
+        conn.execute("ROLLBACK")
+        raise StorageError(SNAPSHOT_FAILED.format(partition=partition_key, message=exc), context={"assessment": assessment_id}) from exc
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return Snapshot(snapshot_id=snapshot_id, snapshot_version=int(version), entries=frame)
+
+
+def current_register(conn: duckdb.DuckDBPyConnection, assessment_id: str) -> pd.DataFrame:
+    """Latest snapshot of every partition of an assessment, one row per entry, newest partition first."""
+    return conn.execute(
+        f"""
+        WITH latest AS (
+            SELECT * FROM {SCHEMA}.register_snapshots WHERE assessment_id = ?
+            QUALIFY row_number() OVER (PARTITION BY partition_key ORDER BY snapshot_version DESC) = 1
+        )
+        SELECT l.partition_key, l.snapshot_version, l.model_version, e.entry_id, e.value, e.n, e.status, e.reason
+        FROM latest AS l JOIN {SCHEMA}.register_entries AS e USING (snapshot_id)
+        ORDER BY l.partition_key DESC, e.entry_id
+        """,
+        [assessment_id],
+    ).df()

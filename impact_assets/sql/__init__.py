@@ -1,0 +1,28 @@
+"""``dbt_like_sql``: plain SELECT files run in DuckDB, with dependencies and column lineage from sqlglot."""
+
+from impact_assets.sql._models import ColumnDep, SqlModel, SqlProject, discover_models
+from impact_assets.sql._quote import ident, literal, qualified
+from impact_assets.sql._run import (
+    MaterializedPartition,
+    create_source_view,
+    ensure_schema,
+    materialize_partition,
+    partition_fingerprint,
+    table_columns,
+)
+
+__all__ = [
+    "ColumnDep",
+    "MaterializedPartition",
+    "SqlModel",
+    "SqlProject",
+    "create_source_view",
+    "discover_models",
+    "ensure_schema",
+    "ident",
+    "literal",
+    "materialize_partition",
+    "partition_fingerprint",
+    "qualified",
+    "table_columns",
+]
