@@ -132,7 +132,7 @@ def materialize_partition(
     filtered = f"SELECT * FROM (\n{query}\n) AS _model {partition_filter}"
     conn.execute("BEGIN TRANSACTION")
     try:
-        described = conn.execute(f"DESCRIBE {filtered}", [partition_key]).fetchall()
+        described = conn.execute(f"DESCRIBE SELECT * FROM (\n{query}\n) AS _model").fetchall()
         columns = tuple((str(r[0]), str(r[1])) for r in described)
         if partition_column not in {c for c, _ in columns}:
             raise SqlModelError(
