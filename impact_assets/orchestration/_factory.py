@@ -13,6 +13,9 @@ Asset keys are prefixed by the assessment id and all assets of an assessment for
 import contextlib
 import hashlib
 from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -47,6 +50,19 @@ def _failures() -> Iterator[None]:
         yield
     except ImpactAssetsError as exc:
         raise dg.Failure(description=str(exc), metadata={f"impact_assets/{k}": str(v) for k, v in exc.context.items()}) from exc
+
+
+@contextlib.contextmanager
+def _connect(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the results database, creating its folder on first use."""
+    if resource.database != ":memory:":
+        Path(resource.database).parent.mkdir(parents=True, exist_ok=True)
+    with resource.get_connection() as conn:
+        try:
+            yield conn
+        finally:
+            # DuckDBResource closes only on success; a failed step must not leave the file open.
+            conn.close()
 
 
 class _Keys:
@@ -112,7 +128,7 @@ def _sql_asset(assessment: Assessment, keys: _Keys, partitions: dg.PartitionsDef
         },
     )
     def _sql_model(context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource) -> dg.MaterializeResult:
-        with _failures(), impact_duckdb.get_connection() as conn:
+        with _failures(), _connect(impact_duckdb) as conn:
             pipeline.prepare(conn, assessment)
             for source in sources_read:
                 prints = pipeline.source_fingerprints(conn, assessment, context.partition_key)[source]
@@ -153,7 +169,7 @@ def _predictions_asset(assessment: Assessment, keys: _Keys, partitions: dg.Parti
         metadata={"dagster/table_name": f"{assessment.schema}.{PREDICTIONS_TABLE}", "impact_assets/registry": str(assessment.registry.path if assessment.registry else "")},
     )
     def _predictions(context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource) -> dg.MaterializeResult:
-        with _failures(), impact_duckdb.get_connection() as conn:
+        with _failures(), _connect(impact_duckdb) as conn:
             pipeline.prepare(conn, assessment, sources=False)
             scored = pipeline.score(conn, assessment, context.partition_key)
         context.log.info(f"scored {scored.rows} rows with model version {scored.model_version}")
@@ -184,9 +200,9 @@ def _fairness_assets(assessment: Assessment, keys: _Keys, partitions: dg.Partiti
         metadata={"dagster/table_name": "impact.group_metrics"},
     )
     def _group_metrics(context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource) -> dg.MaterializeResult:
-        with _failures(), impact_duckdb.get_connection() as conn:
+        with _failures(), _connect(impact_duckdb) as conn:
             pipeline.prepare(conn, assessment)
-            results = pipeline.compute_fairness(conn, assessment, context.partition_key, context.run_id)
+            results = pipeline.compute_fairness(conn, assessment, context.partition_key, context.run.run_id)
         metrics = results.group_metrics
         counts = metrics[metrics["metric"] == "count"]
         return dg.MaterializeResult(
@@ -212,7 +228,7 @@ def _fairness_assets(assessment: Assessment, keys: _Keys, partitions: dg.Partiti
         metadata={"dagster/table_name": "impact.disparities"},
     )
     def _disparities(context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource) -> dg.MaterializeResult:
-        with _failures(), impact_duckdb.get_connection() as conn:
+        with _failures(), _connect(impact_duckdb) as conn:
             pipeline.prepare(conn, assessment, sources=False)
             results, _, _ = pipeline.latest_results(conn, assessment, context.partition_key)
         gaps = results.get("disparities")
@@ -254,9 +270,9 @@ def _snapshot_asset(assessment: Assessment, keys: _Keys, partitions: dg.Partitio
         metadata={"dagster/table_name": "impact.register_snapshots"},
     )
     def _snapshot(context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource) -> dg.MaterializeResult:
-        with _failures(), impact_duckdb.get_connection() as conn:
+        with _failures(), _connect(impact_duckdb) as conn:
             pipeline.prepare(conn, assessment, sources=False)
-            snapshot, evaluated = pipeline.snapshot_register(conn, assessment, context.partition_key, context.run_id)
+            snapshot, evaluated = pipeline.snapshot_register(conn, assessment, context.partition_key, context.run.run_id)
         counts = {status: sum(r.status == status for r in evaluated) for status in STATUSES}
         check_results = [
             dg.AssetCheckResult(

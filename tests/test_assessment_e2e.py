@@ -1,0 +1,203 @@
+"""Whole assessments under a real Dagster instance, on a real DuckDB file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+from fairlearn.metrics import MetricFrame, selection_rate, true_positive_rate
+
+from impact_assets import ProjectPaths, assessment_job_name, build_definitions, register_check_name
+
+from .conftest import DAYS, REPO
+
+EXPECTED_ASSETS = {
+    "credit_scoring/raw_applications",
+    "credit_scoring/staging/stg_applications",
+    "credit_scoring/predictions",
+    "credit_scoring/marts/scored_applications",
+    "credit_scoring/group_metrics",
+    "credit_scoring/disparities",
+    "credit_scoring/impact_register_snapshot",
+}
+EXPECTED_CHECKS = {
+    "approval_parity_sex_within_thresholds",
+    "approval_parity_age_within_thresholds",
+    "equal_opportunity_sex_age_within_thresholds",
+    "young_applicants_wrongly_declined_within_thresholds",
+    "foreign_worker_approval_parity_within_thresholds",
+    "defaults_among_approved_within_thresholds",
+    "overall_accuracy_within_thresholds",
+}
+
+
+def test_definitions_shape(demo_state: ProjectPaths):
+    defs = build_definitions(demo_state)
+    graph = defs.resolve_asset_graph()
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == EXPECTED_ASSETS
+    assert {k.to_user_string() for k in graph.materializable_asset_keys} == EXPECTED_ASSETS - {"credit_scoring/raw_applications"}
+    checks = {c.name for c in graph.asset_check_keys}
+    assert checks == EXPECTED_CHECKS
+    assert [j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__")] == ["credit_scoring__assessment"]
+    snapshot = graph.get(dg.AssetKey(["credit_scoring", "impact_register_snapshot"]))
+    assert {p.to_user_string() for p in snapshot.parent_keys} == {"credit_scoring/group_metrics", "credit_scoring/disparities"}
+    mart = graph.get(dg.AssetKey(["credit_scoring", "marts", "scored_applications"]))
+    assert {p.to_user_string() for p in mart.parent_keys} == {"credit_scoring/staging/stg_applications", "credit_scoring/predictions"}
+    lineage = defs.resolve_assets_def(mart.key).specs_by_key[mart.key].metadata["dagster/column_lineage"]
+    approved = lineage.deps_by_column["approved"]
+    assert [(d.asset_key.to_user_string(), d.column_name) for d in approved] == [("credit_scoring/predictions", "decision")]
+    assert isinstance(snapshot.partitions_def, dg.DailyPartitionsDefinition)
+
+
+def _run(paths: ProjectPaths, instance: dg.DagsterInstance, day: str) -> dg.ExecuteInProcessResult:
+    defs = build_definitions(paths)
+    return defs.resolve_job_def(assessment_job_name("credit_scoring")).execute_in_process(partition_key=day, instance=instance)
+
+
+def test_demo_partition_materializes_end_to_end(demo_paths: ProjectPaths):
+    day = DAYS[0].isoformat()
+    with dg.instance_for_test() as instance:
+        result = _run(demo_paths, instance, day)
+        assert result.success
+        checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+        assert set(checks) == EXPECTED_CHECKS
+        rerun = _run(demo_paths, instance, day)
+        assert rerun.success
+        observed = instance.fetch_observations(dg.AssetKey(["credit_scoring", "raw_applications"]), limit=5).records
+        assert observed and observed[0].event_log_entry.asset_observation.tags["dagster/data_version"]
+
+    with duckdb.connect(str(demo_paths.database), read_only=True) as conn:
+        snapshots = conn.execute(
+            "SELECT snapshot_version, run_id, model_version FROM impact.register_snapshots WHERE partition_key = ? ORDER BY snapshot_version", [day]
+        ).fetchall()
+        assert [(v, r, m) for v, r, m in snapshots] == [(1, result.run_id, "1"), (2, rerun.run_id, "1")]
+        entries = conn.execute(
+            "SELECT e.entry_id, e.status, e.value, e.n FROM impact.register_entries e JOIN impact.register_snapshots s USING (snapshot_id) "
+            "WHERE s.snapshot_version = 1 AND s.partition_key = ? ORDER BY entry_id", [day]
+        ).df()
+        rows = conn.execute("SELECT * FROM credit_scoring.scored_applications WHERE application_date = ?", [day]).df()
+        ours = conn.execute(
+            "SELECT feature_set, group_key, metric, value, n FROM impact.group_metrics WHERE run_id = ?", [result.run_id]
+        ).df()
+        gaps = conn.execute("SELECT * FROM impact.disparities WHERE run_id = ?", [result.run_id]).df()
+
+    assert len(rows) > 1000
+    assert set(entries["entry_id"]) == {c.removesuffix("_within_thresholds") for c in EXPECTED_CHECKS}
+    assert set(entries["status"]) <= {"pass", "warn", "breach", "insufficient_data", "suppressed"}
+    for entry_id, status in zip(entries["entry_id"], entries["status"], strict=True):
+        evaluation = checks[register_check_name(entry_id)]
+        assert evaluation.passed == (status == "pass")
+        assert evaluation.metadata["status"].value == status
+
+    # the numbers behind the register equal fairlearn's on the raw scored rows
+    for feature_set, features in {"sex": ["sex"], "age_band": ["age_band"], "sex×age_band": ["sex", "age_band"]}.items():
+        frame = MetricFrame(
+            metrics={"selection_rate": selection_rate, "true_positive_rate": true_positive_rate},
+            y_true=rows["repaid"], y_pred=rows["approved"], sensitive_features=rows[features],
+        )
+        for metric in ("selection_rate", "true_positive_rate"):
+            for key, expected in frame.by_group[metric].dropna().items():
+                group = "×".join(key) if isinstance(key, tuple) else key
+                got = ours[(ours.feature_set == feature_set) & (ours.group_key == group) & (ours.metric == metric)]
+                if got["n"].iloc[0] >= 50:
+                    assert got["value"].iloc[0] == pytest.approx(expected, abs=1e-12)
+                else:
+                    assert pd.isna(got["value"].iloc[0])
+    parity = entries.set_index("entry_id").loc["approval_parity_sex"]
+    by_sex = MetricFrame(metrics=selection_rate, y_true=rows["repaid"], y_pred=rows["approved"], sensitive_features=rows["sex"])
+    assert parity["value"] == pytest.approx(by_sex.ratio(), abs=1e-12)
+    assert parity["n"] == len(rows)
+    foreign = gaps[(gaps.feature_set == "foreign_worker") & (gaps.metric == "selection_rate")]
+    assert (foreign["groups_compared"] >= 1).all()
+
+
+SCORED_ELSEWHERE = """
+id: vendor_scores
+title: Scores bought from a vendor
+intended_use: Decide which applications are reviewed first.
+limitations: [Vendor model, no access to its features.]
+owners: [risk@lender.example]
+stakeholders: [{id: applicants, description: People who apply.}]
+model: {name: vendor_model, positive_label: 1}
+sources:
+  vendor_file: {path: "data/vendor.csv", format: csv, partition_column: day}
+sql: {paths: ["vendor/*.sql"]}
+partitions: {start_date: "2026-03-01"}
+bindings:
+  scored_table: vendor_decisions
+  id_column: id
+  partition_column: day
+  label: outcome
+  prediction: decision
+  score: score
+  sensitive_features: [{name: region, values: [north, south]}]
+  min_group_size: 2
+register:
+  - id: region_parity
+    outcome: Both regions are reviewed at comparable rates.
+    stakeholder: applicants
+    impact: harm
+    measure: {source: disparity, metric: demographic_parity, feature_set: region, method: ratio}
+    thresholds: {direction: higher_is_better, warn: 0.9, breach: 0.8}
+    owner: risk@lender.example
+"""
+
+
+def test_assessment_of_a_model_scored_elsewhere(project: ProjectPaths):
+    root = project.project_dir
+    (root / "assessments" / "vendor.yaml").write_text(SCORED_ELSEWHERE)
+    (root / "dbt_like_sql" / "vendor").mkdir()
+    (root / "dbt_like_sql" / "vendor" / "vendor_decisions.sql").write_text(
+        "SELECT id, CAST(day AS DATE) AS day, region, outcome, CAST(score >= 0.5 AS INTEGER) AS decision, score FROM vendor_file\n"
+    )
+    (root / "data").mkdir()
+    (root / "data" / "vendor.csv").write_text(
+        "id,day,region,outcome,score\n1,2026-03-02,north,1,0.9\n2,2026-03-02,north,0,0.7\n3,2026-03-02,south,1,0.2\n4,2026-03-02,south,1,0.8\n5,2026-03-03,south,0,0.1\n"
+    )
+    defs = build_definitions(project)
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert "vendor_scores/predictions" not in keys
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def(assessment_job_name("vendor_scores")).execute_in_process(partition_key="2026-03-02", instance=instance)
+    assert result.success
+    with duckdb.connect(str(project.database), read_only=True) as conn:
+        value, status, n = conn.execute("SELECT value, status, n FROM impact.register_entries").fetchall()[0]
+    # north approves 2/2, south 1/2: ratio 0.5
+    assert (value, status, n) == (0.5, "breach", 4)
+
+
+def test_bad_data_fails_the_run_with_a_clear_error(project: ProjectPaths):
+    root = project.project_dir
+    (root / "assessments" / "vendor.yaml").write_text(SCORED_ELSEWHERE)
+    (root / "dbt_like_sql" / "vendor").mkdir()
+    (root / "dbt_like_sql" / "vendor" / "vendor_decisions.sql").write_text(
+        "SELECT id, CAST(day AS DATE) AS day, region, outcome, CAST(score >= 0.5 AS INTEGER) AS decision, score FROM vendor_file\n"
+    )
+    (root / "data").mkdir()
+    (root / "data" / "vendor.csv").write_text("id,day,region,outcome,score\n1,2026-03-02,north,2,0.9\n2,2026-03-02,south,0,0.7\n3,2026-03-02,south,1,0.7\n")
+    defs = build_definitions(project)
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def(assessment_job_name("vendor_scores")).execute_in_process(
+            partition_key="2026-03-02", instance=instance, raise_on_error=False
+        )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "'outcome' must be binary" in failure.step_failure_data.error.message
+    with duckdb.connect(str(project.database), read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM impact.register_snapshots").fetchall() == [(0,)]
+
+
+@pytest.mark.slow
+def test_dg_check_defs_loads_the_project(tmp_path: Path):
+    dg_cli = Path(sys.executable).with_name("dg")
+    done = subprocess.run(
+        [str(dg_cli), "check", "defs"], cwd=REPO, capture_output=True, text=True, timeout=300,
+        env={**__import__("os").environ, "IMPACT_ASSETS_HOME": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "All definitions loaded successfully" in done.stdout + done.stderr
