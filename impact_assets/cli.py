@@ -68,7 +68,12 @@ def _print_register(paths: ProjectPaths, assessment_id: str, partitions: list[st
     if frame.empty:
         click.echo(f"{assessment_id}: no register snapshot yet")
         return
-    frame = frame.assign(value=frame["value"].map(lambda v: "—" if pd.isna(v) else f"{v:.3f}"))
+    frame = frame.assign(
+        value=[
+            "—" if pd.isna(v) else (f"{v:.3f}" if pd.isna(lo) else f"{v:.3f} [{lo:.3f}, {hi:.3f}]")
+            for v, lo, hi in zip(frame["value"], frame["ci_low"], frame["ci_high"], strict=True)
+        ]
+    )
     click.echo(f"\nImpact register of {assessment_id} (latest snapshot per partition):")
     wide = frame.pivot_table(index="entry_id", columns="partition_key", values="status", aggfunc="first")
     click.echo(wide.to_string())

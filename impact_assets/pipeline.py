@@ -14,7 +14,7 @@ import pandas as pd
 
 from impact_assets.assessment import Assessment
 from impact_assets.errors import ModelRegistryError
-from impact_assets.fairness import disparities, group_cells, group_metrics
+from impact_assets.fairness import BOOTSTRAP_DETAIL, bootstrap_intervals, disparities, group_cells, group_metrics, score_auc
 from impact_assets.modeling import ModelVersion, ScoredPartition, fingerprint_frame, score_partition, train_classifier
 from impact_assets.register import EntryResult, Snapshot, evaluate_register, write_snapshot
 from impact_assets.sql import (
@@ -130,12 +130,31 @@ def compute_fairness(conn: duckdb.DuckDBPyConnection, assessment: Assessment, pa
 
     A re-execution within the same run replaces that run's rows; other runs' rows are history.
     """
-    bindings = assessment.spec.bindings
+    spec = assessment.spec
+    bindings = spec.bindings
     relation = qualified(assessment.schema, bindings.scored_table)
-    cells = group_cells(conn, relation, bindings, partition_key=partition_key, positive_label=assessment.spec.model.positive_label)
+    positive = spec.model.positive_label
+    cells = group_cells(conn, relation, bindings, partition_key=partition_key, positive_label=positive)
     feature_sets = bindings.feature_sets
-    metrics = group_metrics(cells.frame, feature_sets, min_group_size=bindings.min_group_size)
-    gaps = disparities(metrics, feature_sets)
+    auc = score_auc(conn, relation, bindings, feature_sets, partition_key=partition_key, positive_label=positive)
+    metrics = group_metrics(cells.frame, feature_sets, min_group_size=bindings.min_group_size, auc=auc, calibration_bins=spec.fairness.calibration_bins)
+    gaps = disparities(metrics, feature_sets, reference_groups=spec.fairness.reference_groups).assign(detail=None)
+    boot = spec.fairness.bootstrap
+    if boot.resamples:
+        group_ci, gap_ci = bootstrap_intervals(
+            cells.frame, feature_sets, metrics, resamples=boot.resamples, level=boot.level, seed=boot.seed,
+            calibration_bins=spec.fairness.calibration_bins, reference_groups=spec.fairness.reference_groups,
+        )
+        note = BOOTSTRAP_DETAIL.format(resamples=boot.resamples, level=boot.level * 100, seed=boot.seed)
+        metrics = metrics.merge(group_ci, on=["feature_set", "group_key", "metric"], how="left")
+        metrics["detail"] = [f"{d}; {note}" if isinstance(d, str) else note for d in metrics["detail"]]
+        gaps = gaps.merge(gap_ci, on=["feature_set", "metric", "method", "relative_to"], how="left").assign(detail=note)
+    else:
+        metrics = metrics.assign(ci_low=float("nan"), ci_high=float("nan"))
+        gaps = gaps.assign(ci_low=float("nan"), ci_high=float("nan"))
+    for frame in (metrics, gaps):
+        undefined = frame["value"].isna()
+        frame.loc[undefined, ["ci_low", "ci_high"]] = float("nan")
     keys = {
         "run_id": run_id,
         "assessment_id": assessment.id,
@@ -144,8 +163,8 @@ def compute_fairness(conn: duckdb.DuckDBPyConnection, assessment: Assessment, pa
         "data_version": data_version(conn, assessment, partition_key),
         "computed_at": dt.datetime.now(dt.UTC),
     }
-    metrics_rows = metrics.assign(**keys, ci_low=float("nan"), ci_high=float("nan"))
-    gaps_rows = gaps.assign(**keys, ci_low=float("nan"), ci_high=float("nan"))
+    metrics_rows = metrics.assign(**keys)
+    gaps_rows = gaps.assign(**keys)
     conn.execute("BEGIN TRANSACTION")
     try:
         for table in ("group_metrics", "disparities"):

@@ -33,6 +33,9 @@ EXPECTED_CHECKS = {
     "foreign_worker_approval_parity_within_thresholds",
     "defaults_among_approved_within_thresholds",
     "overall_accuracy_within_thresholds",
+    "approval_parity_women_vs_men_within_thresholds",
+    "score_discrimination_within_thresholds",
+    "calibration_within_thresholds",
 }
 
 

@@ -109,8 +109,18 @@ def test_failed_snapshot_leaves_nothing_behind(tmp_path):
 
 def test_migrations_are_idempotent(tmp_path):
     with duckdb.connect(str(tmp_path / "r.duckdb")) as conn:
-        assert migrate(conn) == migrate(conn) == 1
+        assert migrate(conn) == migrate(conn) == 2
         columns = conn.execute(
             "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'impact' AND table_name = 'register_entries' ORDER BY ordinal_position"
         ).fetchall()
     assert columns[:3] == [("snapshot_id", "VARCHAR"), ("assessment_id", "VARCHAR"), ("entry_id", "VARCHAR")]
+
+
+def test_interval_decisions():
+    thresholds = Thresholds(direction="higher_is_better", warn=0.9, breach=0.8, decide_on="interval")
+    assert status_for(0.75, thresholds, (0.70, 0.79))[0] == "breach"
+    assert status_for(0.75, thresholds, (0.60, 0.85))[0] == "warn"  # inconclusive breach
+    assert status_for(0.85, thresholds, (0.80, 0.95))[0] == "pass"  # inconclusive warning
+    assert status_for(0.85, thresholds, (0.82, 0.88))[0] == "warn"
+    assert status_for(0.75, thresholds, (None, None))[0] == "insufficient_data"
+    assert status_for(0.95, thresholds, (None, None))[0] == "pass"

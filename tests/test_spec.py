@@ -122,20 +122,11 @@ def test_unknown_column_in_binding_is_found_from_the_sql(tmp_path: Path):
     from impact_assets import ProjectPaths
 
     paths = ProjectPaths.for_project(REPO, state_dir=tmp_path)
-    path = _write_variant(tmp_path, lambda d: d["bindings"]["sensitive_features"][0].update(name="gender"))
-    # the register also names 'sex'; fix those so only the binding is wrong
-    text = path.read_text().replace("feature_set: sex\n", "feature_set: gender\n")
-    path.write_text(text)
-    data = yaml.safe_load(text)
-    data["bindings"]["intersections"] = [["gender", "age_band"]]
-    for entry in data["register"]:
-        if entry["measure"].get("feature_set") == "sex×age_band":
-            entry["measure"]["feature_set"] = "gender×age_band"
-    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
-    with pytest.raises(SpecError, match="column 'gender' is not produced by SQL model 'scored_applications'") as info:
+    path = _write_variant(tmp_path, lambda d: d["bindings"].update(label="defaulted"))
+    with pytest.raises(SpecError, match="column 'defaulted' is not produced by SQL model 'scored_applications' \\(columns: \\['application_id'") as info:
         load_assessment(path, paths)
-    assert info.value.context["field"] == "bindings.sensitive_features.0.name"
-    assert info.value.context["line"] == _line_of(path, "name: gender")
+    assert info.value.context["field"] == "bindings.label"
+    assert info.value.context["line"] == _line_of(path, "label: defaulted")
 
 
 def test_scored_table_must_be_a_sql_model(tmp_path: Path):

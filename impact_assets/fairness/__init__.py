@@ -1,6 +1,25 @@
-"""Fairness and performance by group: cells in DuckDB, metrics with fairlearn's definitions."""
+"""Fairness and performance by group: cells in DuckDB, metrics with fairlearn's definitions, bootstrap intervals."""
 
-from impact_assets.fairness._cells import MISSING_GROUP, GroupCells, group_cells
-from impact_assets.fairness._metrics import DISPARITY_BASE, METRIC_FUNCTIONS, disparities, group_metrics
+from impact_assets.fairness._bootstrap import DETAIL as BOOTSTRAP_DETAIL
+from impact_assets.fairness._bootstrap import bootstrap_intervals, resample_cells
+from impact_assets.fairness._cells import MISSING_GROUP, SCORE_BINS, GroupCells, group_cells, score_auc
+from impact_assets.fairness._formulas import DECISION_FORMULAS, disparity
+from impact_assets.fairness._metrics import DISPARITY_BASE, METRIC_FUNCTIONS, confusion_by_group, disparities, group_metrics
 
-__all__ = ["DISPARITY_BASE", "METRIC_FUNCTIONS", "MISSING_GROUP", "GroupCells", "disparities", "group_cells", "group_metrics"]
+__all__ = [
+    "BOOTSTRAP_DETAIL",
+    "DECISION_FORMULAS",
+    "DISPARITY_BASE",
+    "METRIC_FUNCTIONS",
+    "MISSING_GROUP",
+    "SCORE_BINS",
+    "GroupCells",
+    "bootstrap_intervals",
+    "confusion_by_group",
+    "disparities",
+    "disparity",
+    "group_cells",
+    "group_metrics",
+    "resample_cells",
+    "score_auc",
+]

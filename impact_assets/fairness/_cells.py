@@ -1,41 +1,51 @@
-"""Per-group confusion cells of one partition, aggregated in DuckDB.
+"""Per-group cells of one partition, aggregated in DuckDB.
 
-One ``GROUP BY`` over every sensitive feature, the label and the prediction gives the finest cells:
-one row per combination of groups, actual outcome and decision, with its row count. Every metric
-of every feature set (each feature, each intersection, overall) is a function of these counts, so
-Python never sees the row-level data.
+One ``GROUP BY`` over every sensitive feature, the label, the decision and a fine score bin gives the
+finest cells: one row per combination, with its row count and the sum and sum of squares of the
+scores in it. Every decision metric of every feature set (each feature, each intersection, overall),
+the Brier score and the expected calibration error are functions of these cells, so Python never sees
+row-level data. The exact AUC needs the scores themselves and is computed by :func:`score_auc`, also
+in DuckDB.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import duckdb
 import pandas as pd
 
 from impact_assets.errors import DataContractError
-from impact_assets.spec import Bindings
+from impact_assets.spec import OVERALL, Bindings
 from impact_assets.sql import ident
 
-__all__ = ["MISSING_GROUP", "GroupCells", "group_cells"]
+__all__ = ["MISSING_GROUP", "SCORE_BINS", "GroupCells", "group_cells", "score_auc"]
 
 #: Group key given to NULL values of a sensitive feature when the spec keeps them as a group.
 MISSING_GROUP = "(missing)"
+#: Equal-width score bins of the cells; calibration bins are unions of these.
+SCORE_BINS = 100
 
 EMPTY_PARTITION = "partition {partition} of {table} has no rows"
 NULL_VALUES = "{count} rows of partition {partition} have NULL in {column!r}"
 NOT_BINARY = "{column!r} must be binary for a binary classification, but partition {partition} has {count} distinct values (first ones: {values})"
 POSITIVE_MISSING = "{column!r} takes the values {values} in partition {partition}, none of which is the positive label {positive!r}"
 NULL_SENSITIVE = "{count} rows of partition {partition} have NULL in sensitive feature {column!r}, and the spec rejects missing groups (bindings.missing_groups: reject)"
+SCORE_OUT_OF_RANGE = "{count} rows of partition {partition} have a score outside [0, 1] in {column!r} (min {low}, max {high})"
 
 
 @dataclass(frozen=True)
 class GroupCells:
-    """Counts by (sensitive features..., y_true, y_pred) for one partition."""
+    """Counts by (sensitive features..., y_true, y_pred, score_bin) for one partition.
+
+    ``score_bin`` is ``-1`` and the score sums are 0 when no score column is bound.
+    """
 
     frame: pd.DataFrame
     features: tuple[str, ...]
     rows: int
+    has_score: bool
 
 
 def _positive_tokens(positive_label: int | str) -> list[str]:
@@ -61,6 +71,28 @@ def _check_binary(conn: duckdb.DuckDBPyConnection, relation: str, where: str, pa
         raise DataContractError(POSITIVE_MISSING.format(column=column, values=values, partition=partition, positive=positive), context=context)
 
 
+def _check_score(conn: duckdb.DuckDBPyConnection, relation: str, where: str, params: list, column: str, partition: str) -> None:
+    score = ident(column)
+    nulls, outside, low, high = conn.execute(
+        f"SELECT count(*) FILTER (WHERE {score} IS NULL), count(*) FILTER (WHERE {score} < 0 OR {score} > 1 OR isnan({score})), "
+        f"min({score}), max({score}) FROM {relation} {where}",
+        params,
+    ).fetchall()[0]
+    context = {"table": relation, "column": column, "partition": partition}
+    if nulls:
+        raise DataContractError(NULL_VALUES.format(count=nulls, partition=partition, column=column), context=context)
+    if outside:
+        raise DataContractError(SCORE_OUT_OF_RANGE.format(count=outside, partition=partition, column=column, low=low, high=high), context=context)
+
+
+def _where(bindings: Bindings) -> str:
+    return f"WHERE CAST({ident(bindings.partition_column)} AS DATE) = CAST(? AS DATE)"
+
+
+def _label_expr(column: str, tokens: list[str]) -> str:
+    return f"CAST(CAST({ident(column)} AS VARCHAR) IN ({', '.join('?' for _ in tokens)}) AS INTEGER)"
+
+
 def group_cells(
     conn: duckdb.DuckDBPyConnection,
     relation: str,
@@ -69,30 +101,31 @@ def group_cells(
     partition_key: str,
     positive_label: int | str = 1,
 ) -> GroupCells:
-    """Aggregate one partition of the scored table to per-group confusion cells.
+    """Aggregate one partition of the scored table to per-group cells.
 
     Args:
         conn: Open DuckDB connection.
         relation: Quoted ``schema.table`` of the scored rows.
-        bindings: Which columns are the label, decision and sensitive features.
+        bindings: Which columns are the label, decision, score and sensitive features.
         partition_key: The day, ``YYYY-MM-DD``.
         positive_label: Value of the label (and decision) that counts as positive.
 
     Returns:
-        Cells with columns ``<feature>...``, ``y_true``, ``y_pred``, ``n``.
+        Cells with columns ``<feature>...``, ``y_true``, ``y_pred``, ``score_bin``, ``n``,
+        ``score_sum``, ``score_sq``.
 
     Raises:
-        DataContractError: Empty partition, NULL or non-binary label/decision, NULL sensitive
-            values when the spec rejects them.
+        DataContractError: Empty partition, NULL or non-binary label/decision, NULL or out-of-range
+            scores, NULL sensitive values when the spec rejects them.
     """
-    pcol = ident(bindings.partition_column)
-    where = f"WHERE CAST({pcol} AS DATE) = CAST(? AS DATE)"
-    params = [partition_key]
+    where, params = _where(bindings), [partition_key]
     rows = conn.execute(f"SELECT count(*) FROM {relation} {where}", params).fetchall()[0][0]
     if rows == 0:
         raise DataContractError(EMPTY_PARTITION.format(partition=partition_key, table=relation), context={"table": relation, "partition": partition_key})
     for column in (bindings.label, bindings.prediction):
         _check_binary(conn, relation, where, params, column, partition_key, positive_label)
+    if bindings.score is not None:
+        _check_score(conn, relation, where, params, bindings.score, partition_key)
     features = tuple(f.name for f in bindings.sensitive_features)
     if bindings.missing_groups == "reject":
         for feature in features:
@@ -103,14 +136,65 @@ def group_cells(
                     context={"table": relation, "column": feature, "partition": partition_key},
                 )
     tokens = _positive_tokens(positive_label)
-    placeholders = ", ".join("?" for _ in tokens)
     keys = ", ".join(f"COALESCE(CAST({ident(f)} AS VARCHAR), ?) AS {ident(f)}" for f in features)
+    if bindings.score is not None:
+        score = f"CAST({ident(bindings.score)} AS DOUBLE)"
+        bins = f"least(CAST(floor({score} * {SCORE_BINS}) AS INTEGER), {SCORE_BINS - 1})"
+        sums = f"sum({score}) AS score_sum, sum({score} * {score}) AS score_sq"
+    else:
+        bins, sums = "-1", "0.0 AS score_sum, 0.0 AS score_sq"
     frame = conn.execute(
-        f"SELECT {keys}, "
-        f"CAST(CAST({ident(bindings.label)} AS VARCHAR) IN ({placeholders}) AS INTEGER) AS y_true, "
-        f"CAST(CAST({ident(bindings.prediction)} AS VARCHAR) IN ({placeholders}) AS INTEGER) AS y_pred, "
-        f"count(*) AS n FROM {relation} {where} GROUP BY ALL ORDER BY ALL",
+        f"SELECT {keys}, {_label_expr(bindings.label, tokens)} AS y_true, {_label_expr(bindings.prediction, tokens)} AS y_pred, "
+        f"{bins} AS score_bin, count(*) AS n, {sums} FROM {relation} {where} GROUP BY ALL ORDER BY ALL",
         [*([MISSING_GROUP] * len(features)), *tokens, *tokens, *params],
     ).df()
-    frame["n"] = frame["n"].astype("int64")
-    return GroupCells(frame=frame, features=features, rows=int(rows))
+    frame = frame.astype({"n": "int64", "score_bin": "int64", "score_sum": "float64", "score_sq": "float64"})
+    return GroupCells(frame=frame, features=features, rows=int(rows), has_score=bindings.score is not None)
+
+
+def score_auc(
+    conn: duckdb.DuckDBPyConnection,
+    relation: str,
+    bindings: Bindings,
+    feature_sets: Mapping[str, tuple[str, ...]],
+    *,
+    partition_key: str,
+    positive_label: int | str = 1,
+) -> pd.DataFrame:
+    """Exact AUC of the score per group of each feature set (ties count one half), in DuckDB.
+
+    AUC = sum over distinct scores s of pos(s) * (neg(< s) + neg(= s) / 2) / (P * N): the
+    Mann-Whitney statistic, equal to scikit-learn's ``roc_auc_score``.
+
+    Returns:
+        Columns ``feature_set, group_key, auc, positives, negatives``; AUC is NULL for a group
+        without both outcomes.
+    """
+    if bindings.score is None:
+        return pd.DataFrame(columns=["feature_set", "group_key", "auc", "positives", "negatives"])
+    tokens = _positive_tokens(positive_label)
+    frames = []
+    for name, features in feature_sets.items():
+        group = " || '×' || ".join(f"COALESCE(CAST({ident(f)} AS VARCHAR), ?)" for f in features) if features else "?"
+        group_params = [MISSING_GROUP] * len(features) if features else [OVERALL]
+        frame = conn.execute(
+            f"""
+            WITH scored AS (
+                SELECT {group} AS group_key, CAST({ident(bindings.score)} AS DOUBLE) AS score, {_label_expr(bindings.label, tokens)} AS y
+                FROM {relation} {_where(bindings)}
+            ), by_score AS (
+                SELECT group_key, score, sum(y) AS pos, count(*) - sum(y) AS neg FROM scored GROUP BY ALL
+            ), ranked AS (
+                SELECT *, coalesce(sum(neg) OVER (PARTITION BY group_key ORDER BY score ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS neg_below
+                FROM by_score
+            )
+            SELECT ? AS feature_set, group_key,
+                   CASE WHEN sum(pos) > 0 AND sum(neg) > 0
+                        THEN sum(pos * (neg_below + neg / 2.0)) / (CAST(sum(pos) AS DOUBLE) * sum(neg)) END AS auc,
+                   CAST(sum(pos) AS BIGINT) AS positives, CAST(sum(neg) AS BIGINT) AS negatives
+            FROM ranked GROUP BY group_key ORDER BY group_key
+            """,
+            [*group_params, *tokens, partition_key, name],
+        ).df()
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)

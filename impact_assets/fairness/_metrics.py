@@ -1,23 +1,27 @@
-"""Group metrics and disparities from per-group confusion cells, with fairlearn's definitions.
+"""Group metrics and disparities from per-group cells, with fairlearn's definitions.
 
-Point estimates come from fairlearn's ``MetricFrame`` evaluated on the distinct cells weighted by
-their row counts, which gives exactly what ``MetricFrame`` gives on the raw rows. Two deliberate
-differences, both so that no number is reported without evidence:
+Decision metrics come from fairlearn's ``MetricFrame`` (with fairlearn's and scikit-learn's metric
+functions) evaluated on the distinct confusion cells weighted by their row counts, which gives exactly
+what ``MetricFrame`` gives on the raw rows. The Brier score and the expected calibration error are
+sums over the cells' score sums (exact, not binned approximations: each cell carries the sum and the
+sum of squares of its scores); the AUC is exact, from :func:`score_auc`.
 
-* a rate whose denominator is empty in a group (a TPR where nobody was a positive) is NULL with a
-  reason; fairlearn returns 0 there;
-* groups smaller than the spec's minimum size are suppressed: value NULL, ``suppressed`` true,
-  reason stated; they take no part in disparities.
+Two deliberate differences from fairlearn, so that no number is reported without evidence:
 
-Disparities follow fairlearn's semantics: ``difference`` between groups is max - min, ``ratio`` is
-min / max; ``to_overall`` compares each group with the overall value (largest absolute difference,
-smallest of ``g/o`` and ``o/g``). ``demographic_parity`` is the selection-rate disparity,
-``equal_opportunity`` the TPR one, and ``equalized_odds`` the worse of the TPR and FPR ones.
+* a metric whose denominator is empty in a group (a TPR where nobody was a positive) is NULL with a
+  reason; fairlearn and scikit-learn return 0 there;
+* groups smaller than the spec's minimum size are suppressed: value NULL, ``suppressed`` true, reason
+  stated; they take no part in disparities.
+
+Disparities follow fairlearn's semantics (see :func:`impact_assets.fairness._formulas.disparity`);
+``demographic_parity`` is the selection-rate disparity, ``equal_opportunity`` the TPR one and
+``equalized_odds`` the worse of the TPR and FPR ones, as in fairlearn.
 """
 
 from __future__ import annotations
 
-import math
+import functools
+import warnings
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -30,23 +34,30 @@ from fairlearn.metrics import (
     true_negative_rate,
     true_positive_rate,
 )
-from sklearn.metrics import accuracy_score
+from sklearn.exceptions import UndefinedMetricWarning
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, precision_score
 
-from impact_assets.spec import INTERSECTION_SEPARATOR, OVERALL
+from impact_assets.fairness._cells import SCORE_BINS
+from impact_assets.fairness._formulas import DECISION_FORMULAS, DENOMINATOR, disparity
+from impact_assets.spec import DISPARITY_METRICS, INTERSECTION_SEPARATOR, OVERALL, SCORE_METRICS
 
-__all__ = ["DISPARITY_BASE", "METRIC_FUNCTIONS", "disparities", "group_metrics"]
+__all__ = ["DISPARITY_BASE", "METRIC_FUNCTIONS", "confusion_by_group", "disparities", "group_key", "group_metrics"]
 
 SUPPRESSED = "group has {n} rows, fewer than the minimum group size {minimum}"
 UNDEFINED = "undefined: the group has no {what}"
 TOO_FEW_GROUPS = "fewer than two groups with a value ({eligible} of {total}; {suppressed} suppressed)"
-ZERO_DENOMINATOR = "undefined: the largest group value is 0"
+NO_REFERENCE = "undefined: the reference group {group!r} has no value (absent, suppressed or undefined)"
+RATIO_UNDEFINED = "undefined: a ratio would divide by 0"
+AUC_DETAIL = "exact AUC (Mann-Whitney; tied scores count 1/2)"
+ECE_DETAIL = "{bins} equal-width score bins; sum over bins of |actual positives - sum of scores| / n"
+BRIER_DETAIL = "mean squared difference between score and outcome"
 
 
 def _base_rate(y_true, y_pred, *, sample_weight=None) -> float:
     return selection_rate(y_true, y_true, sample_weight=sample_weight)
 
 
-#: fairlearn/scikit-learn function of each rate metric (``count`` is the weighted group size).
+#: fairlearn/scikit-learn function of each decision metric (``count`` is the weighted group size).
 METRIC_FUNCTIONS: dict[str, Callable[..., float]] = {
     "base_rate": _base_rate,
     "selection_rate": selection_rate,
@@ -54,176 +65,214 @@ METRIC_FUNCTIONS: dict[str, Callable[..., float]] = {
     "false_positive_rate": false_positive_rate,
     "false_negative_rate": false_negative_rate,
     "true_negative_rate": true_negative_rate,
+    "precision": functools.partial(precision_score, zero_division=np.nan),
+    "negative_predictive_value": functools.partial(precision_score, pos_label=0, zero_division=np.nan),
     "accuracy": accuracy_score,
+    "balanced_accuracy": balanced_accuracy_score,
+    "f1": functools.partial(f1_score, zero_division=np.nan),
 }
 
-#: Which rows a metric's denominator counts: all rows, actual positives or actual negatives.
-_DENOMINATOR: dict[str, str] = {
-    "base_rate": "rows",
-    "selection_rate": "rows",
-    "accuracy": "rows",
-    "true_positive_rate": "positives",
-    "false_negative_rate": "positives",
-    "false_positive_rate": "negatives",
-    "true_negative_rate": "negatives",
-}
-
-#: The rate metric(s) behind each disparity name.
+#: The group metric(s) behind each disparity name.
 DISPARITY_BASE: dict[str, tuple[str, ...]] = {
-    "selection_rate": ("selection_rate",),
-    "true_positive_rate": ("true_positive_rate",),
-    "false_positive_rate": ("false_positive_rate",),
-    "false_negative_rate": ("false_negative_rate",),
-    "accuracy": ("accuracy",),
+    **{m: (m,) for m in DISPARITY_METRICS if m not in ("demographic_parity", "equal_opportunity", "equalized_odds")},
     "demographic_parity": ("selection_rate",),
     "equal_opportunity": ("true_positive_rate",),
     "equalized_odds": ("true_positive_rate", "false_positive_rate"),
 }
 
 
-def _group_key(values: object) -> str:
+def group_key(values: object) -> str:
+    """Key of a group: the value, or the values of an intersection joined by ``×``."""
     if isinstance(values, tuple):
         return INTERSECTION_SEPARATOR.join(str(v) for v in values)
     return str(values)
 
 
-def _counts(frame: pd.DataFrame) -> dict[str, int]:
-    n = frame["n"]
-    return {
-        "rows": int(n.sum()),
-        "positives": int(n[frame["y_true"] == 1].sum()),
-        "negatives": int(n[frame["y_true"] == 0].sum()),
-    }
-
-
-def _metric_frame(cells: pd.DataFrame, features: tuple[str, ...]) -> MetricFrame:
-    weights = cells["n"].to_numpy()
-    return MetricFrame(
-        metrics=METRIC_FUNCTIONS,
-        y_true=cells["y_true"].to_numpy(),
-        y_pred=cells["y_pred"].to_numpy(),
-        sensitive_features=cells[list(features)],
-        sample_params={name: {"sample_weight": weights} for name in METRIC_FUNCTIONS},
+def confusion_by_group(cells: pd.DataFrame, features: tuple[str, ...]) -> pd.DataFrame:
+    """TP, FP, TN, FN and score sums per group of ``features`` (all rows for ``()``)."""
+    frame = cells.assign(
+        tp=cells["n"] * ((cells["y_true"] == 1) & (cells["y_pred"] == 1)),
+        fp=cells["n"] * ((cells["y_true"] == 0) & (cells["y_pred"] == 1)),
+        tn=cells["n"] * ((cells["y_true"] == 0) & (cells["y_pred"] == 0)),
+        fn=cells["n"] * ((cells["y_true"] == 1) & (cells["y_pred"] == 0)),
+        sq_error=cells["score_sq"] - 2 * cells["y_true"] * cells["score_sum"] + cells["y_true"] * cells["n"],
     )
+    columns = ["n", "tp", "fp", "tn", "fn", "sq_error"]
+    if not features:
+        totals = frame[columns].sum().to_frame().T
+        totals.index = pd.Index([OVERALL], name="group_key")
+        return totals
+    grouped = frame.groupby(list(features), observed=True)[columns].sum()
+    grouped.index = pd.Index([group_key(k) for k in grouped.index], name="group_key")
+    return grouped
 
 
-def _rows_for_group(feature_set: str, group: str, values: Mapping[str, float], counts: dict[str, int], minimum: int) -> list[dict]:
-    rows = [{"feature_set": feature_set, "group_key": group, "metric": "count", "value": float(counts["rows"]),
-             "n": counts["rows"], "suppressed": False, "reason": None}]
-    suppressed = counts["rows"] < minimum
-    for metric, value in values.items():
-        denominator = _DENOMINATOR[metric]
-        if suppressed:
-            rows.append({"feature_set": feature_set, "group_key": group, "metric": metric, "value": None, "n": counts["rows"],
-                         "suppressed": True, "reason": SUPPRESSED.format(n=counts["rows"], minimum=minimum)})
-        elif counts[denominator] == 0:
-            rows.append({"feature_set": feature_set, "group_key": group, "metric": metric, "value": None, "n": counts["rows"],
-                         "suppressed": False, "reason": UNDEFINED.format(what=denominator.replace("rows", "rows"))})
-        else:
-            rows.append({"feature_set": feature_set, "group_key": group, "metric": metric, "value": float(value),
-                         "n": counts["rows"], "suppressed": False, "reason": None})
-    # The count itself is never hidden from the table, but a suppressed group's count is flagged.
-    rows[0]["suppressed"] = suppressed
-    rows[0]["reason"] = SUPPRESSED.format(n=counts["rows"], minimum=minimum) if suppressed else None
-    return rows
+def _calibration_error(cells: pd.DataFrame, features: tuple[str, ...], bins: int) -> pd.Series:
+    frame = cells.assign(_bin=cells["score_bin"] // (SCORE_BINS // bins), _gap=cells["y_true"] * cells["n"] - cells["score_sum"])
+    keys = [*features, "_bin"]
+    per_bin = frame.groupby(keys, observed=True)["_gap"].sum().abs()
+    by_group = per_bin.groupby(level=list(range(len(features)))).sum() if features else pd.Series([per_bin.sum()], index=[OVERALL])
+    if features:
+        by_group.index = pd.Index([group_key(k) if len(features) > 1 else str(k) for k in by_group.index])
+    return by_group
 
 
-def group_metrics(cells: pd.DataFrame, feature_sets: Mapping[str, tuple[str, ...]], *, min_group_size: int) -> pd.DataFrame:
+def _decision_values(cells: pd.DataFrame, features: tuple[str, ...]) -> pd.DataFrame:
+    """fairlearn's MetricFrame on the confusion cells weighted by their counts."""
+    confusion = cells.groupby([*features, "y_true", "y_pred"], as_index=False, observed=True)["n"].sum() if features else (
+        cells.groupby(["y_true", "y_pred"], as_index=False)["n"].sum().assign(_all=OVERALL)
+    )
+    sensitive = list(features) if features else ["_all"]
+    weights = confusion["n"].to_numpy()
+    with warnings.catch_warnings():
+        # Groups with one class only: scikit-learn warns and returns 0 or NaN; such values are
+        # replaced by NULL with a reason below, from the counts.
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true", category=UserWarning)
+        warnings.filterwarnings("ignore", message="A single label was found in 'y_true' and 'y_pred'", category=UserWarning)
+        frame = MetricFrame(
+            metrics=METRIC_FUNCTIONS,
+            y_true=confusion["y_true"].to_numpy(),
+            y_pred=confusion["y_pred"].to_numpy(),
+            sensitive_features=confusion[sensitive],
+            sample_params={name: {"sample_weight": weights} for name in METRIC_FUNCTIONS},
+        )
+    by_group = frame.by_group.dropna(how="all")
+    by_group.index = pd.Index([group_key(k) if isinstance(k, tuple) else str(k) for k in by_group.index])
+    return by_group
+
+
+def group_metrics(
+    cells: pd.DataFrame,
+    feature_sets: Mapping[str, tuple[str, ...]],
+    *,
+    min_group_size: int,
+    auc: pd.DataFrame | None = None,
+    calibration_bins: int = 10,
+) -> pd.DataFrame:
     """Every group metric for every feature set, as a long table.
 
     Args:
-        cells: Output of :func:`group_cells` (``<features>``, ``y_true``, ``y_pred``, ``n``).
+        cells: Output of :func:`group_cells`.
         feature_sets: Name -> features, e.g. ``{"sex": ("sex",), "sex×age_band": (...), "overall": ()}``.
         min_group_size: Groups with fewer rows are suppressed.
+        auc: Output of :func:`score_auc`, when a score is bound.
+        calibration_bins: Equal-width bins of the expected calibration error (must divide 100).
 
     Returns:
-        Columns ``feature_set, group_key, metric, value, n, suppressed, reason``.
+        Columns ``feature_set, group_key, metric, value, n, suppressed, reason, detail``.
 
     Example:
-        >>> cells = pd.DataFrame({"sex": ["f", "m"], "y_true": [1, 1], "y_pred": [1, 0], "n": [40, 40]})
+        >>> cells = pd.DataFrame({"sex": ["f", "m"], "y_true": [1, 1], "y_pred": [1, 0], "score_bin": [-1, -1],
+        ...                       "n": [40, 40], "score_sum": [0.0, 0.0], "score_sq": [0.0, 0.0]})
         >>> out = group_metrics(cells, {"sex": ("sex",), "overall": ()}, min_group_size=30)
         >>> out.query("metric == 'selection_rate'")[["group_key", "value"]].to_dict("records")
         [{'group_key': 'f', 'value': 1.0}, {'group_key': 'm', 'value': 0.0}, {'group_key': 'overall', 'value': 0.5}]
     """
+    has_score = bool((cells["score_bin"] >= 0).any())
+    aucs = {} if auc is None else {(r.feature_set, r.group_key): r.auc for r in auc.itertuples()}
     rows: list[dict] = []
-    overall: pd.Series | None = None
     for name, features in feature_sets.items():
-        if not features:
-            continue
-        marginal = cells.groupby([*features, "y_true", "y_pred"], as_index=False, observed=True)["n"].sum()
-        frame = _metric_frame(marginal, features)
-        overall = frame.overall
-        sizes = marginal.groupby(list(features), observed=True)
-        for key, group_cells in sizes:
-            key = key if len(features) > 1 else key[0]
-            rows += _rows_for_group(name, _group_key(key), frame.by_group.loc[key], _counts(group_cells), min_group_size)
-    if OVERALL in feature_sets:
-        if overall is None:
-            overall = _metric_frame(cells.assign(_all=OVERALL), ("_all",)).overall
-        rows += _rows_for_group(OVERALL, OVERALL, overall, _counts(cells), min_group_size)
-    return pd.DataFrame(rows, columns=["feature_set", "group_key", "metric", "value", "n", "suppressed", "reason"])
+        counts = confusion_by_group(cells, features)
+        decisions = _decision_values(cells, features)
+        calibration = _calibration_error(cells, features, calibration_bins) if has_score else None
+        for key, c in counts.iterrows():
+            n = int(c["n"])
+            suppressed = n < min_group_size
+            small = SUPPRESSED.format(n=n, minimum=min_group_size) if suppressed else None
+            rows.append(_row(name, key, "count", float(n), n, suppressed, small))
+            totals = {"tp": c["tp"], "fp": c["fp"], "tn": c["tn"], "fn": c["fn"]}
+            values: dict[str, float] = {m: float(decisions.loc[key, m]) for m in METRIC_FUNCTIONS}
+            if has_score:
+                values["auc"] = aucs.get((name, key), np.nan)
+                values["brier_score"] = float(c["sq_error"]) / n
+                values["expected_calibration_error"] = float(calibration.loc[key]) / n
+            for metric, value in values.items():
+                defined = metric in SCORE_METRICS and not np.isnan(value) or (
+                    metric in DECISION_FORMULAS and not np.isnan(DECISION_FORMULAS[metric](*(np.array([totals[k]]) for k in ("tp", "fp", "tn", "fn")))[0])
+                )
+                detail = {"auc": AUC_DETAIL, "brier_score": BRIER_DETAIL, "expected_calibration_error": ECE_DETAIL.format(bins=calibration_bins)}.get(metric)
+                if suppressed:
+                    rows.append(_row(name, key, metric, None, n, True, small, detail))
+                elif not defined:
+                    rows.append(_row(name, key, metric, None, n, False, UNDEFINED.format(what=DENOMINATOR[metric]), detail))
+                else:
+                    rows.append(_row(name, key, metric, float(value), n, False, None, detail))
+    return pd.DataFrame(rows, columns=["feature_set", "group_key", "metric", "value", "n", "suppressed", "reason", "detail"])
 
 
-def _disparity(values: pd.Series, overall: float | None, method: str, relative_to: str) -> tuple[float | None, str | None]:
-    if relative_to == "between_groups":
-        low, high = float(values.min()), float(values.max())
-        if method == "difference":
-            return high - low, None
-        return (low / high, None) if high != 0 else (None, ZERO_DENOMINATOR)
-    if overall is None or (isinstance(overall, float) and math.isnan(overall)):
-        return None, "undefined: no overall value"
-    if method == "difference":
-        return float(np.abs(values - overall).max()), None
-    if overall == 0 or (values == 0).any():
-        return None, "undefined: a value or the overall value is 0"
-    return float(np.minimum(values / overall, overall / values).min()), None
+def _row(feature_set, group, metric, value, n, suppressed, reason, detail=None) -> dict:
+    return {"feature_set": feature_set, "group_key": group, "metric": metric, "value": value, "n": n,
+            "suppressed": suppressed, "reason": reason, "detail": detail}
 
 
-def disparities(metrics: pd.DataFrame, feature_sets: Mapping[str, tuple[str, ...]]) -> pd.DataFrame:
-    """Disparities of each rate metric across the groups of each feature set.
+def relative_targets(feature_set: str, reference_groups: Mapping[str, str]) -> list[str]:
+    """``between_groups``, ``to_overall``, and the reference group of the feature set if declared."""
+    targets = ["between_groups", "to_overall"]
+    if feature_set in reference_groups:
+        targets.append(reference_groups[feature_set])
+    return targets
+
+
+def disparities(metrics: pd.DataFrame, feature_sets: Mapping[str, tuple[str, ...]], *, reference_groups: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Disparities of each group metric across the groups of each feature set.
 
     Args:
         metrics: Output of :func:`group_metrics`.
         feature_sets: As for :func:`group_metrics`; ``overall`` is skipped.
+        reference_groups: Feature set -> group also compared against (``relative_to`` = that group).
 
     Returns:
         Columns ``feature_set, metric, method, relative_to, value, n, groups_compared, groups_suppressed, reason``.
     """
+    reference_groups = reference_groups or {}
     rows: list[dict] = []
-    overall_values = metrics[metrics["feature_set"] == OVERALL].set_index("metric")["value"]
+    overall = metrics[metrics["feature_set"] == OVERALL].set_index("metric")["value"]
+    available = set(metrics["metric"])
     for name in feature_sets:
         if name == OVERALL:
             continue
         of_set = metrics[metrics["feature_set"] == name]
         counts = of_set[of_set["metric"] == "count"]
+        groups = list(counts["group_key"])
         suppressed = int(counts["suppressed"].sum())
-        total = len(counts)
         compared_n = int(counts.loc[~counts["suppressed"], "n"].sum())
-        for disparity, bases in DISPARITY_BASE.items():
+        table = of_set.pivot_table(index="metric", columns="group_key", values="value", aggfunc="first", dropna=False).reindex(columns=groups)
+        for metric, bases in DISPARITY_BASE.items():
+            if not set(bases) <= available:
+                continue
             for method in ("difference", "ratio"):
-                for relative_to in ("between_groups", "to_overall"):
-                    results: list[tuple[float | None, str | None]] = []
-                    eligible_counts = []
+                for target in relative_targets(name, reference_groups):
+                    reference = groups.index(target) if target not in ("between_groups", "to_overall") and target in groups else None
+                    results = []
                     for base in bases:
-                        values = of_set[(of_set["metric"] == base) & of_set["value"].notna()]["value"].astype(float)
-                        eligible_counts.append(len(values))
-                        if len(values) < 2:
-                            results.append((None, TOO_FEW_GROUPS.format(eligible=len(values), total=total, suppressed=suppressed)))
+                        values = table.loc[base].to_numpy(dtype="float64") if base in table.index else np.full(len(groups), np.nan)
+                        base_overall = np.array([overall.get(base, np.nan)], dtype="float64")
+                        if target not in ("between_groups", "to_overall") and reference is None:
+                            results.append((np.nan, NO_REFERENCE.format(group=target)))
                             continue
-                        overall = overall_values.get(base)
-                        results.append(_disparity(values, None if pd.isna(overall) else float(overall), method, relative_to))
-                    value, reason = _combine(results, method)
-                    rows.append({"feature_set": name, "metric": disparity, "method": method, "relative_to": relative_to,
-                                 "value": value, "n": compared_n, "groups_compared": min(eligible_counts),
-                                 "groups_suppressed": suppressed, "reason": reason})
-    return pd.DataFrame(rows, columns=["feature_set", "metric", "method", "relative_to", "value", "n",
-                                       "groups_compared", "groups_suppressed", "reason"])
+                        value = disparity(values[None, :], base_overall, method, "to_overall" if reference is not None else target, reference)[0]
+                        results.append((value, None if not np.isnan(value) else _why(values, reference, target, len(groups), suppressed)))
+                    value, reason = _worst(results, method)
+                    eligible = int(min((~np.isnan(table.loc[b].to_numpy(dtype="float64"))).sum() if b in table.index else 0 for b in bases))
+                    rows.append({"feature_set": name, "metric": metric, "method": method, "relative_to": target, "value": value,
+                                 "n": compared_n, "groups_compared": eligible, "groups_suppressed": suppressed, "reason": reason})
+    return pd.DataFrame(rows, columns=["feature_set", "metric", "method", "relative_to", "value", "n", "groups_compared", "groups_suppressed", "reason"])
 
 
-def _combine(results: list[tuple[float | None, str | None]], method: str) -> tuple[float | None, str | None]:
+def _why(values: np.ndarray, reference: int | None, target: str, total: int, suppressed: int) -> str:
+    eligible = int((~np.isnan(values)).sum())
+    if reference is not None and np.isnan(values[reference]):
+        return NO_REFERENCE.format(group=target)
+    if eligible < 2:
+        return TOO_FEW_GROUPS.format(eligible=eligible, total=total, suppressed=suppressed)
+    return RATIO_UNDEFINED
+
+
+def _worst(results: list[tuple[float, str | None]], method: str) -> tuple[float | None, str | None]:
     """Worst case over the base metrics (max difference, min ratio), as fairlearn's equalized odds."""
     for value, reason in results:
-        if value is None:
+        if np.isnan(value):
             return None, reason
-    values = [v for v, _ in results if v is not None]
-    return (max(values) if method == "difference" else min(values)), None
+    values = [v for v, _ in results]
+    return float(max(values) if method == "difference" else min(values)), None

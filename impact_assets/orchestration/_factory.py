@@ -196,7 +196,10 @@ def _fairness_assets(assessment: Assessment, keys: _Keys, partitions: dg.Partiti
         partitions_def=partitions,
         group_name=assessment.id,
         kinds={"duckdb", "fairlearn"},
-        description="Selection rate, base rate, TPR/FPR/FNR/TNR and accuracy per group of each sensitive feature and intersection, and overall.",
+        description=(
+            "Per group of each sensitive feature and intersection, and overall: n, base rate, selection rate, TPR, FPR, FNR, TNR, "
+            "precision, NPV, accuracy, balanced accuracy, F1, AUC, Brier score and calibration error, with bootstrap intervals."
+        ),
         metadata={"dagster/table_name": "impact.group_metrics"},
     )
     def _group_metrics(context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource) -> dg.MaterializeResult:
@@ -249,6 +252,7 @@ def _fairness_assets(assessment: Assessment, keys: _Keys, partitions: dg.Partiti
 def _snapshot_asset(assessment: Assessment, keys: _Keys, partitions: dg.PartitionsDefinition, upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
     entries = assessment.spec.register_entries
     thresholds = {e.id: (e.thresholds.warn, e.thresholds.breach, e.thresholds.direction) for e in entries}
+    deciding = {e.id: e.thresholds.decide_on for e in entries}
     checks = [
         dg.AssetCheckSpec(
             register_check_name(e.id),
@@ -282,10 +286,13 @@ def _snapshot_asset(assessment: Assessment, keys: _Keys, partitions: dg.Partitio
                 metadata={
                     "status": r.status,
                     "value": dg.MetadataValue.float(r.value) if r.value is not None else dg.MetadataValue.null(),
+                    "ci_low": dg.MetadataValue.float(r.ci_low) if r.ci_low is not None else dg.MetadataValue.null(),
+                    "ci_high": dg.MetadataValue.float(r.ci_high) if r.ci_high is not None else dg.MetadataValue.null(),
                     "n": dg.MetadataValue.int(r.n) if r.n is not None else dg.MetadataValue.null(),
                     "threshold_warn": dg.MetadataValue.float(thresholds[r.entry_id][0]) if thresholds[r.entry_id][0] is not None else dg.MetadataValue.null(),
                     "threshold_breach": thresholds[r.entry_id][1],
                     "direction": thresholds[r.entry_id][2],
+                    "decide_on": deciding[r.entry_id],
                     "reason": r.reason,
                 },
             )

@@ -30,20 +30,26 @@ def register_markdown(results: Sequence[EntryResult], thresholds: dict[str, tupl
     rows = []
     for r in results:
         warn, breach, direction = thresholds[r.entry_id]
-        rows.append((r.entry_id, r.value, r.n, warn, breach, direction, f"**{r.status}**", r.reason))
-    return markdown_table(("entry", "value", "n", "warn", "breach", "direction", "status", "reason"), rows)
+        interval = f"[{r.ci_low:.4g}, {r.ci_high:.4g}]" if r.ci_low is not None and r.ci_high is not None else None
+        rows.append((r.entry_id, r.value, interval, r.n, warn, breach, direction, f"**{r.status}**", r.reason))
+    return markdown_table(("entry", "value", "95 % CI", "n", "warn", "breach", "direction", "status", "reason"), rows)
 
 
 def selection_rates_markdown(metrics: pd.DataFrame) -> str:
-    """Selection rate, TPR and FPR by group, with suppressed groups marked."""
-    value = {(r.feature_set, r.group_key, r.metric): r.value for r in metrics.itertuples()}
+    """Selection rate, TPR, FPR and AUC by group with their intervals, suppressed groups marked."""
+    def shown(r) -> str | None:
+        if r is None or pd.isna(r.value):
+            return None
+        if "ci_low" in r._fields and not pd.isna(r.ci_low):
+            return f"{r.value:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]"
+        return f"{r.value:.3f}"
+
+    found = {(r.feature_set, r.group_key, r.metric): r for r in metrics.itertuples()}
+    columns = ("selection_rate", "true_positive_rate", "false_positive_rate", "auc")
     rows = []
     for r in metrics[metrics["metric"] == "count"].itertuples():
         if r.suppressed:
-            rows.append((r.feature_set, r.group_key, r.n, "suppressed", "—", "—"))
+            rows.append((r.feature_set, r.group_key, r.n, "suppressed", "—", "—", "—"))
             continue
-        rows.append(
-            (r.feature_set, r.group_key, r.n)
-            + tuple(value.get((r.feature_set, r.group_key, m)) for m in ("selection_rate", "true_positive_rate", "false_positive_rate"))
-        )
-    return markdown_table(("feature set", "group", "n", "selection rate", "TPR", "FPR"), rows)
+        rows.append((r.feature_set, r.group_key, r.n, *(shown(found.get((r.feature_set, r.group_key, m))) for m in columns)))
+    return markdown_table(("feature set", "group", "n", "selection rate", "TPR", "FPR", "AUC"), rows)

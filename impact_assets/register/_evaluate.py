@@ -57,13 +57,33 @@ def describe_ref(ref: MetricRef) -> str:
     return json.dumps(ref.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
 
 
-def status_for(value: float, thresholds: Thresholds) -> tuple[str, str]:
-    """Status and reason of a measured value against its thresholds."""
+def status_for(value: float, thresholds: Thresholds, ci: tuple[float | None, float | None] = (None, None)) -> tuple[str, str]:
+    """Status and reason of a measured value against its thresholds.
+
+    With ``decide_on: interval``, a threshold counts as crossed only when the whole confidence
+    interval lies beyond it; a point estimate beyond ``breach`` with an interval reaching back over it
+    is a ``warn`` (inconclusive breach), one beyond ``warn`` only is a ``pass``.
+    """
     sign = 1 if thresholds.direction == "higher_is_better" else -1
     worse = "below" if sign == 1 else "above"
-    if sign * value < sign * thresholds.breach:
+    beyond_breach = sign * value < sign * thresholds.breach
+    beyond_warn = thresholds.warn is not None and sign * value < sign * thresholds.warn
+    if thresholds.decide_on == "interval" and (beyond_breach or beyond_warn):
+        low, high = ci
+        if low is None or high is None:
+            return "insufficient_data", f"{value:.4g} crosses a threshold but has no confidence interval to decide on"
+        best = high if sign == 1 else low  # the end of the interval closest to passing
+        interval = f"{value:.4g} [{low:.4g}, {high:.4g}]"
+        if sign * best < sign * thresholds.breach:
+            return "breach", f"{interval}: the whole interval is {worse} the breach threshold {thresholds.breach:g}"
+        if thresholds.warn is not None and sign * best < sign * thresholds.warn:
+            return "warn", f"{interval}: the whole interval is {worse} the warn threshold {thresholds.warn:g}"
+        if beyond_breach:
+            return "warn", f"{interval}: the estimate is {worse} the breach threshold {thresholds.breach:g} but the interval reaches over it"
+        return "pass", f"{interval}: the estimate is {worse} the warn threshold {thresholds.warn:g} but the interval reaches over it"
+    if beyond_breach:
         return "breach", f"{value:.4g} is {worse} the breach threshold {thresholds.breach:g}"
-    if thresholds.warn is not None and sign * value < sign * thresholds.warn:
+    if beyond_warn:
         return "warn", f"{value:.4g} is {worse} the warn threshold {thresholds.warn:g}"
     return "pass", f"{value:.4g} is within thresholds ({thresholds.direction}, breach {thresholds.breach:g})"
 
@@ -105,7 +125,7 @@ def evaluate_entry(entry: RegisterEntry, results: Mapping[str, pd.DataFrame]) ->
         return EntryResult(entry.id, text, None, None, None, n, "suppressed", str(reason))
     if value is None:
         return EntryResult(entry.id, text, None, None, None, n, "insufficient_data", str(reason or "no value"))
-    status, why = status_for(value, entry.thresholds)
+    status, why = status_for(value, entry.thresholds, (ci_low, ci_high))
     return EntryResult(entry.id, text, value, ci_low, ci_high, n, status, why)
 
 

@@ -107,7 +107,7 @@ def current_register(conn: duckdb.DuckDBPyConnection, assessment_id: str) -> pd.
             SELECT * FROM {SCHEMA}.register_snapshots WHERE assessment_id = ?
             QUALIFY row_number() OVER (PARTITION BY partition_key ORDER BY snapshot_version DESC) = 1
         )
-        SELECT l.partition_key, l.snapshot_version, l.model_version, e.entry_id, e.value, e.n, e.status, e.reason
+        SELECT l.partition_key, l.snapshot_version, l.model_version, e.entry_id, e.value, e.ci_low, e.ci_high, e.n, e.status, e.reason
         FROM latest AS l JOIN {SCHEMA}.register_entries AS e USING (snapshot_id)
         ORDER BY l.partition_key DESC, e.entry_id
         """,

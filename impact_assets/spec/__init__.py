@@ -2,7 +2,12 @@
 
 from impact_assets.spec._loader import SpecSource, load_spec, spec_error
 from impact_assets.spec._models import (
+    DECISION_METRICS,
     DISPARITY_METRICS,
+    NAMED_DISPARITIES,
+    SCORE_METRICS,
+    BootstrapSpec,
+    FairnessSpec,
     GROUP_METRICS,
     INTERSECTION_SEPARATOR,
     OVERALL,
@@ -25,7 +30,12 @@ from impact_assets.spec._models import (
 )
 
 __all__ = [
+    "DECISION_METRICS",
     "DISPARITY_METRICS",
+    "NAMED_DISPARITIES",
+    "SCORE_METRICS",
+    "BootstrapSpec",
+    "FairnessSpec",
     "GROUP_METRICS",
     "INTERSECTION_SEPARATOR",
     "OVERALL",

@@ -13,8 +13,13 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 __all__ = [
+    "DECISION_METRICS",
     "DISPARITY_METRICS",
     "GROUP_METRICS",
+    "NAMED_DISPARITIES",
+    "SCORE_METRICS",
+    "BootstrapSpec",
+    "FairnessSpec",
     "OVERALL",
     "AssessmentSpec",
     "Bindings",
@@ -42,28 +47,29 @@ OVERALL = "overall"
 #: Separator of feature names in an intersection's name and of values in its group keys.
 INTERSECTION_SEPARATOR = "×"
 
-#: Group metrics, by fairlearn's names (``count`` is the number of rows in the group).
-GROUP_METRICS: tuple[str, ...] = (
-    "count",
+#: Metrics of the decisions (from the confusion cells), by fairlearn's or scikit-learn's names.
+DECISION_METRICS: tuple[str, ...] = (
     "base_rate",
     "selection_rate",
     "true_positive_rate",
     "false_positive_rate",
     "false_negative_rate",
     "true_negative_rate",
+    "precision",
+    "negative_predictive_value",
     "accuracy",
+    "balanced_accuracy",
+    "f1",
 )
-#: Metrics whose disparity across groups is reported; the last three are fairlearn's named disparities.
-DISPARITY_METRICS: tuple[str, ...] = (
-    "selection_rate",
-    "true_positive_rate",
-    "false_positive_rate",
-    "false_negative_rate",
-    "accuracy",
-    "demographic_parity",
-    "equalized_odds",
-    "equal_opportunity",
-)
+#: Metrics of the score (need ``bindings.score``).
+SCORE_METRICS: tuple[str, ...] = ("auc", "brier_score", "expected_calibration_error")
+#: Group metrics (``count`` is the number of rows in the group).
+GROUP_METRICS: tuple[str, ...] = ("count", *DECISION_METRICS, *SCORE_METRICS)
+#: fairlearn's named disparities: demographic parity (selection rate), equal opportunity (TPR) and
+#: equalized odds (the worse of TPR and FPR).
+NAMED_DISPARITIES: tuple[str, ...] = ("demographic_parity", "equal_opportunity", "equalized_odds")
+#: Metrics whose disparity across groups is reported.
+DISPARITY_METRICS: tuple[str, ...] = (*DECISION_METRICS, *SCORE_METRICS, *NAMED_DISPARITIES)
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^\x00]+$")]
@@ -176,6 +182,10 @@ class Thresholds(_Spec):
     direction: Literal["higher_is_better", "lower_is_better"]
     warn: float | None = None
     breach: float
+    decide_on: Literal["value", "interval"] = Field(
+        default="value",
+        description="`interval`: escalate only when the whole confidence interval lies beyond a threshold; a point estimate beyond `breach` whose interval is not wholly beyond it is a `warn`.",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Thresholds:
@@ -203,7 +213,10 @@ class DisparityRef(_Spec):
     metric: Literal[DISPARITY_METRICS]  # type: ignore[valid-type]
     feature_set: str
     method: Literal["difference", "ratio"]
-    relative_to: Literal["between_groups", "to_overall"] = "between_groups"
+    relative_to: str = Field(
+        default="between_groups",
+        description="`between_groups`, `to_overall`, or a reference group declared in `fairness.reference_groups`.",
+    )
 
 
 MetricRef = Annotated[GroupMetricRef | DisparityRef, Field(discriminator="source")]
@@ -221,6 +234,30 @@ class RegisterEntry(_Spec):
     owner: NonEmptyText
     action: Literal["notify", "review", "block_release", "rollback"] = "review"
     frameworks: tuple[str, ...] = ()
+
+
+class BootstrapSpec(_Spec):
+    """Bootstrap confidence intervals of every group metric and disparity."""
+
+    resamples: int = Field(default=1000, ge=0, le=100_000, description="0 turns intervals off.")
+    level: float = Field(default=0.95, gt=0.0, lt=1.0)
+    seed: int = 0
+
+
+class FairnessSpec(_Spec):
+    """How group metrics and disparities are computed."""
+
+    bootstrap: BootstrapSpec = BootstrapSpec()
+    calibration_bins: int = Field(default=10, ge=2, le=100, description="Equal-width score bins of the expected calibration error; must divide 100.")
+    reference_groups: dict[str, str] = Field(
+        default_factory=dict, description="Feature set -> group that disparities are also computed against, e.g. `{sex: male}`."
+    )
+
+    @model_validator(mode="after")
+    def _bins_divide_100(self) -> FairnessSpec:
+        if 100 % self.calibration_bins:
+            raise ValueError(f"calibration_bins must divide 100 (2, 4, 5, 10, 20, 25, 50, 100), got {self.calibration_bins}")
+        return self
 
 
 class PartitionsSpec(_Spec):
@@ -254,6 +291,7 @@ class AssessmentSpec(_Spec):
     sql: SqlSpec = SqlSpec()
     partitions: PartitionsSpec
     bindings: Bindings
+    fairness: FairnessSpec = FairnessSpec()
     register_entries: tuple[RegisterEntry, ...] = Field(min_length=1, alias="register")
     simulation: SimulationSpec | None = None
 
@@ -284,6 +322,26 @@ def reference_errors(spec: AssessmentSpec) -> list[tuple[Path, str]]:
                 errors.append(((*at, "measure", "group"), problem))
         elif ref.feature_set == OVERALL:
             errors.append(((*at, "measure", "feature_set"), "a disparity needs a feature_set with groups, not 'overall'"))
+        elif ref.relative_to not in ("between_groups", "to_overall") and spec.fairness.reference_groups.get(ref.feature_set) != ref.relative_to:
+            errors.append(
+                (
+                    (*at, "measure", "relative_to"),
+                    f"relative_to {ref.relative_to!r} must be 'between_groups', 'to_overall' or the reference group of "
+                    f"{ref.feature_set!r} in fairness.reference_groups (declared: {spec.fairness.reference_groups})",
+                )
+            )
+        if entry.thresholds.decide_on == "interval" and spec.fairness.bootstrap.resamples == 0:
+            errors.append(((*at, "thresholds", "decide_on"), "deciding on the interval needs bootstrap intervals (fairness.bootstrap.resamples > 0)"))
+        if isinstance(ref, (GroupMetricRef, DisparityRef)) and ref.metric in SCORE_METRICS and spec.bindings.score is None:
+            errors.append(((*at, "measure", "metric"), f"{ref.metric!r} needs a score column (bindings.score)"))
+    for feature_set, group in spec.fairness.reference_groups.items():
+        at = ("fairness", "reference_groups", feature_set)
+        if feature_set not in feature_sets or feature_set == OVERALL:
+            errors.append((at, f"{feature_set!r} is not a feature set (valid: {[f for f in feature_sets if f != OVERALL]})"))
+            continue
+        problem = _group_problem(GroupMetricRef(source="group_metric", metric="count", feature_set=feature_set, group=group), feature_sets[feature_set], values)
+        if problem:
+            errors.append((at, problem))
     if spec.id in RESERVED_IDS:
         errors.append((("id",), f"{spec.id!r} is reserved (it names a DuckDB schema the package uses); choose another id"))
     if spec.simulation and spec.simulation.source not in spec.sources:

@@ -104,4 +104,12 @@ MIGRATIONS: tuple[Migration, ...] = (
 )""",
         ),
     ),
+    Migration(
+        2,
+        "how each result was computed (bins, exact AUC, bootstrap settings)",
+        (
+            f"ALTER TABLE {SCHEMA}.group_metrics ADD COLUMN detail VARCHAR",
+            f"ALTER TABLE {SCHEMA}.disparities ADD COLUMN detail VARCHAR",
+        ),
+    ),
 )
