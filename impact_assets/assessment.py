@@ -22,6 +22,7 @@ NO_ASSESSMENTS = "no assessment YAML files (*.yaml, *.yml) in {path}"
 DUPLICATE_ASSESSMENT = "assessment id {id!r} is used by both {first} and {second}"
 UNKNOWN_MODEL = "{what} {name!r} is not a SQL model of this assessment (models: {models})"
 UNKNOWN_COLUMN = "column {column!r} is not produced by SQL model {table!r} (columns: {columns})"
+UNKNOWN_QUALITY_TABLE = "quality expectations name table {table!r}, which is not a SQL model, source or the predictions of this assessment (tables: {tables})"
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class Assessment:
         return self.spec.sources[name].partition_column or self.spec.bindings.partition_column
 
 
-def _check_columns(source: SpecSource, project: SqlProject, table: str, checks: list[tuple[tuple, str]]) -> list[tuple[tuple, str]]:
+def _check_columns(source: SpecSource | None, project: SqlProject, table: str, checks: list[tuple[tuple, str]]) -> list[tuple[tuple, str]]:
     columns = project.columns.get(table)
     if columns is None:
         return []
@@ -103,9 +104,33 @@ def load_assessment(path: str | Path, paths: ProjectPaths) -> Assessment:
             wanted = [(("model", "registry", "features", i), c) for i, c in enumerate(scoring.features)]
             wanted += [(("model", "registry", field), getattr(scoring, field)) for field in ("id_column", "label")]
             problems += _check_columns(source, project, scoring.features_table, wanted)
+    problems += _quality_problems(spec, project)
     if problems:
         raise spec_error(source, problems)
     return Assessment(spec=spec, source=source, paths=paths, sql=project)
+
+
+def _quality_problems(spec: AssessmentSpec, project: SqlProject) -> list[tuple[tuple, str]]:
+    from impact_assets.quality import build_expectation
+
+    problems: list[tuple[tuple, str]] = []
+    tables = {*project.models, *spec.sources, *([PREDICTIONS_TABLE] if spec.model.registry else [])}
+    for table, expectations in spec.quality.tables.items():
+        at = ("quality", "tables", table)
+        if table not in tables:
+            problems.append((at, UNKNOWN_QUALITY_TABLE.format(table=table, tables=sorted(tables))))
+            continue
+        for i, expectation in enumerate(expectations):
+            try:
+                build_expectation(expectation.expectation, expectation.kwargs)
+            except ValueError as exc:
+                field = "expectation" if "unknown expectation" in str(exc) else "kwargs"
+                problems.append(((*at, i, field), str(exc)))
+                continue
+            column = expectation.kwargs.get("column")
+            if column is not None:
+                problems += _check_columns(None, project, table, [((*at, i, "kwargs", "column"), column)])
+    return problems
 
 
 def discover_assessments(paths: ProjectPaths) -> list[Assessment]:

@@ -15,8 +15,9 @@ import pandas as pd
 from impact_assets.assessment import Assessment
 from impact_assets.errors import ModelRegistryError
 from impact_assets.fairness import BOOTSTRAP_DETAIL, bootstrap_intervals, disparities, group_cells, group_metrics, score_auc
+from impact_assets.quality import QualityResult, assessment_checks, evaluate_checks
 from impact_assets.modeling import ModelVersion, ScoredPartition, fingerprint_frame, score_partition, train_classifier
-from impact_assets.register import EntryResult, Snapshot, evaluate_register, write_snapshot
+from impact_assets.register import EntryResult, Snapshot, blocked_register, evaluate_register, write_snapshot
 from impact_assets.sql import (
     MaterializedPartition,
     create_source_view,
@@ -33,8 +34,10 @@ __all__ = [
     "FairnessResults",
     "compute_fairness",
     "data_version",
+    "blocking_failures",
     "latest_results",
     "prepare",
+    "run_quality",
     "run_sql_model",
     "score",
     "snapshot_register",
@@ -197,10 +200,26 @@ def latest_results(conn: duckdb.DuckDBPyConnection, assessment: Assessment, part
     return results, model_version, version
 
 
+BLOCKED_BY_QUALITY = "failed blocking data-quality checks: {checks}"
+
+
 def snapshot_register(conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str, run_id: str) -> tuple[Snapshot, list[EntryResult]]:
-    """Evaluate every register entry on the partition's newest results and append a snapshot."""
-    results, model_version, version = latest_results(conn, assessment, partition_key)
-    evaluated = evaluate_register(assessment.spec.register_entries, results)
+    """Evaluate every register entry on the partition's newest results and append a snapshot.
+
+    When a blocking data-quality check failed on the partition, no entry is evaluated on that data:
+    each is ``insufficient_data`` with the failing checks as the reason.
+    """
+    failures = blocking_failures(conn, assessment, partition_key)
+    if failures:
+        version = data_version(conn, assessment, partition_key)
+        evaluated = blocked_register(assessment.spec.register_entries, BLOCKED_BY_QUALITY.format(checks=", ".join(failures)))
+        try:
+            model_version = _model_version_in(conn, qualified(assessment.schema, assessment.spec.bindings.scored_table), assessment, partition_key)
+        except duckdb.Error:
+            model_version = UNVERSIONED
+    else:
+        results, model_version, version = latest_results(conn, assessment, partition_key)
+        evaluated = evaluate_register(assessment.spec.register_entries, results)
     snapshot = write_snapshot(
         conn,
         assessment_id=assessment.id,
@@ -212,6 +231,79 @@ def snapshot_register(conn: duckdb.DuckDBPyConnection, assessment: Assessment, p
         results=evaluated,
     )
     return snapshot, evaluated
+
+
+def _quality_relation(assessment: Assessment, table: str) -> tuple[str, str]:
+    if table in assessment.spec.sources:
+        return qualified(assessment.schema, table), assessment.source_partition_column(table)
+    return qualified(assessment.schema, table), assessment.spec.bindings.partition_column
+
+
+def run_quality(conn: duckdb.DuckDBPyConnection, assessment: Assessment, table: str, partition_key: str, run_id: str) -> list[QualityResult]:
+    """Evaluate the expectations on one table for one partition and record them in ``impact.quality_results``.
+
+    Only the partition's rows and the columns the expectations name are loaded (the GX frame is bounded).
+    """
+    checks = [c for c in assessment_checks(assessment.spec) if c.table == table]
+    if not checks:
+        return []
+    relation, partition_column = _quality_relation(assessment, table)
+    columns: list[str] = []
+    for check in checks:
+        for key in ("column", "column_A", "column_B"):
+            if key in check.kwargs and check.kwargs[key] not in columns:
+                columns.append(check.kwargs[key])
+        for column in check.kwargs.get("column_list", []) or []:
+            if column not in columns:
+                columns.append(column)
+    columns = columns or [partition_column]
+    frame = conn.execute(
+        f"SELECT {', '.join(ident(c) for c in columns)} FROM {relation} WHERE CAST({ident(partition_column)} AS DATE) = CAST(? AS DATE)",
+        [partition_key],
+    ).df()
+    sensitive = {f.name for f in assessment.spec.bindings.sensitive_features}
+    results = evaluate_checks(frame, checks, sensitive_columns=sensitive)
+    now = dt.datetime.now(dt.UTC)
+    rows = pd.DataFrame(
+        [
+            {
+                "run_id": run_id, "assessment_id": assessment.id, "partition_key": partition_key, "table_name": table,
+                "check_name": r.check.name, "expectation": r.check.expectation, "kwargs": r.check.kwargs_json,
+                "severity": r.check.severity, "blocking": r.check.blocking, "success": r.success,
+                "observed_value": r.observed_value, "element_count": r.element_count, "unexpected_count": r.unexpected_count,
+                "unexpected_percent": r.unexpected_percent, "evaluated_at": now,
+            }
+            for r in results
+        ]
+    ).astype({"element_count": "Int64", "unexpected_count": "Int64", "unexpected_percent": "float64"})
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.execute(
+            f"DELETE FROM {SCHEMA}.quality_results WHERE run_id = ? AND assessment_id = ? AND partition_key = ? AND table_name = ?",
+            [run_id, assessment.id, partition_key, table],
+        )
+        append_frame(conn, "quality_results", rows)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return results
+
+
+def blocking_failures(conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str) -> list[str]:
+    """Blocking ``error`` checks whose latest evaluation on the partition failed, as ``table.check``."""
+    current = {(c.table, c.name) for c in assessment_checks(assessment.spec) if c.blocking and c.severity == "error"}
+    if not current:
+        return []
+    rows = conn.execute(
+        f"""
+        SELECT table_name, check_name, success FROM {SCHEMA}.quality_results
+        WHERE assessment_id = ? AND partition_key = ?
+        QUALIFY row_number() OVER (PARTITION BY table_name, check_name ORDER BY evaluated_at DESC) = 1
+        """,
+        [assessment.id, partition_key],
+    ).fetchall()
+    return sorted(f"{table}.{name}" for table, name, success in rows if not success and (table, name) in current)
 
 
 def train_model(assessment: Assessment, training_rows: pd.DataFrame) -> ModelVersion:

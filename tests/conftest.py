@@ -39,3 +39,55 @@ def project(tmp_path: Path) -> ProjectPaths:
     (tmp_path / "assessments").mkdir()
     (tmp_path / "dbt_like_sql").mkdir()
     return ProjectPaths.for_project(tmp_path)
+
+
+VENDOR_SPEC = """
+id: vendor_scores
+title: Scores bought from a vendor
+intended_use: Decide which applications are reviewed first.
+limitations: [Vendor model, no access to its features.]
+owners: [risk@lender.example]
+stakeholders: [{id: applicants, description: People who apply.}]
+model: {name: vendor_model, positive_label: 1}
+sources:
+  vendor_file: {path: "data/vendor.csv", format: csv, partition_column: day}
+sql: {paths: ["vendor/*.sql"]}
+partitions: {start_date: "2026-03-01"}
+bindings:
+  scored_table: vendor_decisions
+  id_column: id
+  partition_column: day
+  label: outcome
+  prediction: decision
+  score: score
+  sensitive_features: [{name: region, values: [north, south]}]
+  min_group_size: 2
+fairness: {bootstrap: {resamples: 200}}
+register:
+  - id: region_parity
+    outcome: Both regions are reviewed at comparable rates.
+    stakeholder: applicants
+    impact: harm
+    measure: {source: disparity, metric: demographic_parity, feature_set: region, method: ratio}
+    thresholds: {direction: higher_is_better, warn: 0.9, breach: 0.8}
+    owner: risk@lender.example
+"""
+
+
+VENDOR_ROWS = (
+    "id,day,region,outcome,score\n"
+    "1,2026-03-02,north,1,0.9\n2,2026-03-02,north,0,0.7\n3,2026-03-02,south,1,0.2\n4,2026-03-02,south,1,0.8\n"
+    "5,2026-03-03,south,0,0.1\n"
+)
+VENDOR_SQL = "SELECT id, CAST(day AS DATE) AS day, region, outcome, CAST(score >= 0.5 AS INTEGER) AS decision, score FROM vendor_file\n"
+
+
+def vendor_project(paths: ProjectPaths, rows: str, *, quality: str = "", sql: str = VENDOR_SQL) -> ProjectPaths:
+    """A small assessment of decisions scored elsewhere (a CSV), with no model registry."""
+    root = paths.project_dir
+    (root / "assessments" / "vendor.yaml").write_text(VENDOR_SPEC + quality)
+    (root / "dbt_like_sql" / "vendor").mkdir(exist_ok=True)
+    (root / "dbt_like_sql" / "vendor" / "vendor_decisions.sql").write_text(sql)
+    (root / "data").mkdir(exist_ok=True)
+    (root / "data" / "vendor.csv").write_text(rows)
+    return paths

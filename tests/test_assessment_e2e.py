@@ -14,7 +14,7 @@ from fairlearn.metrics import MetricFrame, selection_rate, true_positive_rate
 
 from impact_assets import ProjectPaths, assessment_job_name, build_definitions, register_check_name
 
-from .conftest import DAYS, REPO
+from .conftest import DAYS, REPO, VENDOR_ROWS, vendor_project
 
 EXPECTED_ASSETS = {
     "credit_scoring/raw_applications",
@@ -24,6 +24,30 @@ EXPECTED_ASSETS = {
     "credit_scoring/group_metrics",
     "credit_scoring/disparities",
     "credit_scoring/impact_register_snapshot",
+}
+QUALITY_CHECKS = {
+    "credit_scoring/staging/stg_applications": {
+        "raw_applications__creditability_values_are_in_set",
+        "application_id_values_are_unique",
+        "age_values_are_between",
+        "credit_amount_values_are_between",
+    },
+    "credit_scoring/predictions": {"model_version_values_are_not_null"},
+    "credit_scoring/marts/scored_applications": {
+        "row_count_is_between",
+        "repaid_values_are_not_null",
+        "repaid_unique_value_count_is_between",
+        "approved_values_are_not_null",
+        "approved_unique_value_count_is_between",
+        "score_values_are_not_null",
+        "score_values_are_between",
+        "sex_values_are_not_null",
+        "sex_values_are_in_set",
+        "age_band_values_are_not_null",
+        "age_band_values_are_in_set",
+        "foreign_worker_values_are_not_null",
+        "foreign_worker_values_are_in_set",
+    },
 }
 EXPECTED_CHECKS = {
     "approval_parity_sex_within_thresholds",
@@ -44,8 +68,12 @@ def test_definitions_shape(demo_state: ProjectPaths):
     graph = defs.resolve_asset_graph()
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == EXPECTED_ASSETS
     assert {k.to_user_string() for k in graph.materializable_asset_keys} == EXPECTED_ASSETS - {"credit_scoring/raw_applications"}
-    checks = {c.name for c in graph.asset_check_keys}
-    assert checks == EXPECTED_CHECKS
+    checks: dict[str, set[str]] = {}
+    for key in graph.asset_check_keys:
+        checks.setdefault(key.asset_key.to_user_string(), set()).add(key.name)
+    assert checks == {**QUALITY_CHECKS, "credit_scoring/impact_register_snapshot": EXPECTED_CHECKS}
+    for key in ("credit_scoring/raw_applications", "credit_scoring/predictions"):
+        assert graph.get(dg.AssetKey.from_user_string(key)).freshness_policy is not None
     assert [j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__")] == ["credit_scoring__assessment"]
     snapshot = graph.get(dg.AssetKey(["credit_scoring", "impact_register_snapshot"]))
     assert {p.to_user_string() for p in snapshot.parent_keys} == {"credit_scoring/group_metrics", "credit_scoring/disparities"}
@@ -68,7 +96,8 @@ def test_demo_partition_materializes_end_to_end(demo_paths: ProjectPaths):
         result = _run(demo_paths, instance, day)
         assert result.success
         checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
-        assert set(checks) == EXPECTED_CHECKS
+        assert set(checks) == EXPECTED_CHECKS | set().union(*QUALITY_CHECKS.values())
+        assert all(checks[name].passed for name in set().union(*QUALITY_CHECKS.values()))
         rerun = _run(demo_paths, instance, day)
         assert rerun.success
         observed = instance.fetch_observations(dg.AssetKey(["credit_scoring", "raw_applications"]), limit=5).records
@@ -119,49 +148,8 @@ def test_demo_partition_materializes_end_to_end(demo_paths: ProjectPaths):
     assert (foreign["groups_compared"] >= 1).all()
 
 
-SCORED_ELSEWHERE = """
-id: vendor_scores
-title: Scores bought from a vendor
-intended_use: Decide which applications are reviewed first.
-limitations: [Vendor model, no access to its features.]
-owners: [risk@lender.example]
-stakeholders: [{id: applicants, description: People who apply.}]
-model: {name: vendor_model, positive_label: 1}
-sources:
-  vendor_file: {path: "data/vendor.csv", format: csv, partition_column: day}
-sql: {paths: ["vendor/*.sql"]}
-partitions: {start_date: "2026-03-01"}
-bindings:
-  scored_table: vendor_decisions
-  id_column: id
-  partition_column: day
-  label: outcome
-  prediction: decision
-  score: score
-  sensitive_features: [{name: region, values: [north, south]}]
-  min_group_size: 2
-register:
-  - id: region_parity
-    outcome: Both regions are reviewed at comparable rates.
-    stakeholder: applicants
-    impact: harm
-    measure: {source: disparity, metric: demographic_parity, feature_set: region, method: ratio}
-    thresholds: {direction: higher_is_better, warn: 0.9, breach: 0.8}
-    owner: risk@lender.example
-"""
-
-
 def test_assessment_of_a_model_scored_elsewhere(project: ProjectPaths):
-    root = project.project_dir
-    (root / "assessments" / "vendor.yaml").write_text(SCORED_ELSEWHERE)
-    (root / "dbt_like_sql" / "vendor").mkdir()
-    (root / "dbt_like_sql" / "vendor" / "vendor_decisions.sql").write_text(
-        "SELECT id, CAST(day AS DATE) AS day, region, outcome, CAST(score >= 0.5 AS INTEGER) AS decision, score FROM vendor_file\n"
-    )
-    (root / "data").mkdir()
-    (root / "data" / "vendor.csv").write_text(
-        "id,day,region,outcome,score\n1,2026-03-02,north,1,0.9\n2,2026-03-02,north,0,0.7\n3,2026-03-02,south,1,0.2\n4,2026-03-02,south,1,0.8\n5,2026-03-03,south,0,0.1\n"
-    )
+    vendor_project(project, VENDOR_ROWS)
     defs = build_definitions(project)
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert "vendor_scores/predictions" not in keys
@@ -170,19 +158,13 @@ def test_assessment_of_a_model_scored_elsewhere(project: ProjectPaths):
     assert result.success
     with duckdb.connect(str(project.database), read_only=True) as conn:
         value, status, n = conn.execute("SELECT value, status, n FROM impact.register_entries").fetchall()[0]
-    # north approves 2/2, south 1/2: ratio 0.5
+    # north approves 2/2, south 1/2 on 2026-03-02: ratio 0.5
     assert (value, status, n) == (0.5, "breach", 4)
 
 
 def test_bad_data_fails_the_run_with_a_clear_error(project: ProjectPaths):
-    root = project.project_dir
-    (root / "assessments" / "vendor.yaml").write_text(SCORED_ELSEWHERE)
-    (root / "dbt_like_sql" / "vendor").mkdir()
-    (root / "dbt_like_sql" / "vendor" / "vendor_decisions.sql").write_text(
-        "SELECT id, CAST(day AS DATE) AS day, region, outcome, CAST(score >= 0.5 AS INTEGER) AS decision, score FROM vendor_file\n"
-    )
-    (root / "data").mkdir()
-    (root / "data" / "vendor.csv").write_text("id,day,region,outcome,score\n1,2026-03-02,north,2,0.9\n2,2026-03-02,south,0,0.7\n3,2026-03-02,south,1,0.7\n")
+    # without the derived quality checks, the fairness step itself refuses non-binary labels
+    vendor_project(project, "id,day,region,outcome,score\n1,2026-03-02,north,2,0.9\n2,2026-03-02,south,0,0.7\n3,2026-03-02,south,1,0.7\n", quality="quality: {defaults: false}\n")
     defs = build_definitions(project)
     with dg.instance_for_test() as instance:
         result = defs.resolve_job_def(assessment_job_name("vendor_scores")).execute_in_process(

@@ -9,7 +9,7 @@ import pytest
 from impact_assets import StorageError
 from impact_assets.register import evaluate_entry, status_for, write_snapshot
 from impact_assets.spec import RegisterEntry, Thresholds
-from impact_assets.storage import migrate
+from impact_assets.storage import MIGRATIONS, migrate
 
 
 def _entry(**measure) -> RegisterEntry:
@@ -109,7 +109,7 @@ def test_failed_snapshot_leaves_nothing_behind(tmp_path):
 
 def test_migrations_are_idempotent(tmp_path):
     with duckdb.connect(str(tmp_path / "r.duckdb")) as conn:
-        assert migrate(conn) == migrate(conn) == 2
+        assert migrate(conn) == migrate(conn) == MIGRATIONS[-1].version
         columns = conn.execute(
             "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'impact' AND table_name = 'register_entries' ORDER BY ordinal_position"
         ).fetchall()

@@ -11,6 +11,7 @@ Asset keys are prefixed by the assessment id and all assets of an assessment for
 
 
 import contextlib
+import datetime
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from impact_assets import pipeline
 from impact_assets.assessment import Assessment
 from impact_assets.errors import ImpactAssetsError
 from impact_assets.modeling import PREDICTIONS_TABLE
+from impact_assets.quality import QualityCheck, assessment_checks
 from impact_assets.orchestration._markdown import register_markdown, selection_rates_markdown
 from impact_assets.register import STATUSES
 
@@ -94,6 +96,72 @@ def _column_lineage(assessment: Assessment, keys: _Keys, name: str) -> dict[str,
     }
 
 
+def _quality_tables(assessment: Assessment, name: str) -> list[str]:
+    """Tables whose expectations run in the step of asset ``name``: itself, and sources it is first to read."""
+    tables = [name]
+    for source in assessment.spec.sources:
+        readers = [m for m in assessment.sql.order if source in assessment.sql.models[m].reads]
+        if readers and readers[0] == name:
+            tables.append(source)
+    return tables
+
+
+def _check_spec_name(assessment: Assessment, table: str, check: QualityCheck) -> str:
+    return f"{table}__{check.name}" if table in assessment.spec.sources else check.name
+
+
+def _quality_specs(assessment: Assessment, key: dg.AssetKey, tables: list[str]) -> list[dg.AssetCheckSpec]:
+    checks = assessment_checks(assessment.spec)
+    return [
+        dg.AssetCheckSpec(
+            _check_spec_name(assessment, c.table, c),
+            asset=key,
+            description=(
+                f"{c.expectation}({c.kwargs_json}) on {'raw source ' if c.table in assessment.spec.sources else ''}`{c.table}`; "
+                f"severity {c.severity}{'; blocks fairness metrics and the register for the partition' if c.blocking and c.severity == 'error' else ''}"
+                f"{' (derived from the bindings)' if c.derived else ''}"
+            ),
+            metadata={"impact_assets/severity": c.severity, "impact_assets/blocking": c.blocking, "impact_assets/table": c.table},
+        )
+        for c in checks
+        if c.table in tables
+    ]
+
+
+def _quality_check_results(assessment: Assessment, conn: duckdb.DuckDBPyConnection, tables: list[str], partition_key: str, run_id: str) -> list[dg.AssetCheckResult]:
+    out = []
+    for table in tables:
+        for r in pipeline.run_quality(conn, assessment, table, partition_key, run_id):
+            out.append(
+                dg.AssetCheckResult(
+                    check_name=_check_spec_name(assessment, table, r.check),
+                    passed=r.success,
+                    severity=dg.AssetCheckSeverity.ERROR if r.check.severity == "error" else dg.AssetCheckSeverity.WARN,
+                    metadata={
+                        "expectation": r.check.expectation,
+                        "kwargs": r.check.kwargs_json,
+                        "severity": r.check.severity,
+                        "blocking": r.check.blocking,
+                        "observed_value": r.observed_value if r.observed_value is not None else dg.MetadataValue.null(),
+                        "element_count": dg.MetadataValue.int(r.element_count) if r.element_count is not None else dg.MetadataValue.null(),
+                        "unexpected_count": dg.MetadataValue.int(r.unexpected_count) if r.unexpected_count is not None else dg.MetadataValue.null(),
+                        "unexpected_percent": dg.MetadataValue.float(r.unexpected_percent) if r.unexpected_percent is not None else dg.MetadataValue.null(),
+                        "sample_unexpected_values": ", ".join(r.sample) if r.sample else "",
+                    },
+                )
+            )
+    return out
+
+
+def _freshness(assessment: Assessment) -> dg.FreshnessPolicy | None:
+    fresh = assessment.spec.quality.freshness
+    if fresh is None:
+        return None
+    return dg.FreshnessPolicy.cron(
+        deadline_cron=fresh.deadline_cron, lower_bound_delta=datetime.timedelta(hours=fresh.lower_bound_hours), timezone=assessment.spec.partitions.timezone
+    )
+
+
 def _source_specs(assessment: Assessment, keys: _Keys, partitions: dg.PartitionsDefinition) -> list[dg.AssetSpec]:
     return [
         dg.AssetSpec(
@@ -102,7 +170,7 @@ def _source_specs(assessment: Assessment, keys: _Keys, partitions: dg.Partitions
             group_name=assessment.id,
             partitions_def=partitions,
             kinds={source.format},
-            owners=[],
+            freshness_policy=_freshness(assessment),
             metadata={"impact_assets/path": str(assessment.source_path(name)), "impact_assets/format": source.format},
         )
         for name, source in assessment.spec.sources.items()
@@ -112,9 +180,11 @@ def _source_specs(assessment: Assessment, keys: _Keys, partitions: dg.Partitions
 def _sql_asset(assessment: Assessment, keys: _Keys, partitions: dg.PartitionsDefinition, name: str) -> dg.AssetsDefinition:
     model = assessment.sql.models[name]
     sources_read = sorted(t for t in model.reads if t in assessment.spec.sources)
+    tables = _quality_tables(assessment, name)
 
     @dg.asset(
         key=keys.table(name),
+        check_specs=_quality_specs(assessment, keys.table(name), tables),
         deps=[keys.table(t) for t in sorted(model.reads)],
         partitions_def=partitions,
         group_name=assessment.id,
@@ -140,6 +210,7 @@ def _sql_asset(assessment: Assessment, keys: _Keys, partitions: dg.PartitionsDef
                     )
                 )
             written = pipeline.run_sql_model(conn, assessment, name, context.partition_key)
+            check_results = _quality_check_results(assessment, conn, tables, context.partition_key, context.run.run_id)
         if written.rebuilt:
             context.log.warning(f"{written.table}: the query's columns changed, so the table was rebuilt from the whole query")
         return dg.MaterializeResult(
@@ -149,7 +220,8 @@ def _sql_asset(assessment: Assessment, keys: _Keys, partitions: dg.PartitionsDef
                 "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(c, t) for c, t in written.columns]),
                 "impact_assets/sql": dg.MetadataValue.md(f"```sql\n{model.sql.strip()}\n```"),
                 **_column_lineage(assessment, keys, name),
-            }
+            },
+            check_results=check_results,
         )
 
     return _sql_model
@@ -162,6 +234,8 @@ def _predictions_asset(assessment: Assessment, keys: _Keys, partitions: dg.Parti
     @dg.asset(
         key=keys.table(PREDICTIONS_TABLE),
         deps=[keys.table(scoring.features_table)],
+        check_specs=_quality_specs(assessment, keys.table(PREDICTIONS_TABLE), [PREDICTIONS_TABLE]),
+        freshness_policy=_freshness(assessment),
         partitions_def=partitions,
         group_name=assessment.id,
         kinds={"duckdb", "scikit-learn"},
@@ -172,6 +246,7 @@ def _predictions_asset(assessment: Assessment, keys: _Keys, partitions: dg.Parti
         with _failures(), _connect(impact_duckdb) as conn:
             pipeline.prepare(conn, assessment, sources=False)
             scored = pipeline.score(conn, assessment, context.partition_key)
+            check_results = _quality_check_results(assessment, conn, [PREDICTIONS_TABLE], context.partition_key, context.run.run_id)
         context.log.info(f"scored {scored.rows} rows with model version {scored.model_version}")
         return dg.MaterializeResult(
             metadata={
@@ -182,9 +257,19 @@ def _predictions_asset(assessment: Assessment, keys: _Keys, partitions: dg.Parti
                 "impact_assets/decision_threshold": scoring.decision_threshold,
             },
             tags={"impact_assets/model_version": scored.model_version},
+            check_results=check_results,
         )
 
     return _predictions
+
+
+def _blocked(context: dg.AssetExecutionContext, failures: list[str]) -> dg.MaterializeResult:
+    """Nothing computed on this partition: blocking data-quality checks failed."""
+    context.log.warning(f"not computed for partition {context.partition_key}: failed blocking checks {', '.join(failures)}")
+    return dg.MaterializeResult(
+        metadata={"dagster/partition_row_count": 0, "impact_assets/blocked_by": ", ".join(failures)},
+        data_version=dg.DataVersion(f"blocked:{','.join(failures)}"),
+    )
 
 
 def _fairness_assets(assessment: Assessment, keys: _Keys, partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
@@ -205,7 +290,11 @@ def _fairness_assets(assessment: Assessment, keys: _Keys, partitions: dg.Partiti
     def _group_metrics(context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource) -> dg.MaterializeResult:
         with _failures(), _connect(impact_duckdb) as conn:
             pipeline.prepare(conn, assessment)
-            results = pipeline.compute_fairness(conn, assessment, context.partition_key, context.run.run_id)
+            blocked = pipeline.blocking_failures(conn, assessment, context.partition_key)
+            if not blocked:
+                results = pipeline.compute_fairness(conn, assessment, context.partition_key, context.run.run_id)
+        if blocked:
+            return _blocked(context, blocked)
         metrics = results.group_metrics
         counts = metrics[metrics["metric"] == "count"]
         return dg.MaterializeResult(
@@ -233,7 +322,10 @@ def _fairness_assets(assessment: Assessment, keys: _Keys, partitions: dg.Partiti
     def _disparities(context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource) -> dg.MaterializeResult:
         with _failures(), _connect(impact_duckdb) as conn:
             pipeline.prepare(conn, assessment, sources=False)
+            blocked = pipeline.blocking_failures(conn, assessment, context.partition_key)
             results, _, _ = pipeline.latest_results(conn, assessment, context.partition_key)
+        if blocked:
+            return _blocked(context, blocked)
         gaps = results.get("disparities")
         if gaps is None or gaps.empty:
             raise dg.Failure(description=f"no group metrics for partition {context.partition_key}; materialize group_metrics first")

@@ -8,7 +8,7 @@ files keep loading.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -19,6 +19,9 @@ __all__ = [
     "NAMED_DISPARITIES",
     "SCORE_METRICS",
     "BootstrapSpec",
+    "ExpectationSpec",
+    "FreshnessSpec",
+    "QualitySpec",
     "FairnessSpec",
     "OVERALL",
     "AssessmentSpec",
@@ -260,6 +263,31 @@ class FairnessSpec(_Spec):
         return self
 
 
+class ExpectationSpec(_Spec):
+    """One Great Expectations 1.x expectation on a table, by its snake_case name and arguments."""
+
+    expectation: NonEmptyText = Field(description="GX name, e.g. `expect_column_values_to_be_between`.")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="The expectation's arguments (`column`, `min_value`, `value_set`, `mostly`...).")
+    severity: Literal["warn", "error"] = "error"
+    blocking: bool = Field(default=False, description="A failure with severity `error` stops fairness metrics and register evaluation for the partition.")
+    name: Identifier | None = Field(default=None, description="Asset check name; derived from the expectation and column when omitted.")
+
+
+class FreshnessSpec(_Spec):
+    """Dagster freshness policy of the raw sources and the predictions."""
+
+    deadline_cron: str = Field(default="0 3 * * *", description="When each day's data must have arrived.")
+    lower_bound_hours: int = Field(default=24, ge=1, le=24, description="How recent, before the deadline, the last update must be.")
+
+
+class QualitySpec(_Spec):
+    """Data-quality expectations per table (SQL model, source or `predictions`), evaluated per partition."""
+
+    defaults: bool = Field(default=True, description="Add the expectations derived from the bindings (binary label and decision, score in [0, 1], declared groups, non-empty partition).")
+    tables: dict[str, tuple[ExpectationSpec, ...]] = Field(default_factory=dict)
+    freshness: FreshnessSpec | None = FreshnessSpec()
+
+
 class PartitionsSpec(_Spec):
     """Daily partitions of the assessment."""
 
@@ -292,6 +320,7 @@ class AssessmentSpec(_Spec):
     partitions: PartitionsSpec
     bindings: Bindings
     fairness: FairnessSpec = FairnessSpec()
+    quality: QualitySpec = QualitySpec()
     register_entries: tuple[RegisterEntry, ...] = Field(min_length=1, alias="register")
     simulation: SimulationSpec | None = None
 

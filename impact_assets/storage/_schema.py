@@ -112,4 +112,27 @@ MIGRATIONS: tuple[Migration, ...] = (
             f"ALTER TABLE {SCHEMA}.disparities ADD COLUMN detail VARCHAR",
         ),
     ),
+    Migration(
+        3,
+        "data-quality results",
+        (
+            f"""CREATE TABLE {SCHEMA}.quality_results (
+    run_id          VARCHAR NOT NULL,
+    assessment_id   VARCHAR NOT NULL,
+    partition_key   VARCHAR NOT NULL,
+    table_name      VARCHAR NOT NULL,
+    check_name      VARCHAR NOT NULL,
+    expectation     VARCHAR NOT NULL,
+    kwargs          VARCHAR NOT NULL,
+    severity        VARCHAR NOT NULL CHECK (severity IN ('warn', 'error')),
+    blocking        BOOLEAN NOT NULL,
+    success         BOOLEAN NOT NULL,
+    observed_value  VARCHAR,
+    element_count   BIGINT,
+    unexpected_count BIGINT,
+    unexpected_percent DOUBLE,
+    evaluated_at    TIMESTAMPTZ NOT NULL
+)""",
+        ),
+    ),
 )

@@ -1,0 +1,7 @@
+"""Data quality: Great Expectations 1.x expectations from the spec, evaluated per partition."""
+
+from impact_assets.quality._catalog import build_expectation, expectation_classes
+from impact_assets.quality._evaluate import MASK, QualityResult, evaluate_checks
+from impact_assets.quality._suite import QualityCheck, assessment_checks, check_name
+
+__all__ = ["MASK", "QualityCheck", "QualityResult", "assessment_checks", "build_expectation", "check_name", "evaluate_checks", "expectation_classes"]

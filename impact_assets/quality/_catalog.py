@@ -1,0 +1,55 @@
+"""Great Expectations 1.x: the catalog of expectation names, and building expectations from a spec."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import warnings
+from typing import Any
+
+__all__ = ["UNKNOWN_EXPECTATION", "build_expectation", "expectation_classes", "gx"]
+
+UNKNOWN_EXPECTATION = "unknown expectation {name!r}{hint}"
+BAD_ARGUMENTS = "invalid arguments for {name}: {problems}"
+
+
+@functools.cache
+def gx() -> Any:
+    """The ``great_expectations`` module, imported once and quietly (its dependencies import deprecated modules)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="module 'sre_.*' is deprecated", category=DeprecationWarning)
+        import great_expectations
+
+    return great_expectations
+
+
+@functools.cache
+def expectation_classes() -> dict[str, type]:
+    """Every core expectation class by its snake_case name (``expect_column_values_to_not_be_null``...)."""
+    module = gx().expectations
+    classes = {}
+    for attribute in dir(module):
+        cls = getattr(module, attribute)
+        name = getattr(cls, "expectation_type", None)
+        if attribute.startswith("Expect") and isinstance(name, str):
+            classes[name] = cls
+    return classes
+
+
+def build_expectation(name: str, kwargs: dict[str, Any]) -> Any:
+    """Instantiate an expectation, validating its arguments with GX's own models.
+
+    Raises:
+        ValueError: The name is not a GX expectation (with close matches) or the arguments are invalid.
+    """
+    classes = expectation_classes()
+    if name not in classes:
+        close = difflib.get_close_matches(name, list(classes), n=3, cutoff=0.6)
+        hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else f" (known: {len(classes)} GX expectations)"
+        raise ValueError(UNKNOWN_EXPECTATION.format(name=name, hint=hint))
+    try:
+        return classes[name](**kwargs)
+    except Exception as exc:  # GX raises pydantic (v1) ValidationError or TypeError for bad arguments
+        errors = getattr(exc, "errors", None)
+        problems = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in errors()) if callable(errors) else str(exc)
+        raise ValueError(BAD_ARGUMENTS.format(name=name, problems=problems)) from None

@@ -1,0 +1,98 @@
+"""Evaluating expectations on one partition with Great Expectations 1.x on a pandas frame.
+
+Why pandas and not GX's SQL datasource on DuckDB: with GX 1.24 through duckdb-engine, every
+expectation fails with ``MetricResolutionError: list index out of range`` (great_expectations issues
+10738 and 11579), so the SQL path is not reliable. The frame is bounded: only the partition's rows
+and only the columns the expectations name are loaded from DuckDB.
+
+Raw values of sensitive columns never leave this module: their sample unexpected values are masked.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from impact_assets.quality._catalog import build_expectation, gx
+from impact_assets.quality._suite import QualityCheck
+
+__all__ = ["MASK", "QualityResult", "evaluate_checks"]
+
+MASK = "<masked: sensitive column>"
+
+
+@dataclass(frozen=True)
+class QualityResult:
+    check: QualityCheck
+    success: bool
+    observed_value: str | None
+    element_count: int | None
+    unexpected_count: int | None
+    unexpected_percent: float | None
+    sample: tuple[str, ...]
+
+
+_CONTEXT: list[Any] = []
+
+
+def _context() -> Any:
+    if not _CONTEXT:
+        module = gx()
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        context = module.get_context(mode="ephemeral")
+        context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        _CONTEXT.append(context)
+    return _CONTEXT[0]
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def evaluate_checks(frame: pd.DataFrame, checks: list[QualityCheck], *, sensitive_columns: frozenset[str] | set[str] = frozenset()) -> list[QualityResult]:
+    """Validate ``checks`` (all on the same table) against ``frame`` in one GX suite run.
+
+    Args:
+        frame: The partition's rows of the table (the columns the checks need).
+        checks: Expectations on that table.
+        sensitive_columns: Columns whose values are masked in the results.
+    """
+    if not checks:
+        return []
+    context = _context()
+    name = f"impact_{uuid.uuid4().hex}"
+    batch = context.data_sources.add_pandas(name).add_dataframe_asset(name).add_batch_definition_whole_dataframe(name).get_batch(
+        batch_parameters={"dataframe": frame}
+    )
+    suite = gx().ExpectationSuite(name=name)
+    for check in checks:
+        suite.add_expectation(build_expectation(check.expectation, check.kwargs))
+    try:
+        outcome = batch.validate(suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5})
+    finally:
+        context.data_sources.delete(name)
+    results = []
+    for check, result in zip(checks, outcome.results, strict=True):
+        details = result.result or {}
+        masked = check.column in sensitive_columns
+        sample = tuple(MASK if masked else str(v) for v in details.get("partial_unexpected_list", [])[:5])
+        observed = details.get("observed_value")
+        results.append(
+            QualityResult(
+                check=check,
+                success=bool(result.success),
+                observed_value=None if observed is None else (MASK if masked else str(observed)),
+                element_count=int(details["element_count"]) if details.get("element_count") is not None else (len(frame) if check.column else None),
+                unexpected_count=int(details["unexpected_count"]) if details.get("unexpected_count") is not None else None,
+                unexpected_percent=_number(details.get("unexpected_percent")),
+                sample=sample,
+            )
+        )
+    return results
