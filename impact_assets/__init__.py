@@ -21,7 +21,7 @@ from impact_assets.errors import (
     SqlModelError,
     StorageError,
 )
-from impact_assets.orchestration import assessment_job_name, build_assessment_definitions, register_check_name
+from impact_assets.orchestration import assessment_job_name, build_assessment_definitions, register_check_name, release_job_name
 from impact_assets.settings import ProjectPaths
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "discover_assessments",
     "load_assessment",
     "register_check_name",
+    "release_job_name",
 ]
 
 

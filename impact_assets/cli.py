@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 import duckdb
+import numpy as np
 import pandas as pd
 
 from impact_assets.assessment import Assessment, discover_assessments
@@ -18,6 +19,8 @@ from impact_assets.register import current_register
 from impact_assets.settings import ProjectPaths
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# a held or rolled-back release fails its run by design (the blocking check); its decision is printed instead
+SILENT_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 DAGSTER_YAML = "telemetry:\n  enabled: false\n"
 
 
@@ -47,8 +50,15 @@ def simulate_days(assessment: Assessment, days: list[dt.date], *, overwrite: boo
     return written
 
 
-def train_version(assessment: Assessment, *, seed_offset: int = 0, rows: int = 5000) -> str:
-    """Train and register a model version on a simulated training snapshot."""
+UNFAIR_NOTE = "deliberately unfair demo retrain: uses sex as a feature and learned from outcomes degraded for women"
+
+
+def train_version(assessment: Assessment, *, seed_offset: int = 0, rows: int = 5000, unfair: bool = False) -> str:
+    """Train and register a model version on a simulated training snapshot.
+
+    With ``unfair``, the version is made to fail the demo's fairness guardrail: it sees ``sex`` and is
+    trained on a snapshot where 70 % of the women who repaid are recorded as defaults.
+    """
     from impact_assets.pipeline import train_model
 
     sim = assessment.spec.simulation
@@ -56,8 +66,45 @@ def train_version(assessment: Assessment, *, seed_offset: int = 0, rows: int = 5
         raise click.ClickException(f"assessment {assessment.id!r} has no simulation section to draw training data from")
     training_day = assessment.spec.partitions.start_date - dt.timedelta(days=1)
     rows_frame = simulate_batch(training_day, rows=rows, seed=sim.seed + 1 + seed_offset)
-    version = train_model(assessment, rows_frame)
-    return version.version
+    if not unfair:
+        return train_model(assessment, rows_frame).version
+    women = rows_frame["personal_status_and_sex"].str.startswith("female") & (rows_frame["creditability"] == "good")
+    degrade = women & (np.random.default_rng(sim.seed).random(len(rows_frame)) < 0.7)
+    rows_frame.loc[degrade, "creditability"] = "bad"
+    return train_model(assessment, rows_frame, extra_features=("sex",), note=UNFAIR_NOTE).version
+
+
+def _print_actions(paths: ProjectPaths, assessment_id: str) -> None:
+    with duckdb.connect(str(paths.database), read_only=True) as conn:
+        actions = conn.execute(
+            "SELECT entry_id, action_type, owner, strftime(opened_at, '%Y-%m-%d') AS opened, strftime(due_at, '%Y-%m-%d') AS due, "
+            "breach_count AS breaches, overdue FROM impact.governance_actions_current WHERE assessment_id = ? AND status = 'open' ORDER BY due_at",
+            [assessment_id],
+        ).df()
+        level = conn.execute(
+            "SELECT impact_level, impact_score, raw_impact_score, mitigation_score FROM impact.register_snapshots "
+            "WHERE assessment_id = ? AND impact_level IS NOT NULL ORDER BY taken_at DESC LIMIT 1",
+            [assessment_id],
+        ).fetchall()
+    if level:
+        click.echo(f"\nImpact level (latest snapshot): {level[0][0]} (score {level[0][1]:.2f}; raw {level[0][2]}, mitigation {level[0][3]})")
+    click.echo(f"\nOpen governance actions of {assessment_id}: {len(actions)}")
+    if not actions.empty:
+        click.echo(actions.to_string(index=False))
+
+
+def _print_decision(paths: ProjectPaths, assessment_id: str) -> str:
+    with duckdb.connect(str(paths.database), read_only=True) as conn:
+        row = conn.execute(
+            "SELECT model_version, decision, rollback_to, reasons FROM impact.release_decisions WHERE assessment_id = ? ORDER BY decided_at DESC LIMIT 1",
+            [assessment_id],
+        ).fetchall()
+    if not row:
+        return "none"
+    version, decision, rollback_to, reasons = row[0]
+    target = f" to version {rollback_to}" if rollback_to else ""
+    click.echo(f"[{assessment_id}] release decision for model version {version}: {decision.upper()}{target} ({'; '.join(reasons)})")
+    return decision
 
 
 def _print_register(paths: ProjectPaths, assessment_id: str, partitions: list[str] | None = None) -> None:
@@ -98,7 +145,7 @@ def demo(paths: ProjectPaths, days: int) -> None:
     import dagster as dg
 
     from impact_assets import build_definitions
-    from impact_assets.orchestration import assessment_job_name
+    from impact_assets.orchestration import assessment_job_name, release_job_name
 
     paths.dagster_home.mkdir(parents=True, exist_ok=True)
     if not (paths.dagster_home / "dagster.yaml").exists():
@@ -119,6 +166,7 @@ def demo(paths: ProjectPaths, days: int) -> None:
         with dg.DagsterInstance.get() as instance:
             for assessment in assessments:
                 job = defs.resolve_job_def(assessment_job_name(assessment.id))
+                release = defs.resolve_job_def(release_job_name(assessment.id))
                 for i, day in enumerate(day_list, 1):
                     result = job.execute_in_process(
                         partition_key=day.isoformat(), instance=instance, raise_on_error=False, run_config=QUIET_LOGS
@@ -126,8 +174,23 @@ def demo(paths: ProjectPaths, days: int) -> None:
                     state = "ok" if result.success else "FAILED"
                     failed += not result.success
                     click.echo(f"[{assessment.id}] partition {day} ({i}/{len(day_list)}): {state} (run {result.run_id})")
+                last = day_list[-1].isoformat()
+                # a hold or rollback fails the release run on purpose (its check blocks promotion)
+                release.execute_in_process(partition_key=last, instance=instance, raise_on_error=False, run_config=SILENT_LOGS)
+                decision = _print_decision(paths, assessment.id)
+                registry = assessment.registry
+                rolled_back = registry is not None and any(registry.status(v).get("status") == "rolled_back" for v in registry.versions())
+                if registry is not None and decision == "approve" and not rolled_back and assessment.spec.simulation is not None:
+                    version = train_version(assessment, unfair=True)
+                    click.echo(f"[{assessment.id}] retrained model version {version} ({UNFAIR_NOTE}); re-assessing {last}")
+                    result = job.execute_in_process(partition_key=last, instance=instance, raise_on_error=False, run_config=QUIET_LOGS)
+                    failed += not result.success
+                    release.execute_in_process(partition_key=last, instance=instance, raise_on_error=False, run_config=SILENT_LOGS)
+                    if _print_decision(paths, assessment.id) == "rollback":
+                        click.echo(f"[{assessment.id}] version {version} is marked rolled_back in {registry.path}; scoring uses version {registry.latest(usable=True).version} again")
         for assessment in assessments:
             _print_register(paths, assessment.id, [d.isoformat() for d in day_list])
+            _print_actions(paths, assessment.id)
     except ImpactAssetsError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"\nResults: {paths.database}  (schema impact)")
@@ -166,5 +229,22 @@ def train(paths: ProjectPaths, assessment_id: str, seed_offset: int) -> None:
 @click.option("--assessment", "assessment_id", required=True)
 @click.pass_obj
 def register_show(paths: ProjectPaths, assessment_id: str) -> None:
-    """Print the latest register snapshot of every partition."""
+    """Print the latest register snapshot of every partition, the impact level and the open actions."""
     _print_register(paths, assessment_id)
+    _print_actions(paths, assessment_id)
+
+
+@main.command()
+@click.option("--assessment", "assessment_id", required=True)
+@click.option("--model-version", default=None, help="Only this model version (default: all).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="Folder to write to (default: <state>/exports).")
+@click.pass_obj
+def export(paths: ProjectPaths, assessment_id: str, model_version: str | None, out_dir: str | None) -> None:
+    """Write the audit trail of a model version: register history, changes, actions, decisions, evidence (JSON and CSV)."""
+    from impact_assets.register import export_audit
+
+    target = Path(out_dir) if out_dir else paths.state_dir / "exports"
+    with duckdb.connect(str(paths.database), read_only=True) as conn:
+        written = export_audit(conn, assessment_id, target, model_version=model_version)
+    for path in written:
+        click.echo(str(path))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import uuid
 from dataclasses import dataclass
 
 import duckdb
@@ -18,7 +19,7 @@ from impact_assets.errors import ModelRegistryError
 from impact_assets.fairness import BOOTSTRAP_DETAIL, bootstrap_intervals, disparities, group_cells, group_metrics, score_auc
 from impact_assets.quality import QualityResult, assessment_checks, evaluate_checks
 from impact_assets.modeling import ModelVersion, ScoredPartition, fingerprint_frame, score_partition, train_classifier
-from impact_assets.register import EntryResult, Snapshot, blocked_register, evaluate_register, write_snapshot
+from impact_assets.register import EntryResult, Snapshot, blocked_register, evaluate_register, release_decision, write_snapshot
 from impact_assets.sql import (
     MaterializedPartition,
     create_source_view,
@@ -34,6 +35,7 @@ from impact_assets.storage import SCHEMA, append_frame, migrate
 __all__ = [
     "FairnessResults",
     "compute_fairness",
+    "decide_release",
     "data_version",
     "blocking_failures",
     "latest_results",
@@ -91,7 +93,7 @@ def score(conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key
     scoring = assessment.spec.model.registry
     if registry is None or scoring is None:
         raise ModelRegistryError(f"assessment {assessment.id!r} declares no model registry")
-    version = registry.latest()
+    version = registry.latest(usable=True)
     model, entry = registry.load(version.version)
     return score_partition(
         conn,
@@ -230,6 +232,8 @@ def snapshot_register(conn: duckdb.DuckDBPyConnection, assessment: Assessment, p
         data_version=version,
         entries=assessment.spec.register_entries,
         results=evaluated,
+        governance=assessment.spec.governance,
+        impact=assessment.spec.impact_level,
     )
     return snapshot, evaluated
 
@@ -320,11 +324,65 @@ def blocking_failures(conn: duckdb.DuckDBPyConnection, assessment: Assessment, p
     return sorted(f"{table}.{name}" for table, name, success in rows if not success and (table, name) in current)
 
 
-def train_model(assessment: Assessment, training_rows: pd.DataFrame) -> ModelVersion:
+@dataclass(frozen=True)
+class ReleaseDecision:
+    decision: str
+    model_version: str
+    rollback_to: str | None
+    reasons: list[str]
+    snapshot_id: str
+
+
+NO_SNAPSHOT = "partition {partition} has no register snapshot to decide on; materialize the register first"
+NO_ROLLBACK_TARGET = "no earlier approved version to roll back to"
+
+
+def decide_release(conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str, *, decided_at: dt.datetime | None = None) -> ReleaseDecision:
+    """Decide on the model version of the partition's newest snapshot and record it.
+
+    ``rollback`` names the last approved version (and marks this one rolled back in the registry, so
+    scoring goes back to an approved version); without one, the decision is ``hold``.
+    """
+    latest = conn.execute(
+        f"SELECT snapshot_id, model_version FROM {SCHEMA}.register_snapshots WHERE assessment_id = ? AND partition_key = ? "
+        "ORDER BY snapshot_version DESC LIMIT 1",
+        [assessment.id, partition_key],
+    ).fetchall()
+    if not latest:
+        raise ModelRegistryError(NO_SNAPSHOT.format(partition=partition_key), context={"assessment": assessment.id})
+    snapshot_id, model_version = latest[0]
+    statuses = dict(conn.execute(f"SELECT entry_id, status FROM {SCHEMA}.register_entries WHERE snapshot_id = ?", [snapshot_id]).fetchall())
+    decision, reasons = release_decision(assessment.spec.register_entries, statuses, assessment.spec.release)
+    rollback_to = None
+    if decision == "rollback":
+        target = conn.execute(
+            f"SELECT model_version FROM {SCHEMA}.release_decisions WHERE assessment_id = ? AND decision = 'approve' AND model_version <> ? "
+            "ORDER BY decided_at DESC LIMIT 1",
+            [assessment.id, model_version],
+        ).fetchall()
+        if target:
+            rollback_to = target[0][0]
+        else:
+            decision, reasons = "hold", [*reasons, NO_ROLLBACK_TARGET]
+    decided_at = decided_at or dt.datetime.now(dt.UTC)
+    conn.execute(
+        f"INSERT INTO {SCHEMA}.release_decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [str(uuid.uuid4()), assessment.id, model_version, decision, decided_at, snapshot_id, partition_key, rollback_to, reasons],
+    )
+    registry = assessment.registry
+    if registry is not None and model_version in registry.versions():
+        status = {"approve": "approved", "hold": "held", "rollback": "rolled_back"}[decision]
+        registry.mark(model_version, status, {"decided_at": decided_at, "partition": partition_key, "reasons": reasons, "rollback_to": rollback_to})
+    return ReleaseDecision(decision, model_version, rollback_to, reasons, snapshot_id)
+
+
+def train_model(assessment: Assessment, training_rows: pd.DataFrame, *, extra_features: tuple[str, ...] = (), note: str = "") -> ModelVersion:
     """Train on raw training rows passed through the assessment's own SQL, and register a version.
 
     The raw rows play the role of the sources; the SQL models up to the features table are run on them
     in an in-memory DuckDB, so training and scoring see features computed by the same SQL.
+    ``extra_features`` (columns of the features table beyond the spec's) make a model that uses
+    undeclared features, as the demo's deliberately unfair retrain does.
     """
     scoring = assessment.spec.model.registry
     registry = assessment.registry
@@ -350,7 +408,9 @@ def train_model(assessment: Assessment, training_rows: pd.DataFrame) -> ModelVer
             model = assessment.sql.models[name]
             conn.execute(f"CREATE TABLE {qualified(assessment.schema, name)} AS {model.sql.strip().rstrip(';')}")
         frame = conn.execute(f"SELECT * FROM {qualified(assessment.schema, scoring.features_table)}").df()
-    pipeline, metadata = train_classifier(frame, scoring.features, scoring.label)
+    pipeline, metadata = train_classifier(frame, [*scoring.features, *extra_features], scoring.label)
     metadata["assessment_id"] = assessment.id
+    if note:
+        metadata["note"] = note
     metadata["raw_training_fingerprint"] = fingerprint_frame(training_rows)
     return registry.register(pipeline, metadata)

@@ -24,6 +24,8 @@ EXPECTED_ASSETS = {
     "credit_scoring/group_metrics",
     "credit_scoring/disparities",
     "credit_scoring/impact_register_snapshot",
+    "credit_scoring/release_decision",
+    "credit_scoring/promoted_model",
 }
 QUALITY_CHECKS = {
     "credit_scoring/staging/stg_applications": {
@@ -71,10 +73,13 @@ def test_definitions_shape(demo_state: ProjectPaths):
     checks: dict[str, set[str]] = {}
     for key in graph.asset_check_keys:
         checks.setdefault(key.asset_key.to_user_string(), set()).add(key.name)
-    assert checks == {**QUALITY_CHECKS, "credit_scoring/impact_register_snapshot": EXPECTED_CHECKS}
+    assert checks == {**QUALITY_CHECKS, "credit_scoring/impact_register_snapshot": EXPECTED_CHECKS, "credit_scoring/release_decision": {"release_is_approved"}}
+    assert graph.get_check_spec(dg.AssetCheckKey(dg.AssetKey(["credit_scoring", "release_decision"]), "release_is_approved")).blocking
     for key in ("credit_scoring/raw_applications", "credit_scoring/predictions"):
         assert graph.get(dg.AssetKey.from_user_string(key)).freshness_policy is not None
-    assert [j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__")] == ["credit_scoring__assessment"]
+    assert [j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__")] == ["credit_scoring__assessment", "credit_scoring__release"]
+    release_job = defs.resolve_job_def("credit_scoring__release")
+    assert {k.to_user_string() for k in release_job.asset_layer.selected_asset_keys} == {"credit_scoring/release_decision", "credit_scoring/promoted_model"}
     snapshot = graph.get(dg.AssetKey(["credit_scoring", "impact_register_snapshot"]))
     assert {p.to_user_string() for p in snapshot.parent_keys} == {"credit_scoring/group_metrics", "credit_scoring/disparities"}
     mart = graph.get(dg.AssetKey(["credit_scoring", "marts", "scored_applications"]))
@@ -120,6 +125,7 @@ def test_demo_partition_materializes_end_to_end(demo_paths: ProjectPaths):
 
     assert len(rows) > 1000
     assert set(entries["entry_id"]) == {c.removesuffix("_within_thresholds") for c in EXPECTED_CHECKS}
+    assert set(checks) & {"release_is_approved"} == set()  # the release is decided by its own job
     assert set(entries["status"]) <= {"pass", "warn", "breach", "insufficient_data", "suppressed"}
     for entry_id, status in zip(entries["entry_id"], entries["status"], strict=True):
         evaluation = checks[register_check_name(entry_id)]
@@ -186,3 +192,37 @@ def test_dg_check_defs_loads_the_project(tmp_path: Path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "All definitions loaded successfully" in done.stdout + done.stderr
+
+
+def test_release_approves_then_rolls_back_an_unfair_retrain(demo_paths: ProjectPaths):
+    from impact_assets import discover_assessments, release_job_name
+    from impact_assets.cli import train_version
+
+    day = DAYS[1].isoformat()
+    (assessment,) = discover_assessments(demo_paths)
+    registry = assessment.registry
+    defs = build_definitions(demo_paths)
+    assess = defs.resolve_job_def(assessment_job_name("credit_scoring"))
+    release = defs.resolve_job_def(release_job_name("credit_scoring"))
+    with dg.instance_for_test() as instance:
+        assert assess.execute_in_process(partition_key=day, instance=instance).success
+        approved = release.execute_in_process(partition_key=day, instance=instance)
+        assert approved.success
+        assert registry.approved() == "1" and registry.status("1")["status"] == "approved"
+
+        unfair = train_version(assessment, unfair=True)
+        assert assess.execute_in_process(partition_key=day, instance=instance).success
+        held = release.execute_in_process(partition_key=day, instance=instance, raise_on_error=False)
+        assert not held.success  # the blocking check stops the promotion
+        steps = {e.step_key: e.event_type_value for e in held.all_events if e.step_key and e.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED")}
+        assert "credit_scoring__promoted_model" not in steps or steps["credit_scoring__promoted_model"] == "STEP_SKIPPED"
+    assert registry.approved() == "1"
+    assert registry.status(unfair)["status"] == "rolled_back"
+    assert registry.latest(usable=True).version == "1"
+    with duckdb.connect(str(demo_paths.database), read_only=True) as conn:
+        decisions = conn.execute("SELECT model_version, decision, rollback_to FROM impact.release_decisions ORDER BY decided_at").fetchall()
+        level = conn.execute("SELECT impact_level FROM impact.register_snapshots ORDER BY taken_at").fetchall()
+        actions = conn.execute("SELECT entry_id, action_type FROM impact.governance_actions WHERE entry_id = 'approval_parity_sex'").fetchall()
+    assert decisions == [("1", "approve", None), (unfair, "rollback", "1")]
+    assert [lv for (lv,) in level] == ["III", "IV"]  # mitigation credit is lost while the sex-parity control breaches
+    assert actions == [("approval_parity_sex", "rollback")]

@@ -4,6 +4,8 @@ Layout::
 
     <registry>/<version>/model.joblib      the fitted scikit-learn pipeline
     <registry>/<version>/metadata.json     version, trained_at, training-data fingerprint, metrics, features
+    <registry>/<version>/status.json       release status set by a release decision (approved, held, rolled_back)
+    <registry>/approved.json               the version promoted last
 
 Versions are increasing integers (``1``, ``2``...), as in MLflow's registry. A version folder is
 written under a temporary name and renamed into place, so a reader never sees half a version.
@@ -59,12 +61,38 @@ class LocalModelRegistry:
         found = [p.name for p in self.path.iterdir() if p.is_dir() and p.name.isdigit() and (p / "metadata.json").is_file()]
         return sorted(found, key=int)
 
-    def latest(self) -> ModelVersion:
-        """The newest version."""
-        versions = self.versions()
+    def latest(self, *, usable: bool = False) -> ModelVersion:
+        """The newest version; with ``usable``, the newest that has not been rolled back."""
+        versions = [v for v in self.versions() if not usable or self.status(v).get("status") != "rolled_back"]
         if not versions:
             raise ModelRegistryError(EMPTY_REGISTRY.format(path=self.path), context={"registry": str(self.path)})
         return self.get(versions[-1])
+
+    def status(self, version: str) -> dict[str, Any]:
+        """Release status of a version (``{}`` until a release decision marks it)."""
+        path = self.path / str(version) / "status.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+    def mark(self, version: str, status: str, detail: dict[str, Any]) -> None:
+        """Record a release status (``approved``, ``held``, ``rolled_back``) on a version, atomically."""
+        self.get(version)
+        target = self.path / str(version) / "status.json"
+        tmp = target.with_suffix(f".tmp-{os.getpid()}")
+        tmp.write_text(json.dumps({"status": status, **detail}, indent=2, default=str), encoding="utf-8")
+        os.replace(tmp, target)
+
+    def approved(self) -> str | None:
+        """The version promoted last, if any."""
+        pointer = self.path / "approved.json"
+        return json.loads(pointer.read_text(encoding="utf-8"))["version"] if pointer.is_file() else None
+
+    def promote(self, version: str, detail: dict[str, Any]) -> None:
+        """Point ``approved.json`` at ``version``."""
+        self.get(version)
+        pointer = self.path / "approved.json"
+        tmp = pointer.with_suffix(f".tmp-{os.getpid()}")
+        tmp.write_text(json.dumps({"version": str(version), **detail}, indent=2, default=str), encoding="utf-8")
+        os.replace(tmp, pointer)
 
     def get(self, version: str) -> ModelVersion:
         """Metadata of one version."""

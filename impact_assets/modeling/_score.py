@@ -20,7 +20,7 @@ __all__ = ["PREDICTIONS_TABLE", "ScoredPartition", "predictions_columns", "score
 PREDICTIONS_TABLE = "predictions"
 
 MISSING_FEATURES = "model version {version} needs features {missing} that {table} does not have (it has: {available})"
-FEATURES_DIFFER = "model version {version} was trained on {trained} but the spec lists {declared}"
+NO_FEATURES = "model version {version} records no features in its metadata"
 SCORING_FAILED = "model version {version} failed to score partition {partition}: {message}"
 EMPTY_PARTITION = "partition {partition} of {table} has no rows to score"
 
@@ -31,6 +31,8 @@ class ScoredPartition:
     model_version: str
     mean_score: float
     approval_rate: float
+    undeclared_features: tuple[str, ...] = ()
+    unused_features: tuple[str, ...] = ()
 
 
 def predictions_columns(id_column: str, id_type: str, partition_column: str) -> dict[str, str]:
@@ -66,23 +68,25 @@ def score_partition(
         DataContractError: The partition is empty.
     """
     source = qualified(schema, features_table)
-    if list(trained_features) != list(features):
-        raise ModelRegistryError(FEATURES_DIFFER.format(version=model_version, trained=list(trained_features), declared=list(features)))
+    if not trained_features:
+        raise ModelRegistryError(NO_FEATURES.format(version=model_version))
+    # The model is scored on the features it was trained on; differences from the spec are reported.
+    used = list(trained_features)
     available = dict(table_columns(conn, schema, features_table))
-    missing = [c for c in [id_column, partition_column, *features] if c not in available]
+    missing = [c for c in [id_column, partition_column, *used] if c not in available]
     if missing:
         raise ModelRegistryError(
             MISSING_FEATURES.format(version=model_version, missing=missing, table=f"{schema}.{features_table}", available=list(available)),
             context={"table": f"{schema}.{features_table}"},
         )
-    selected = ", ".join(ident(c) for c in [id_column, *features])
+    selected = ", ".join(ident(c) for c in [id_column, *used])
     frame = conn.execute(
         f"SELECT {selected} FROM {source} WHERE CAST({ident(partition_column)} AS DATE) = CAST(? AS DATE)", [partition_key]
     ).df()
     if frame.empty:
         raise DataContractError(EMPTY_PARTITION.format(partition=partition_key, table=f"{schema}.{features_table}"), context={"partition": partition_key})
     try:
-        scores = np.asarray(model.predict_proba(frame[list(features)])[:, 1], dtype="float64")
+        scores = np.asarray(model.predict_proba(frame[used])[:, 1], dtype="float64")
     except Exception as exc:  # a model failing on this data is reported with its version and the partition
         raise ModelRegistryError(
             SCORING_FAILED.format(version=model_version, partition=partition_key, message=f"{type(exc).__name__}: {exc}"),
@@ -116,4 +120,6 @@ def score_partition(
         model_version=model_version,
         mean_score=float(scores.mean()),
         approval_rate=float(result["decision"].mean()),
+        undeclared_features=tuple(c for c in used if c not in features),
+        unused_features=tuple(c for c in features if c not in used),
     )

@@ -26,10 +26,10 @@ from impact_assets.assessment import Assessment
 from impact_assets.errors import ImpactAssetsError
 from impact_assets.modeling import PREDICTIONS_TABLE
 from impact_assets.quality import QualityCheck, assessment_checks
-from impact_assets.orchestration._markdown import register_markdown, selection_rates_markdown
+from impact_assets.orchestration._markdown import markdown_table, register_markdown, selection_rates_markdown
 from impact_assets.register import STATUSES
 
-__all__ = ["DUCKDB_RESOURCE_KEY", "assessment_job_name", "build_assessment_definitions", "register_check_name"]
+__all__ = ["DUCKDB_RESOURCE_KEY", "RELEASE_CHECK", "assessment_job_name", "build_assessment_definitions", "register_check_name", "release_job_name"]
 
 DUCKDB_RESOURCE_KEY = "impact_duckdb"
 DATA_VERSION_TAG = "dagster/data_version"
@@ -38,6 +38,11 @@ DATA_VERSION_TAG = "dagster/data_version"
 def assessment_job_name(assessment_id: str) -> str:
     """Name of the job that materializes a whole assessment partition."""
     return f"{assessment_id}__assessment"
+
+
+def release_job_name(assessment_id: str) -> str:
+    """Name of the job that decides on the release of the assessed model version and promotes it."""
+    return f"{assessment_id}__release"
 
 
 def register_check_name(entry_id: str) -> str:
@@ -370,6 +375,24 @@ def _snapshot_asset(assessment: Assessment, keys: _Keys, partitions: dg.Partitio
             pipeline.prepare(conn, assessment, sources=False)
             snapshot, evaluated = pipeline.snapshot_register(conn, assessment, context.partition_key, context.run.run_id)
         counts = {status: sum(r.status == status for r in evaluated) for status in STATUSES}
+        with _connect(impact_duckdb) as conn:
+            actions = conn.execute(
+                "SELECT entry_id, action_type, owner, strftime(due_at, '%Y-%m-%d') AS due, breach_count, overdue "
+                "FROM impact.governance_actions_current WHERE assessment_id = ? AND status = 'open' ORDER BY due_at",
+                [assessment.id],
+            ).fetchall()
+        level = snapshot.impact_level
+        extra: dict[str, object] = {
+            "impact_assets/open_actions": len(actions),
+            "impact_assets/actions": dg.MetadataValue.md(markdown_table(("entry", "action", "owner", "due", "breaches", "overdue"), actions)),
+        }
+        if level is not None:
+            extra |= {
+                "impact_assets/impact_level": level.level,
+                "impact_assets/impact_score": level.score,
+                "impact_assets/raw_impact_score": level.raw_score,
+                "impact_assets/mitigation_score": level.mitigation_score,
+            }
         check_results = [
             dg.AssetCheckResult(
                 check_name=register_check_name(r.entry_id),
@@ -397,11 +420,81 @@ def _snapshot_asset(assessment: Assessment, keys: _Keys, partitions: dg.Partitio
                 "impact_assets/snapshot_version": snapshot.snapshot_version,
                 **{f"impact_assets/status/{status}": count for status, count in counts.items()},
                 "impact_assets/register": dg.MetadataValue.md(register_markdown(evaluated, thresholds)),
+                **extra,
             },
             check_results=check_results,
         )
 
     return _snapshot
+
+
+RELEASE_CHECK = "release_is_approved"
+
+
+def _release_assets(assessment: Assessment, keys: _Keys, partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    decision_key = keys.result("release_decision")
+
+    @dg.asset(
+        key=decision_key,
+        deps=[keys.result("impact_register_snapshot")],
+        partitions_def=partitions,
+        group_name=assessment.id,
+        kinds={"duckdb"},
+        check_specs=[
+            dg.AssetCheckSpec(
+                RELEASE_CHECK,
+                asset=decision_key,
+                blocking=True,
+                description="The assessed model version may be promoted: the register meets the spec's release criteria.",
+            )
+        ],
+        description="approve / hold / rollback of the assessed model version, from the register and the spec's release criteria.",
+        metadata={"dagster/table_name": "impact.release_decisions"},
+    )
+    def _release_decision(context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource) -> dg.MaterializeResult:
+        with _failures(), _connect(impact_duckdb) as conn:
+            pipeline.prepare(conn, assessment, sources=False)
+            decided = pipeline.decide_release(conn, assessment, context.partition_key)
+        summary = f"{decided.decision} model version {decided.model_version}" + (f" (roll back to {decided.rollback_to})" if decided.rollback_to else "")
+        context.log.info(f"release decision: {summary}: {'; '.join(decided.reasons)}")
+        return dg.MaterializeResult(
+            metadata={
+                "impact_assets/decision": decided.decision,
+                "impact_assets/model_version": decided.model_version,
+                "impact_assets/rollback_to": decided.rollback_to or "",
+                "impact_assets/reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in decided.reasons)),
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name=RELEASE_CHECK,
+                    passed=decided.decision == "approve",
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    metadata={"decision": decided.decision, "model_version": decided.model_version, "reasons": "; ".join(decided.reasons)},
+                )
+            ],
+            tags={"impact_assets/model_version": decided.model_version, "impact_assets/decision": decided.decision},
+        )
+
+    @dg.asset(
+        key=keys.result("promoted_model"),
+        deps=[decision_key],
+        partitions_def=partitions,
+        group_name=assessment.id,
+        kinds={"scikit-learn"},
+        description="Points the registry's approved.json at the model version whose release was approved; never runs on a hold or rollback.",
+    )
+    def _promoted_model(context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource) -> dg.MaterializeResult:
+        with _failures(), _connect(impact_duckdb) as conn:
+            version = conn.execute(
+                "SELECT model_version FROM impact.release_decisions WHERE assessment_id = ? AND partition_key = ? ORDER BY decided_at DESC LIMIT 1",
+                [assessment.id, context.partition_key],
+            ).fetchall()[0][0]
+        registry = assessment.registry
+        if registry is not None and version in registry.versions():
+            registry.promote(version, {"partition": context.partition_key, "run_id": context.run.run_id})
+        return dg.MaterializeResult(metadata={"impact_assets/model_version": version})
+
+    return [_release_decision, _promoted_model]
 
 
 def build_assessment_definitions(assessment: Assessment) -> dg.Definitions:
@@ -423,14 +516,23 @@ def build_assessment_definitions(assessment: Assessment) -> dg.Definitions:
     fairness = _fairness_assets(assessment, keys, partitions)
     assets += fairness
     assets.append(_snapshot_asset(assessment, keys, partitions, [a.key for a in fairness]))
+    release = _release_assets(assessment, keys, partitions)
+    assets += release
+    release_selection = dg.AssetSelection.assets(*release)
     job = dg.define_asset_job(
         assessment_job_name(spec.id),
-        selection=dg.AssetSelection.groups(spec.id).materializable(),
-        description=f"Assess one daily partition of {spec.title}: SQL models, scoring, group metrics, register snapshot.",
+        selection=dg.AssetSelection.groups(spec.id).materializable() - release_selection,
+        description=f"Assess one daily partition of {spec.title}: SQL models, scoring, quality checks, group metrics, register snapshot.",
+        tags={"impact_assets/assessment": spec.id},
+    )
+    release_job = dg.define_asset_job(
+        release_job_name(spec.id),
+        selection=release_selection,
+        description="Decide on the release of the assessed model version (approve / hold / rollback) and promote it when approved.",
         tags={"impact_assets/assessment": spec.id},
     )
     return dg.Definitions(
         assets=assets,
-        jobs=[job],
+        jobs=[job, release_job],
         resources={DUCKDB_RESOURCE_KEY: DuckDBResource(database=str(assessment.paths.database))},
     )

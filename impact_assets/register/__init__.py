@@ -10,18 +10,26 @@ from impact_assets.register._evaluate import (
     evaluate_register,
     status_for,
 )
+from impact_assets.register._export import AUDIT_TABLES, export_audit
+from impact_assets.register._governance import ImpactLevel, apply_governance, impact_level, release_decision
 from impact_assets.register._snapshot import Snapshot, current_register, write_snapshot
 
 __all__ = [
+    "AUDIT_TABLES",
     "RESULT_SOURCES",
     "STATUSES",
     "EntryResult",
+    "ImpactLevel",
     "Snapshot",
     "blocked_register",
     "current_register",
+    "apply_governance",
     "describe_ref",
     "evaluate_entry",
     "evaluate_register",
+    "export_audit",
+    "impact_level",
+    "release_decision",
     "status_for",
     "write_snapshot",
 ]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -10,11 +13,13 @@ import pandas as pd
 
 from impact_assets.errors import StorageError
 from impact_assets.register._evaluate import EntryResult
-from impact_assets.spec import RegisterEntry
+from impact_assets.register._governance import ImpactLevel, apply_governance, impact_level
+from impact_assets.spec import GovernanceSpec, ImpactLevelSpec, RegisterEntry
 from impact_assets.storage import SCHEMA, append_frame
 
 __all__ = ["Snapshot", "current_register", "write_snapshot"]
 
+CONFLICT_RETRIES = 20
 SNAPSHOT_FAILED = "the register snapshot of partition {partition} was not written (nothing of it was kept): {message}"
 
 
@@ -23,6 +28,7 @@ class Snapshot:
     snapshot_id: str
     snapshot_version: int
     entries: pd.DataFrame
+    impact_level: ImpactLevel | None = None
 
 
 def write_snapshot(
@@ -35,16 +41,22 @@ def write_snapshot(
     data_version: str,
     entries: tuple[RegisterEntry, ...],
     results: list[EntryResult],
+    governance: GovernanceSpec | None = None,
+    impact: ImpactLevelSpec | None = None,
+    taken_at: dt.datetime | None = None,
 ) -> Snapshot:
-    """Append a snapshot and its entries, and mark the run completed, in one transaction.
+    """Append a snapshot, its entries, its changes and governance actions, and mark the run completed.
 
-    Re-running a partition adds snapshot version ``k + 1``; nothing earlier is touched.
+    All in one transaction. Re-running a partition adds snapshot version ``k + 1``; nothing earlier is
+    touched.
 
     Raises:
         StorageError: The write failed; the transaction is rolled back, so no partial snapshot exists.
     """
     by_id = {e.id: e for e in entries}
     snapshot_id = str(uuid.uuid4())
+    taken_at = taken_at or dt.datetime.now(dt.UTC)
+    level = impact_level(impact, {r.entry_id: r.status for r in results}) if impact is not None else None
     frame = pd.DataFrame(
         [
             {
@@ -72,6 +84,37 @@ def write_snapshot(
         ]
     )
     frame = frame.astype({"value": "float64", "ci_low": "float64", "ci_high": "float64", "threshold_warn": "float64", "n": "Int64"})
+    for attempt in range(CONFLICT_RETRIES):
+        try:
+            with _writer_lock(conn):
+                version = _write(conn, snapshot_id, assessment_id, partition_key, run_id, model_version, data_version, taken_at, level, frame,
+                                 entries, results, governance)
+            break
+        except duckdb.TransactionException:
+            # another writer took the same snapshot version first: try again with the next one
+            if attempt == CONFLICT_RETRIES - 1:
+                raise StorageError(SNAPSHOT_FAILED.format(partition=partition_key, message="too many concurrent writers"), context={"assessment": assessment_id}) from None
+            time.sleep(0.01 * (attempt + 1))
+    return Snapshot(snapshot_id=snapshot_id, snapshot_version=int(version), entries=frame, impact_level=level)
+
+
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _writer_lock(conn: duckdb.DuckDBPyConnection) -> threading.Lock:
+    """One lock per database file in this process.
+
+    Connections of one process to one file share a database and write with optimistic concurrency:
+    two snapshots of the same entry racing could both open an action. Serializing snapshot writes per
+    file prevents that; across processes DuckDB's own file lock already lets one writer in at a time.
+    """
+    name = conn.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()[0][0] or ":memory:"
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(str(name), threading.Lock())
+
+
+def _write(conn, snapshot_id, assessment_id, partition_key, run_id, model_version, data_version, taken_at, level, frame, entries, results, governance) -> int:
     conn.execute("BEGIN TRANSACTION")
     try:
         version = conn.execute(
@@ -79,24 +122,35 @@ def write_snapshot(
             [assessment_id, partition_key],
         ).fetchall()[0][0]
         conn.execute(
-            f"INSERT INTO {SCHEMA}.register_snapshots VALUES (?, ?, ?, ?, ?, ?, now(), ?)",
-            [snapshot_id, assessment_id, partition_key, run_id, model_version, data_version, version],
+            f"INSERT INTO {SCHEMA}.register_snapshots (snapshot_id, assessment_id, partition_key, run_id, model_version, data_version, taken_at, "
+            "snapshot_version, raw_impact_score, mitigation_score, impact_score, impact_level) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [snapshot_id, assessment_id, partition_key, run_id, model_version, data_version, taken_at, version,
+             level.raw_score if level else None, level.mitigation_score if level else None, level.score if level else None, level.level if level else None],
         )
         append_frame(conn, "register_entries", frame)
+        apply_governance(
+            conn, assessment_id=assessment_id, snapshot_id=snapshot_id, partition_key=partition_key, snapshot_version=int(version),
+            taken_at=taken_at, entries=entries, results=results, governance=governance or GovernanceSpec(),
+        )
         conn.execute(
             f"INSERT INTO {SCHEMA}.runs (run_id, assessment_id, partition_key, model_version, data_version, started_at, finished_at, status) "
-            "VALUES (?, ?, ?, ?, ?, now(), now(), 'completed') "
-            "ON CONFLICT DO UPDATE SET finished_at = now(), status = 'completed', model_version = excluded.model_version, data_version = excluded.data_version",
-            [run_id, assessment_id, partition_key, model_version, data_version],
+            "VALUES (?, ?, ?, ?, ?, ?, ?, 'completed') "
+            "ON CONFLICT DO UPDATE SET finished_at = excluded.finished_at, status = 'completed', model_version = excluded.model_version, data_version = excluded.data_version",
+            [run_id, assessment_id, partition_key, model_version, data_version, taken_at, taken_at],
         )
         conn.execute("COMMIT")
+    except duckdb.TransactionException:
+        conn.execute("ROLLBACK")
+        raise
     except (duckdb.Error, StorageError) as exc:
         conn.execute("ROLLBACK")
+        if "conflict" in str(exc).lower() or isinstance(exc, duckdb.ConstraintException):
+            raise duckdb.TransactionException(str(exc)) from exc
         raise StorageError(SNAPSHOT_FAILED.format(partition=partition_key, message=exc), context={"assessment": assessment_id}) from exc
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    return Snapshot(snapshot_id=snapshot_id, snapshot_version=int(version), entries=frame)
+    return int(version)
 
 
 def current_register(conn: duckdb.DuckDBPyConnection, assessment_id: str) -> pd.DataFrame:

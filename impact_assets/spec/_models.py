@@ -19,6 +19,10 @@ __all__ = [
     "NAMED_DISPARITIES",
     "SCORE_METRICS",
     "BootstrapSpec",
+    "GovernanceSpec",
+    "ImpactLevelSpec",
+    "ImpactQuestion",
+    "ReleaseSpec",
     "ExpectationSpec",
     "FreshnessSpec",
     "QualitySpec",
@@ -288,6 +292,49 @@ class QualitySpec(_Spec):
     freshness: FreshnessSpec | None = FreshnessSpec()
 
 
+class GovernanceSpec(_Spec):
+    """How breaches become governance actions."""
+
+    due_days: dict[Literal["notify", "review", "block_release", "rollback"], int] = Field(
+        default_factory=lambda: {"notify": 14, "review": 14, "block_release": 7, "rollback": 2},
+        description="Days from opening to due date, per action type.",
+    )
+    resolve_after_passes: int = Field(default=3, ge=1, description="An open action resolves itself after this many consecutive passing snapshots of its entry.")
+
+
+class ReleaseSpec(_Spec):
+    """Release criteria: which register states hold or roll back a model version."""
+
+    hold_on: tuple[Literal["breach", "warn", "insufficient_data", "suppressed"], ...] = Field(
+        default=("breach", "insufficient_data"), description="Statuses of `block_release` entries that hold the release."
+    )
+    rollback_on: tuple[Literal["breach", "warn", "insufficient_data", "suppressed"], ...] = Field(
+        default=("breach",), description="Statuses of `rollback` entries that roll the version back to the last approved one."
+    )
+
+
+class ImpactQuestion(_Spec):
+    """One answered question of the impact questionnaire (after the Canada Algorithmic Impact Assessment)."""
+
+    question: NonEmptyText
+    points: int = Field(ge=0, description="Points of the answer given.")
+    max: int = Field(ge=1, description="Points of the highest-scoring answer.")
+    control: Identifier | None = Field(default=None, description="Mitigation only: register entry whose passing earns the credit.")
+
+    @model_validator(mode="after")
+    def _within_max(self) -> ImpactQuestion:
+        if self.points > self.max:
+            raise ValueError(f"points ({self.points}) exceed max ({self.max})")
+        return self
+
+
+class ImpactLevelSpec(_Spec):
+    """Questionnaire answers giving the raw impact score and the mitigation score."""
+
+    impact: tuple[ImpactQuestion, ...] = Field(min_length=1)
+    mitigation: tuple[ImpactQuestion, ...] = ()
+
+
 class PartitionsSpec(_Spec):
     """Daily partitions of the assessment."""
 
@@ -321,6 +368,9 @@ class AssessmentSpec(_Spec):
     bindings: Bindings
     fairness: FairnessSpec = FairnessSpec()
     quality: QualitySpec = QualitySpec()
+    governance: GovernanceSpec = GovernanceSpec()
+    release: ReleaseSpec = ReleaseSpec()
+    impact_level: ImpactLevelSpec | None = None
     register_entries: tuple[RegisterEntry, ...] = Field(min_length=1, alias="register")
     simulation: SimulationSpec | None = None
 
@@ -373,6 +423,13 @@ def reference_errors(spec: AssessmentSpec) -> list[tuple[Path, str]]:
             errors.append((at, problem))
     if spec.id in RESERVED_IDS:
         errors.append((("id",), f"{spec.id!r} is reserved (it names a DuckDB schema the package uses); choose another id"))
+    if spec.impact_level is not None:
+        for i, question in enumerate(spec.impact_level.mitigation):
+            if question.control is not None and question.control not in ids:
+                errors.append((("impact_level", "mitigation", i, "control"), f"control {question.control!r} is not a register entry (entries: {ids})"))
+        for i, question in enumerate(spec.impact_level.impact):
+            if question.control is not None:
+                errors.append((("impact_level", "impact", i, "control"), "only mitigation questions take a control"))
     if spec.simulation and spec.simulation.source not in spec.sources:
         errors.append((("simulation", "source"), f"{spec.simulation.source!r} is not a source (sources: {list(spec.sources)})"))
     if spec.model.registry and spec.model.registry.features_table == spec.bindings.scored_table:

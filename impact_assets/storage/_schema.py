@@ -135,4 +135,70 @@ MIGRATIONS: tuple[Migration, ...] = (
 )""",
         ),
     ),
+    Migration(
+        4,
+        "the living register: current view, changes, governance actions, release decisions, impact level",
+        (
+            f"""CREATE TABLE {SCHEMA}.register_changes (
+    snapshot_id     VARCHAR NOT NULL,
+    assessment_id   VARCHAR NOT NULL,
+    entry_id        VARCHAR NOT NULL,
+    partition_key   VARCHAR NOT NULL,
+    previous_snapshot_id VARCHAR,
+    previous_status VARCHAR,
+    status          VARCHAR NOT NULL,
+    previous_value  DOUBLE,
+    value           DOUBLE,
+    value_delta     DOUBLE,
+    changed_at      TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (snapshot_id, entry_id)
+)""",
+            f"""CREATE TABLE {SCHEMA}.governance_actions (
+    action_id       VARCHAR PRIMARY KEY,
+    assessment_id   VARCHAR NOT NULL,
+    entry_id        VARCHAR NOT NULL,
+    owner           VARCHAR NOT NULL,
+    action_type     VARCHAR NOT NULL,
+    opened_at       TIMESTAMPTZ NOT NULL,
+    due_at          TIMESTAMPTZ,
+    status          VARCHAR NOT NULL CHECK (status IN ('open', 'resolved')),
+    resolved_at     TIMESTAMPTZ,
+    opened_snapshot_id VARCHAR,
+    resolved_snapshot_id VARCHAR,
+    breach_count    INTEGER NOT NULL,
+    last_breach_at  TIMESTAMPTZ,
+    resolution_evidence VARCHAR,
+    frameworks      VARCHAR[] NOT NULL
+)""",
+            f"""CREATE TABLE {SCHEMA}.governance_action_events (
+    action_id       VARCHAR NOT NULL,
+    event           VARCHAR NOT NULL CHECK (event IN ('opened', 'breach_recorded', 'resolved', 'overdue', 'run_failed')),
+    snapshot_id     VARCHAR,
+    event_at        TIMESTAMPTZ NOT NULL,
+    detail          VARCHAR NOT NULL
+)""",
+            f"""CREATE TABLE {SCHEMA}.release_decisions (
+    decision_id     VARCHAR PRIMARY KEY,
+    assessment_id   VARCHAR NOT NULL,
+    model_version   VARCHAR NOT NULL,
+    decision        VARCHAR NOT NULL CHECK (decision IN ('approve', 'hold', 'rollback')),
+    decided_at      TIMESTAMPTZ NOT NULL,
+    snapshot_id     VARCHAR NOT NULL,
+    partition_key   VARCHAR NOT NULL,
+    rollback_to     VARCHAR,
+    reasons         VARCHAR[] NOT NULL
+)""",
+            f"ALTER TABLE {SCHEMA}.register_snapshots ADD COLUMN raw_impact_score INTEGER",
+            f"ALTER TABLE {SCHEMA}.register_snapshots ADD COLUMN mitigation_score INTEGER",
+            f"ALTER TABLE {SCHEMA}.register_snapshots ADD COLUMN impact_score DOUBLE",
+            f"ALTER TABLE {SCHEMA}.register_snapshots ADD COLUMN impact_level VARCHAR",
+            f"""CREATE VIEW {SCHEMA}.register_current AS
+SELECT s.assessment_id, e.entry_id, s.partition_key, s.snapshot_id, s.snapshot_version, s.model_version, s.taken_at,
+       e.value, e.ci_low, e.ci_high, e.n, e.status, e.reason, e.owner, e.action
+FROM {SCHEMA}.register_entries e JOIN {SCHEMA}.register_snapshots s USING (snapshot_id)
+QUALIFY row_number() OVER (PARTITION BY s.assessment_id, e.entry_id ORDER BY s.partition_key DESC, s.snapshot_version DESC) = 1""",
+            f"""CREATE VIEW {SCHEMA}.governance_actions_current AS
+SELECT *, status = 'open' AND due_at < now() AS overdue FROM {SCHEMA}.governance_actions""",
+        ),
+    ),
 )
