@@ -105,9 +105,23 @@ def load_assessment(path: str | Path, paths: ProjectPaths) -> Assessment:
             wanted += [(("model", "registry", field), getattr(scoring, field)) for field in ("id_column", "label")]
             problems += _check_columns(source, project, scoring.features_table, wanted)
     problems += _quality_problems(spec, project)
+    problems += _quality_ref_problems(spec)
     if problems:
         raise spec_error(source, problems)
     return Assessment(spec=spec, source=source, paths=paths, sql=project)
+
+
+def _quality_ref_problems(spec: AssessmentSpec) -> list[tuple[tuple, str]]:
+    from impact_assets.quality import assessment_checks
+
+    checks = {(c.table, c.name) for c in assessment_checks(spec)}
+    problems: list[tuple[tuple, str]] = []
+    for i, entry in enumerate(spec.register_entries):
+        ref = entry.measure
+        if ref.source == "quality" and (ref.table, ref.check) not in checks:
+            known = sorted(f"{t}.{c}" for t, c in checks)
+            problems.append((("register", i, "measure", "check"), f"no quality check {ref.check!r} on table {ref.table!r} (checks: {known})"))
+    return problems
 
 
 def _quality_problems(spec: AssessmentSpec, project: SqlProject) -> list[tuple[tuple, str]]:

@@ -192,7 +192,7 @@ def latest_results(conn: duckdb.DuckDBPyConnection, assessment: Assessment, part
         [assessment.id, partition_key],
     ).fetchall()
     if not latest:
-        return {}, UNVERSIONED, "unknown"
+        return {"quality_results": latest_quality(conn, assessment, partition_key)}, UNVERSIONED, "unknown"
     run_id, model_version, version = latest[0]
     results = {
         table: conn.execute(
@@ -200,10 +200,42 @@ def latest_results(conn: duckdb.DuckDBPyConnection, assessment: Assessment, part
         ).df()
         for table in ("group_metrics", "disparities")
     }
+    results["quality_results"] = latest_quality(conn, assessment, partition_key)
     return results, model_version, version
 
 
+def latest_quality(conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str) -> pd.DataFrame:
+    """The latest evaluation of each quality check on a partition."""
+    return conn.execute(
+        f"""SELECT * FROM {SCHEMA}.quality_results WHERE assessment_id = ? AND partition_key = ?
+            QUALIFY row_number() OVER (PARTITION BY table_name, check_name ORDER BY evaluated_at DESC) = 1""",
+        [assessment.id, partition_key],
+    ).df()
+
+
 BLOCKED_BY_QUALITY = "failed blocking data-quality checks: {checks}"
+#: Built-in blocking check recorded when the fairness step itself refuses a partition's data.
+CONTRACT_CHECK = "fairness_inputs_meet_the_contract"
+
+
+def record_contract_violation(conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str, run_id: str, message: str) -> None:
+    """Record a data-contract violation found by the fairness step as a failed blocking check.
+
+    The register snapshot then reports every entry as ``insufficient_data`` with this message, instead
+    of the partition going missing from the register.
+    """
+    append_frame(
+        conn,
+        "quality_results",
+        pd.DataFrame(
+            [{
+                "run_id": run_id, "assessment_id": assessment.id, "partition_key": partition_key,
+                "table_name": assessment.spec.bindings.scored_table, "check_name": CONTRACT_CHECK, "expectation": "impact_assets.data_contract",
+                "kwargs": "{}", "severity": "error", "blocking": True, "success": False, "observed_value": message,
+                "element_count": None, "unexpected_count": None, "unexpected_percent": None, "evaluated_at": dt.datetime.now(dt.UTC),
+            }]
+        ).astype({"element_count": "Int64", "unexpected_count": "Int64", "unexpected_percent": "float64"}),
+    )
 
 
 def snapshot_register(conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str, run_id: str) -> tuple[Snapshot, list[EntryResult]]:
@@ -311,17 +343,20 @@ def run_quality(conn: duckdb.DuckDBPyConnection, assessment: Assessment, table: 
 def blocking_failures(conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str) -> list[str]:
     """Blocking ``error`` checks whose latest evaluation on the partition failed, as ``table.check``."""
     current = {(c.table, c.name) for c in assessment_checks(assessment.spec) if c.blocking and c.severity == "error"}
-    if not current:
-        return []
+    current.add((assessment.spec.bindings.scored_table, CONTRACT_CHECK))
     rows = conn.execute(
         f"""
-        SELECT table_name, check_name, success FROM {SCHEMA}.quality_results
+        SELECT table_name, check_name, success, observed_value FROM {SCHEMA}.quality_results
         WHERE assessment_id = ? AND partition_key = ?
         QUALIFY row_number() OVER (PARTITION BY table_name, check_name ORDER BY evaluated_at DESC) = 1
         """,
         [assessment.id, partition_key],
     ).fetchall()
-    return sorted(f"{table}.{name}" for table, name, success in rows if not success and (table, name) in current)
+    return sorted(
+        f"{table}.{name}" + (f" ({detail})" if name == CONTRACT_CHECK else "")
+        for table, name, success, detail in rows
+        if not success and (table, name) in current
+    )
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,7 @@ EXPECTED_CHECKS = {
     "approval_parity_women_vs_men_within_thresholds",
     "score_discrimination_within_thresholds",
     "calibration_within_thresholds",
+    "outcomes_recorded_within_thresholds",
 }
 
 
@@ -73,7 +74,12 @@ def test_definitions_shape(demo_state: ProjectPaths):
     checks: dict[str, set[str]] = {}
     for key in graph.asset_check_keys:
         checks.setdefault(key.asset_key.to_user_string(), set()).add(key.name)
-    assert checks == {**QUALITY_CHECKS, "credit_scoring/impact_register_snapshot": EXPECTED_CHECKS, "credit_scoring/release_decision": {"release_is_approved"}}
+    assert checks == {
+        **QUALITY_CHECKS,
+        "credit_scoring/impact_register_snapshot": EXPECTED_CHECKS,
+        "credit_scoring/release_decision": {"release_is_approved"},
+        "credit_scoring/group_metrics": {"fairness_inputs_meet_the_contract"},
+    }
     assert graph.get_check_spec(dg.AssetCheckKey(dg.AssetKey(["credit_scoring", "release_decision"]), "release_is_approved")).blocking
     for key in ("credit_scoring/raw_applications", "credit_scoring/predictions"):
         assert graph.get(dg.AssetKey.from_user_string(key)).freshness_policy is not None
@@ -101,7 +107,7 @@ def test_demo_partition_materializes_end_to_end(demo_paths: ProjectPaths):
         result = _run(demo_paths, instance, day)
         assert result.success
         checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
-        assert set(checks) == EXPECTED_CHECKS | set().union(*QUALITY_CHECKS.values())
+        assert set(checks) == EXPECTED_CHECKS | set().union(*QUALITY_CHECKS.values()) | {"fairness_inputs_meet_the_contract"}
         assert all(checks[name].passed for name in set().union(*QUALITY_CHECKS.values()))
         rerun = _run(demo_paths, instance, day)
         assert rerun.success
@@ -168,7 +174,7 @@ def test_assessment_of_a_model_scored_elsewhere(project: ProjectPaths):
     assert (value, status, n) == (0.5, "breach", 4)
 
 
-def test_bad_data_fails_the_run_with_a_clear_error(project: ProjectPaths):
+def test_bad_data_is_refused_with_a_clear_error_and_the_register_says_so(project: ProjectPaths):
     # without the derived quality checks, the fairness step itself refuses non-binary labels
     vendor_project(project, "id,day,region,outcome,score\n1,2026-03-02,north,2,0.9\n2,2026-03-02,south,0,0.7\n3,2026-03-02,south,1,0.7\n", quality="quality: {defaults: false}\n")
     defs = build_definitions(project)
@@ -176,11 +182,15 @@ def test_bad_data_fails_the_run_with_a_clear_error(project: ProjectPaths):
         result = defs.resolve_job_def(assessment_job_name("vendor_scores")).execute_in_process(
             partition_key="2026-03-02", instance=instance, raise_on_error=False
         )
-    assert not result.success
-    failure = next(e for e in result.all_events if e.is_step_failure)
-    assert "'outcome' must be binary" in failure.step_failure_data.error.message
+    assert result.success  # the partition is recorded as not assessable, not lost
+    (contract,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "fairness_inputs_meet_the_contract"]
+    assert not contract.passed and contract.severity == dg.AssetCheckSeverity.ERROR
+    assert "'outcome' must be binary" in contract.metadata["violation"].value
     with duckdb.connect(str(project.database), read_only=True) as conn:
-        assert conn.execute("SELECT count(*) FROM impact.register_snapshots").fetchall() == [(0,)]
+        status, reason = conn.execute("SELECT status, reason FROM impact.register_entries").fetchall()[0]
+        assert conn.execute("SELECT count(*) FROM impact.group_metrics").fetchall() == [(0,)]
+    assert status == "insufficient_data"
+    assert "fairness_inputs_meet_the_contract ('outcome' must be binary" in reason
 
 
 @pytest.mark.slow

@@ -132,3 +132,33 @@ def test_a_blocking_failure_on_a_raw_source_stops_the_register(demo_paths: Proje
         table = conn.execute("SELECT DISTINCT table_name FROM impact.quality_results WHERE NOT success").fetchall()
     assert statuses == {"insufficient_data"}
     assert ("raw_applications",) in table
+
+
+def test_register_entries_can_measure_a_quality_check(project: ProjectPaths):
+    entry = """  - id: scores_in_range
+    outcome: Scores are probabilities.
+    stakeholder: applicants
+    impact: harm
+    measure: {source: quality, table: vendor_decisions, check: score_values_are_between, metric: unexpected_percent}
+    thresholds: {direction: lower_is_better, breach: 10}
+    owner: risk@lender.example
+"""
+    # scores above 0.85 break this (stricter, warn-only) expectation: one row of four on 2026-03-02
+    vendor_project(project, VENDOR_ROWS, quality="quality:\n  tables:\n    vendor_decisions:\n      - {expectation: expect_column_values_to_be_between, kwargs: {column: score, min_value: 0, max_value: 0.85}, severity: warn, name: score_values_are_between}\n  defaults: false\n")
+    spec_file = project.assessments_dir / "vendor.yaml"
+    spec_file.write_text(spec_file.read_text().replace("register:\n", "register:\n" + entry))
+    defs = build_definitions(project)
+    with dg.instance_for_test() as instance:
+        assert defs.resolve_job_def(assessment_job_name("vendor_scores")).execute_in_process(partition_key="2026-03-02", instance=instance).success
+    with duckdb.connect(str(project.database), read_only=True) as conn:
+        value, n, status = conn.execute("SELECT value, n, status FROM impact.register_entries WHERE entry_id = 'scores_in_range'").fetchall()[0]
+    assert (value, n, status) == (25.0, 4, "breach")
+
+
+def test_a_quality_reference_must_name_an_existing_check(tmp_path: Path):
+    def edit(d):
+        d["register"][-1]["measure"]["check"] = "repaid_is_recorded"
+
+    with pytest.raises(SpecError, match="no quality check 'repaid_is_recorded' on table 'scored_applications'") as info:
+        _load(tmp_path, edit)
+    assert info.value.context["field"] == f"register.{len(yaml.safe_load(DEMO.read_text())['register']) - 1}.measure.check"

@@ -23,7 +23,7 @@ from dagster_duckdb import DuckDBResource
 
 from impact_assets import pipeline
 from impact_assets.assessment import Assessment
-from impact_assets.errors import ImpactAssetsError
+from impact_assets.errors import DataContractError, ImpactAssetsError
 from impact_assets.modeling import PREDICTIONS_TABLE
 from impact_assets.quality import QualityCheck, assessment_checks
 from impact_assets.orchestration._markdown import markdown_table, register_markdown, selection_rates_markdown
@@ -268,21 +268,29 @@ def _predictions_asset(assessment: Assessment, keys: _Keys, partitions: dg.Parti
     return _predictions
 
 
-def _blocked(context: dg.AssetExecutionContext, failures: list[str]) -> dg.MaterializeResult:
+def _blocked(context: dg.AssetExecutionContext, failures: list[str], checks: list[dg.AssetCheckResult] | None = None) -> dg.MaterializeResult:
     """Nothing computed on this partition: blocking data-quality checks failed."""
     context.log.warning(f"not computed for partition {context.partition_key}: failed blocking checks {', '.join(failures)}")
     return dg.MaterializeResult(
         metadata={"dagster/partition_row_count": 0, "impact_assets/blocked_by": ", ".join(failures)},
         data_version=dg.DataVersion(f"blocked:{','.join(failures)}"),
+        check_results=checks,
     )
 
 
 def _fairness_assets(assessment: Assessment, keys: _Keys, partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     bindings = assessment.spec.bindings
 
+    contract = dg.AssetCheckSpec(
+        pipeline.CONTRACT_CHECK,
+        asset=keys.result("group_metrics"),
+        description="The scored rows meet what fairness metrics need: a non-empty partition, binary non-null labels and decisions, scores in [0, 1].",
+    )
+
     @dg.asset(
         key=keys.result("group_metrics"),
         deps=[keys.table(bindings.scored_table)],
+        check_specs=[contract],
         partitions_def=partitions,
         group_name=assessment.id,
         kinds={"duckdb", "fairlearn"},
@@ -293,13 +301,25 @@ def _fairness_assets(assessment: Assessment, keys: _Keys, partitions: dg.Partiti
         metadata={"dagster/table_name": "impact.group_metrics"},
     )
     def _group_metrics(context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource) -> dg.MaterializeResult:
+        violation = None
         with _failures(), _connect(impact_duckdb) as conn:
             pipeline.prepare(conn, assessment)
             blocked = pipeline.blocking_failures(conn, assessment, context.partition_key)
             if not blocked:
-                results = pipeline.compute_fairness(conn, assessment, context.partition_key, context.run.run_id)
+                try:
+                    results = pipeline.compute_fairness(conn, assessment, context.partition_key, context.run.run_id)
+                except DataContractError as exc:
+                    violation = str(exc)
+                    pipeline.record_contract_violation(conn, assessment, context.partition_key, context.run.run_id, violation)
+                    blocked = pipeline.blocking_failures(conn, assessment, context.partition_key)
+        check = dg.AssetCheckResult(
+            check_name=pipeline.CONTRACT_CHECK,
+            passed=violation is None,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={"violation": violation or "", "blocked_by": ", ".join(blocked)},
+        )
         if blocked:
-            return _blocked(context, blocked)
+            return _blocked(context, blocked, [check])
         metrics = results.group_metrics
         counts = metrics[metrics["metric"] == "count"]
         return dg.MaterializeResult(
@@ -313,6 +333,7 @@ def _fairness_assets(assessment: Assessment, keys: _Keys, partitions: dg.Partiti
                 "impact_assets/by_group": dg.MetadataValue.md(selection_rates_markdown(metrics)),
             },
             data_version=dg.DataVersion(f"{results.model_version}:{results.data_version}"),
+            check_results=[check],
         )
 
     @dg.asset(

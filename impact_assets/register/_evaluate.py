@@ -35,7 +35,10 @@ BLOCKED = "not evaluated: {why}"
 RESULT_SOURCES: dict[str, tuple[str, dict[str, str]]] = {
     "group_metric": ("group_metrics", {"metric": "metric", "feature_set": "feature_set", "group": "group_key"}),
     "disparity": ("disparities", {"metric": "metric", "feature_set": "feature_set", "method": "method", "relative_to": "relative_to"}),
+    "quality": ("quality_results", {"table": "table_name", "check": "check_name"}),
 }
+#: Sources whose value column is named by the reference's ``metric`` rather than ``value``.
+VALUE_FROM_METRIC = frozenset({"quality"})
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,12 @@ def evaluate_entry(entry: RegisterEntry, results: Mapping[str, pd.DataFrame]) ->
     if row is None:
         return EntryResult(entry.id, text, None, None, None, None, "insufficient_data", missing)
     n = int(row["n"]) if "n" in row.index and not pd.isna(row["n"]) else None
-    value = _optional(row, "value")
+    if ref.source in VALUE_FROM_METRIC:
+        n = int(row["element_count"]) if not pd.isna(row.get("element_count")) else None
+        raw = row.get(ref.metric)
+        value = float(bool(raw)) if ref.metric == "success" else _optional(pd.Series({"v": pd.to_numeric(raw, errors="coerce")}), "v")
+    else:
+        value = _optional(row, "value")
     ci_low, ci_high = _optional(row, "ci_low"), _optional(row, "ci_high")
     reason = row.get("reason")
     if bool(row.get("suppressed", False)):

@@ -114,7 +114,7 @@ def load_spec(path: str | Path) -> tuple[AssessmentSpec, SpecSource]:
     except ValidationError as exc:
         problems: list[tuple[Location, str]] = []
         for err in exc.errors():
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in {"group_metric", "disparity"}))
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in {"group_metric", "disparity", "quality"}))
             message = _describe(err)
             if err["type"] == "extra_forbidden":
                 message += _suggest_keys(source, loc, _fields_at(loc))

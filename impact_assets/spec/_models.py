@@ -42,6 +42,7 @@ __all__ = [
     "SourceSpec",
     "SqlSpec",
     "Stakeholder",
+    "QualityRef",
     "Thresholds",
     "intersection_name",
     "reference_errors",
@@ -226,7 +227,17 @@ class DisparityRef(_Spec):
     )
 
 
-MetricRef = Annotated[GroupMetricRef | DisparityRef, Field(discriminator="source")]
+class QualityRef(_Spec):
+    """A data-quality result: one check on one table (its latest evaluation on the partition)."""
+
+    source: Literal["quality"]
+    table: str
+    check: str
+    metric: Literal["unexpected_percent", "unexpected_count", "observed_value", "success"] = "unexpected_percent"
+    feature_set: str = OVERALL
+
+
+MetricRef = Annotated[GroupMetricRef | DisparityRef | QualityRef, Field(discriminator="source")]
 
 
 class RegisterEntry(_Spec):
@@ -392,6 +403,8 @@ def reference_errors(spec: AssessmentSpec) -> list[tuple[Path, str]]:
         if entry.stakeholder not in stakeholders:
             errors.append(((*at, "stakeholder"), f"stakeholder {entry.stakeholder!r} is not declared (declared: {stakeholders})"))
         ref = entry.measure
+        if isinstance(ref, QualityRef):
+            continue  # checked against the quality suite when the assessment is resolved
         if ref.feature_set not in feature_sets:
             errors.append(((*at, "measure", "feature_set"), f"feature_set {ref.feature_set!r} is unknown (valid: {list(feature_sets)})"))
             continue
