@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from impact_assets.assessment import Assessment
-from impact_assets.errors import ModelRegistryError
+from impact_assets.errors import ModelRegistryError, SqlModelError
 from impact_assets.fairness import BOOTSTRAP_DETAIL, bootstrap_intervals, disparities, group_cells, group_metrics, score_auc
 from impact_assets.quality import QualityResult, assessment_checks, evaluate_checks
 from impact_assets.modeling import ModelVersion, ScoredPartition, fingerprint_frame, score_partition, train_classifier
@@ -37,9 +37,11 @@ __all__ = [
     "compute_fairness",
     "decide_release",
     "data_version",
+    "file_fingerprints",
     "blocking_failures",
     "latest_results",
     "prepare",
+    "record_run_failure",
     "run_quality",
     "run_sql_model",
     "score",
@@ -67,6 +69,69 @@ def source_fingerprints(conn: duckdb.DuckDBPyConnection, assessment: Assessment,
         name: partition_fingerprint(conn, qualified(assessment.schema, name), assessment.source_partition_column(name), partition_key)
         for name in assessment.spec.sources
     }
+
+
+def file_fingerprints(assessment: Assessment) -> dict[str, dict[str, str]]:
+    """Per-partition fingerprints of every source read straight from its files (no results database).
+
+    The same function of the same rows as :func:`source_fingerprints`, so a sensor and a run agree.
+    """
+    with duckdb.connect() as conn:
+        ensure_schema(conn, assessment.schema)
+        prints = {}
+        for name, source in assessment.spec.sources.items():
+            try:
+                create_source_view(conn, assessment.schema, name, assessment.source_path(name), source.format)
+            except SqlModelError:
+                prints[name] = {}  # no files yet
+                continue
+            prints[name] = partition_fingerprint(conn, qualified(assessment.schema, name), assessment.source_partition_column(name))
+    return prints
+
+
+RUN_FAILURE_ENTRY = "__assessment_run__"
+
+
+def record_run_failure(conn: duckdb.DuckDBPyConnection, assessment: Assessment, *, run_id: str, partition_key: str | None, message: str, at: dt.datetime | None = None) -> str:
+    """Record a failed assessment run: ``impact.runs`` row ``failed`` and a governance action for the owners.
+
+    One action stays open per assessment for failed runs; later failures are recorded on it as events.
+    Returns the action id.
+    """
+    at = at or dt.datetime.now(dt.UTC)
+    owner = assessment.spec.owners[0]
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.execute(
+            f"INSERT INTO {SCHEMA}.runs (run_id, assessment_id, partition_key, model_version, data_version, started_at, finished_at, status) "
+            "VALUES (?, ?, ?, 'unknown', 'unknown', ?, ?, 'failed') ON CONFLICT DO UPDATE SET status = 'failed', finished_at = excluded.finished_at",
+            [run_id, assessment.id, partition_key or "", at, at],
+        )
+        existing = conn.execute(
+            f"SELECT action_id FROM {SCHEMA}.governance_actions WHERE assessment_id = ? AND entry_id = ? AND status = 'open'",
+            [assessment.id, RUN_FAILURE_ENTRY],
+        ).fetchall()
+        if existing:
+            action_id = existing[0][0]
+            conn.execute(f"UPDATE {SCHEMA}.governance_actions SET breach_count = breach_count + 1, last_breach_at = ? WHERE action_id = ?", [at, action_id])
+        else:
+            action_id = str(uuid.uuid4())
+            conn.execute(
+                f"""INSERT INTO {SCHEMA}.governance_actions
+                    (action_id, assessment_id, entry_id, owner, action_type, opened_at, due_at, status, resolved_at, opened_snapshot_id,
+                     resolved_snapshot_id, breach_count, last_breach_at, resolution_evidence, frameworks)
+                    VALUES (?, ?, ?, ?, 'review', ?, ?, 'open', NULL, NULL, NULL, 1, ?, NULL, [])""",
+                [action_id, assessment.id, RUN_FAILURE_ENTRY, owner, at, at + dt.timedelta(days=1), at],
+            )
+        conn.execute(
+            f"INSERT INTO {SCHEMA}.governance_action_events VALUES (?, 'run_failed', NULL, ?, ?)",
+            [action_id, at, f"run {run_id} of partition {partition_key or '-'} failed: {message}"],
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return action_id
 
 
 def data_version(conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str) -> str:

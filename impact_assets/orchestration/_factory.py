@@ -26,6 +26,7 @@ from impact_assets.assessment import Assessment
 from impact_assets.errors import DataContractError, ImpactAssetsError
 from impact_assets.modeling import PREDICTIONS_TABLE
 from impact_assets.quality import QualityCheck, assessment_checks
+from impact_assets.orchestration._automation import build_automation
 from impact_assets.orchestration._markdown import markdown_table, register_markdown, selection_rates_markdown
 from impact_assets.register import STATUSES
 
@@ -458,6 +459,7 @@ def _release_assets(assessment: Assessment, keys: _Keys, partitions: dg.Partitio
     @dg.asset(
         key=decision_key,
         deps=[keys.result("impact_register_snapshot")],
+        automation_condition=dg.AutomationCondition.eager(),
         partitions_def=partitions,
         group_name=assessment.id,
         kinds={"duckdb"},
@@ -552,8 +554,13 @@ def build_assessment_definitions(assessment: Assessment) -> dg.Definitions:
         description="Decide on the release of the assessed model version (approve / hold / rollback) and promote it when approved.",
         tags={"impact_assets/assessment": spec.id},
     )
+    schedules, sensors = build_automation(
+        assessment, job, partitions, {name: keys.table(name) for name in spec.sources}, keys.result("impact_register_snapshot")
+    )
     return dg.Definitions(
         assets=assets,
         jobs=[job, release_job],
+        schedules=schedules,
+        sensors=sensors,
         resources={DUCKDB_RESOURCE_KEY: DuckDBResource(database=str(assessment.paths.database))},
     )

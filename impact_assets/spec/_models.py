@@ -19,6 +19,8 @@ __all__ = [
     "NAMED_DISPARITIES",
     "SCORE_METRICS",
     "BootstrapSpec",
+    "OrchestrationSpec",
+    "ScheduleSpec",
     "GovernanceSpec",
     "ImpactLevelSpec",
     "ImpactQuestion",
@@ -346,6 +348,20 @@ class ImpactLevelSpec(_Spec):
     mitigation: tuple[ImpactQuestion, ...] = ()
 
 
+class ScheduleSpec(_Spec):
+    """When the nightly assessment of the previous day runs."""
+
+    cron: str = "0 2 * * *"
+    timezone: str = "UTC"
+
+
+class OrchestrationSpec(_Spec):
+    """Schedule and sensors of the assessment."""
+
+    schedule: ScheduleSpec = ScheduleSpec()
+    sensor_interval_seconds: int = Field(default=60, ge=5, le=86_400, description="How often the data and model sensors look for changes.")
+
+
 class PartitionsSpec(_Spec):
     """Daily partitions of the assessment."""
 
@@ -382,6 +398,7 @@ class AssessmentSpec(_Spec):
     governance: GovernanceSpec = GovernanceSpec()
     release: ReleaseSpec = ReleaseSpec()
     impact_level: ImpactLevelSpec | None = None
+    orchestration: OrchestrationSpec = OrchestrationSpec()
     register_entries: tuple[RegisterEntry, ...] = Field(min_length=1, alias="register")
     simulation: SimulationSpec | None = None
 

@@ -1,0 +1,145 @@
+"""When assessments run: the nightly schedule, sensors for new data and new model versions, run failures.
+
+* **Nightly schedule** (cron and timezone from the spec): assesses the previous day, in the partitions'
+  timezone, of the scheduled time.
+* **Source data sensor**: fingerprints every source's rows per partition straight from the files; a
+  partition whose fingerprint changed since the last evaluation (a late or corrected batch) is assessed
+  once: the run key holds the fingerprints, so the same data never runs twice. It also reports the
+  fingerprints as data versions of the source assets. A partition seen for the first time is assessed
+  unless the instance already has its register snapshot.
+* **Model version sensor**: a new usable version in the registry (a retrain) triggers the assessment of
+  the latest complete partition, tagged with the version; once per version.
+* **Run failure sensor**: a failed assessment run becomes a governance action for the owners.
+
+The release decision uses declarative automation instead (``AutomationCondition.eager()``): it is a
+pure function of the newest register snapshot of its partition, so it should follow every new snapshot,
+whoever produced it; promotion stays a deliberate step (the release job).
+"""
+
+import datetime
+import hashlib
+import json
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import duckdb
+
+from impact_assets import pipeline
+from impact_assets.assessment import Assessment
+from impact_assets.storage import migrate
+
+__all__ = ["build_automation", "schedule_partition"]
+
+DATA_VERSION_TAG = "dagster/data_version"
+TRIGGER_TAG = "impact_assets/trigger"
+MODEL_TAG = "impact_assets/model_version"
+
+
+def schedule_partition(scheduled: datetime.datetime, partitions_timezone: str) -> str:
+    """The partition a run scheduled at ``scheduled`` assesses: the day before, in the partitions' timezone."""
+    local = scheduled.astimezone(ZoneInfo(partitions_timezone))
+    return (local.date() - datetime.timedelta(days=1)).isoformat()
+
+
+def build_automation(
+    assessment: Assessment,
+    job,  # what dg.define_asset_job returns
+    partitions: dg.DailyPartitionsDefinition,
+    source_keys: dict[str, dg.AssetKey],
+    snapshot_key: dg.AssetKey,
+) -> tuple[list[dg.ScheduleDefinition], list[dg.SensorDefinition]]:
+    """Schedule and sensors of one assessment (all running by default; their run keys make them idempotent)."""
+    spec = assessment.spec
+    interval = spec.orchestration.sensor_interval_seconds
+
+    @dg.schedule(
+        name=f"{spec.id}__nightly",
+        cron_schedule=spec.orchestration.schedule.cron,
+        execution_timezone=spec.orchestration.schedule.timezone,
+        job=job,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=f"Assess the previous day of {spec.title}.",
+    )
+    def nightly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        partition = schedule_partition(context.scheduled_execution_time, spec.partitions.timezone)
+        return dg.RunRequest(partition_key=partition, run_key=f"nightly:{partition}", tags={TRIGGER_TAG: "schedule"})
+
+    def _valid(partition: str, last: str | None) -> bool:
+        return last is not None and spec.partitions.start_date.isoformat() <= partition <= last
+
+    @dg.sensor(
+        name=f"{spec.id}__source_data_sensor",
+        job=job,
+        minimum_interval_seconds=interval,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Re-assesses a partition once when its source data change (late or corrected batches).",
+    )
+    def source_data(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        prints = pipeline.file_fingerprints(assessment)
+        seen = json.loads(context.cursor) if context.cursor else {}
+        last = partitions.get_last_partition_key()
+        assessed = context.instance.get_materialized_partitions(snapshot_key)
+        changed: dict[str, list[str]] = {}
+        events = []
+        for source, by_partition in prints.items():
+            for partition, fingerprint in by_partition.items():
+                before = seen.get(source, {}).get(partition)
+                if before == fingerprint or not _valid(partition, last):
+                    continue
+                events.append(dg.AssetObservation(asset_key=source_keys[source], partition=partition, tags={DATA_VERSION_TAG: fingerprint}))
+                if before is None and partition in assessed:
+                    continue  # first sight of data already assessed
+                changed.setdefault(partition, []).append(source)
+        requests = []
+        for partition in sorted(changed):
+            digest = hashlib.sha256(json.dumps({s: prints[s].get(partition) for s in sorted(prints)}).encode()).hexdigest()[:16]
+            requests.append(
+                dg.RunRequest(partition_key=partition, run_key=f"data:{partition}:{digest}", tags={TRIGGER_TAG: "source_data", "impact_assets/sources": ",".join(changed[partition])})
+            )
+        return dg.SensorResult(run_requests=requests, asset_events=events, cursor=json.dumps(prints, sort_keys=True))
+
+    sensors: list[dg.SensorDefinition] = [source_data]
+    registry = assessment.registry
+    if registry is not None:
+
+        @dg.sensor(
+            name=f"{spec.id}__model_version_sensor",
+            job=job,
+            minimum_interval_seconds=interval,
+            default_status=dg.DefaultSensorStatus.RUNNING,
+            description="Re-assesses the latest complete day when a new model version appears in the registry (a retrain).",
+        )
+        def model_version(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+            if not registry.versions():
+                return dg.SkipReason(f"no model version in {registry.path}")
+            version = registry.latest(usable=True).version
+            if context.cursor == version:
+                return dg.SkipReason(f"model version {version} already assessed")
+            partition = partitions.get_last_partition_key()
+            if partition is None:
+                return dg.SkipReason("no complete partition yet")
+            return dg.SensorResult(
+                run_requests=[dg.RunRequest(partition_key=partition, run_key=f"model:{version}:{partition}", tags={TRIGGER_TAG: "model_version", MODEL_TAG: version})],
+                cursor=version,
+            )
+
+        sensors.append(model_version)
+
+    @dg.run_failure_sensor(
+        name=f"{spec.id}__run_failure_sensor",
+        monitored_jobs=[job],
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Records a failed assessment run as a governance action for the assessment's owners.",
+    )
+    def run_failure(context: dg.RunFailureSensorContext) -> None:
+        run = context.dagster_run
+        database = assessment.paths.database
+        database.parent.mkdir(parents=True, exist_ok=True)
+        with duckdb.connect(str(database)) as conn:
+            migrate(conn)
+            pipeline.record_run_failure(
+                conn, assessment, run_id=run.run_id, partition_key=run.tags.get("dagster/partition"), message=context.failure_event.message or "run failed"
+            )
+
+    sensors.append(run_failure)
+    return [nightly], sensors
