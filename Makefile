@@ -3,9 +3,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-export DAGSTER_HOME ?= $(CURDIR)/.impact/dagster
 
-.PHONY: install demo test ui check bench clean
+.PHONY: install demo test ui check bench retrain clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,14 +21,17 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 ui: $(STAMP)
-	mkdir -p $(DAGSTER_HOME)
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(BIN)/impact-assets ui --port 3000
+
+retrain: $(STAMP)
+	$(BIN)/impact-assets train --assessment credit_scoring
 
 check: $(STAMP)
 	$(BIN)/dg check defs
 
 bench: $(STAMP)
-	$(BIN)/python bench/group_metrics.py
+	$(BIN)/python bench/group_metrics.py --skip-reference
+	$(BIN)/python bench/quality.py
 
 clean:
 	rm -rf $(VENV) .impact

@@ -21,7 +21,8 @@ from impact_assets.settings import ProjectPaths
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # a held or rolled-back release fails its run by design (the blocking check); its decision is printed instead
 SILENT_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-DAGSTER_YAML = "telemetry:\n  enabled: false\n"
+# DuckDB takes one writing process at a time: the local instance runs one assessment run at a time.
+DAGSTER_YAML = "telemetry:\n  enabled: false\nconcurrency:\n  runs:\n    max_concurrent_runs: 1\n"
 
 
 def _paths(project_dir: str | None) -> ProjectPaths:
@@ -147,10 +148,7 @@ def demo(paths: ProjectPaths, days: int) -> None:
     from impact_assets import build_definitions
     from impact_assets.orchestration import assessment_job_name, release_job_name
 
-    paths.dagster_home.mkdir(parents=True, exist_ok=True)
-    if not (paths.dagster_home / "dagster.yaml").exists():
-        (paths.dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)
-    os.environ["DAGSTER_HOME"] = str(paths.dagster_home)
+    _use_local_instance(paths)
     try:
         assessments = discover_assessments(paths)
         day_list = _last_days(days)
@@ -200,6 +198,67 @@ def demo(paths: ProjectPaths, days: int) -> None:
 
 
 @main.command()
+@click.option("--assessment", "assessment_id", required=True)
+@click.option("--from", "start", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="First day (YYYY-MM-DD).")
+@click.option("--to", "end", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="Last day, included.")
+@click.option("--release/--no-release", default=False, help="Also decide on the release after the last day.")
+@click.pass_obj
+def assess(paths: ProjectPaths, assessment_id: str, start: dt.datetime, end: dt.datetime, release: bool) -> None:
+    """Assess a range of days (a backfill) in this process, one run per day, on the local Dagster instance."""
+    import dagster as dg
+
+    from impact_assets import build_definitions
+    from impact_assets.orchestration import assessment_job_name, release_job_name
+
+    if end < start:
+        raise click.BadParameter(f"--to {end:%Y-%m-%d} is before --from {start:%Y-%m-%d}")
+    _use_local_instance(paths)
+    try:
+        defs = build_definitions(paths)
+        job = defs.resolve_job_def(assessment_job_name(assessment_id))
+    except ImpactAssetsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except Exception as exc:  # an unknown job name: say which assessments exist
+        raise click.ClickException(f"no assessment {assessment_id!r}: {exc}") from exc
+    days = [(start + dt.timedelta(days=i)).date() for i in range((end - start).days + 1)]
+    failed = 0
+    with dg.DagsterInstance.get() as instance:
+        for i, day in enumerate(days, 1):
+            result = job.execute_in_process(partition_key=day.isoformat(), instance=instance, raise_on_error=False, run_config=QUIET_LOGS)
+            failed += not result.success
+            click.echo(f"[{assessment_id}] partition {day} ({i}/{len(days)}): {'ok' if result.success else 'FAILED'} (run {result.run_id})")
+        if release:
+            defs.resolve_job_def(release_job_name(assessment_id)).execute_in_process(
+                partition_key=days[-1].isoformat(), instance=instance, raise_on_error=False, run_config=SILENT_LOGS
+            )
+            _print_decision(paths, assessment_id)
+    if failed:
+        sys.exit(1)
+
+
+def _use_local_instance(paths: ProjectPaths) -> None:
+    """Use ``$DAGSTER_HOME`` if set, else the project's local instance under the state folder."""
+    if os.environ.get("DAGSTER_HOME"):
+        return
+    paths.dagster_home.mkdir(parents=True, exist_ok=True)
+    if not (paths.dagster_home / "dagster.yaml").exists():
+        (paths.dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)
+    os.environ["DAGSTER_HOME"] = str(paths.dagster_home)
+
+
+@main.command()
+@click.option("--port", default=3000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.pass_obj
+def ui(paths: ProjectPaths, port: int, host: str) -> None:
+    """Start the Dagster UI and daemon (``dagster dev``) on the project's local instance."""
+    _use_local_instance(paths)
+    dagster = Path(sys.executable).with_name("dagster")
+    workspace = paths.project_dir / "workspace.yaml"
+    os.execv(str(dagster), [str(dagster), "dev", "-w", str(workspace), "-h", host, "-p", str(port)])
+
+
+@main.command()
 @click.option("--days", default=7, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Regenerate batches that already exist.")
 @click.pass_obj
@@ -212,15 +271,17 @@ def simulate(paths: ProjectPaths, days: int, overwrite: bool) -> None:
 
 @main.command()
 @click.option("--assessment", "assessment_id", required=True)
-@click.option("--seed-offset", default=0, show_default=True, help="Draw a different training snapshot.")
+@click.option("--seed-offset", default=None, type=int, help="Training snapshot to draw (default: a fresh one per version).")
 @click.pass_obj
-def train(paths: ProjectPaths, assessment_id: str, seed_offset: int) -> None:
-    """Train and register a new model version for an assessment."""
+def train(paths: ProjectPaths, assessment_id: str, seed_offset: int | None) -> None:
+    """Train a new model version on freshly simulated data and register it (the model sensor picks it up)."""
     try:
         found = {a.id: a for a in discover_assessments(paths)}
         if assessment_id not in found:
             raise click.ClickException(f"no assessment {assessment_id!r} (assessments: {sorted(found)})")
-        click.echo(f"registered model version {train_version(found[assessment_id], seed_offset=seed_offset)}")
+        assessment = found[assessment_id]
+        offset = seed_offset if seed_offset is not None else len(assessment.registry.versions()) if assessment.registry else 0
+        click.echo(f"registered model version {train_version(assessment, seed_offset=offset)}")
     except ImpactAssetsError as exc:
         raise click.ClickException(str(exc)) from exc
 

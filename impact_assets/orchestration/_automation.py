@@ -47,6 +47,7 @@ def build_automation(
     partitions: dg.DailyPartitionsDefinition,
     source_keys: dict[str, dg.AssetKey],
     snapshot_key: dg.AssetKey,
+    automated: list[dg.AssetKey],
 ) -> tuple[list[dg.ScheduleDefinition], list[dg.SensorDefinition]]:
     """Schedule and sensors of one assessment (all running by default; their run keys make them idempotent)."""
     spec = assessment.spec
@@ -142,4 +143,13 @@ def build_automation(
             )
 
     sensors.append(run_failure)
+    sensors.append(
+        dg.AutomationConditionSensorDefinition(
+            f"{spec.id}__automation",
+            target=dg.AssetSelection.assets(*automated),
+            default_status=dg.DefaultSensorStatus.RUNNING,
+            minimum_interval_seconds=interval,
+            description="Evaluates the declarative automation of this assessment: a new register snapshot gets a release decision.",
+        )
+    )
     return [nightly], sensors

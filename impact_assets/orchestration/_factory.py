@@ -555,7 +555,8 @@ def build_assessment_definitions(assessment: Assessment) -> dg.Definitions:
         tags={"impact_assets/assessment": spec.id},
     )
     schedules, sensors = build_automation(
-        assessment, job, partitions, {name: keys.table(name) for name in spec.sources}, keys.result("impact_register_snapshot")
+        assessment, job, partitions, {name: keys.table(name) for name in spec.sources}, keys.result("impact_register_snapshot"),
+        [keys.result("release_decision")],
     )
     return dg.Definitions(
         assets=assets,
