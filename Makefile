@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test ui check bench retrain clean
+.PHONY: install demo test ui check lint bench retrain clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ retrain: $(STAMP)
 
 check: $(STAMP)
 	$(BIN)/dg check defs
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 bench: $(STAMP)
 	$(BIN)/python bench/group_metrics.py --skip-reference

@@ -27,7 +27,14 @@ import pandas as pd
 from fairlearn.metrics import MetricFrame
 from sklearn.exceptions import UndefinedMetricWarning
 
-from impact_assets.fairness import METRIC_FUNCTIONS, bootstrap_intervals, disparities, group_cells, group_metrics, score_auc
+from impact_assets.fairness import (
+    METRIC_FUNCTIONS,
+    bootstrap_intervals,
+    disparities,
+    group_cells,
+    group_metrics,
+    score_auc,
+)
 from impact_assets.spec import Bindings
 
 BINDINGS = Bindings.model_validate(
@@ -79,7 +86,9 @@ def ours(conn: duckdb.DuckDBPyConnection, resamples: int) -> tuple[pd.DataFrame,
     metrics = group_metrics(cells.frame, BINDINGS.feature_sets, min_group_size=30, auc=auc)
     disparities(metrics, BINDINGS.feature_sets)
     boot_start = time.perf_counter()
-    bootstrap_intervals(cells.frame, BINDINGS.feature_sets, metrics, resamples=resamples, level=0.95, seed=0)
+    bootstrap_intervals(
+        cells.frame, BINDINGS.feature_sets, metrics, resamples=resamples, level=0.95, seed=0
+    )
     end = time.perf_counter()
     return metrics, end - start, end - boot_start, len(cells.frame)
 
@@ -91,12 +100,26 @@ def reference(raw: pd.DataFrame, metrics: pd.DataFrame) -> tuple[float, float]:
         sensitive = raw[list(features)] if features else pd.Series("overall", index=raw.index)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UndefinedMetricWarning)
-            frame = MetricFrame(metrics=METRIC_FUNCTIONS, y_true=raw["y"], y_pred=raw["yhat"], sensitive_features=sensitive)
-        mine = metrics[(metrics["feature_set"] == name) & metrics["metric"].isin(list(METRIC_FUNCTIONS))]
+            frame = MetricFrame(
+                metrics=METRIC_FUNCTIONS,
+                y_true=raw["y"],
+                y_pred=raw["yhat"],
+                sensitive_features=sensitive,
+            )
+        mine = metrics[
+            (metrics["feature_set"] == name) & metrics["metric"].isin(list(METRIC_FUNCTIONS))
+        ]
         for row in mine.itertuples():
             if pd.isna(row.value):
                 continue
-            expected = frame.overall[row.metric] if not features else frame.by_group.loc[tuple(row.group_key.split("×")) if len(features) > 1 else row.group_key, row.metric]
+            expected = (
+                frame.overall[row.metric]
+                if not features
+                else frame.by_group.loc[
+                    tuple(row.group_key.split("×")) if len(features) > 1 else row.group_key,
+                    row.metric,
+                ]
+            )
             worst = max(worst, abs(row.value - float(expected)))
     return time.perf_counter() - start, worst
 
@@ -105,20 +128,33 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--resamples", type=int, default=1000)
-    parser.add_argument("--skip-reference", action="store_true", help="Do not run fairlearn on the raw rows (it takes minutes at 10M).")
+    parser.add_argument(
+        "--skip-reference",
+        action="store_true",
+        help="Do not run fairlearn on the raw rows (it takes minutes at 10M).",
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, duckdb.connect(str(Path(tmp) / "bench.duckdb")) as conn:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        duckdb.connect(str(Path(tmp) / "bench.duckdb")) as conn,
+    ):
         generate(conn, args.rows)
         metrics, seconds, boot_seconds, cells = ours(conn, args.resamples)
         ours_rss = peak_rss_mb()
-        print(f"rows: {args.rows:,}; cells: {cells}; groups: {int((metrics['metric'] == 'count').sum())}")
-        print(f"ours: {seconds:.2f} s in all, of which {args.resamples} bootstrap resamples {boot_seconds:.2f} s; peak RSS {ours_rss:.0f} MB")
+        print(
+            f"rows: {args.rows:,}; cells: {cells}; groups: {int((metrics['metric'] == 'count').sum())}"
+        )
+        print(
+            f"ours: {seconds:.2f} s in all, of which {args.resamples} bootstrap resamples {boot_seconds:.2f} s; peak RSS {ours_rss:.0f} MB"
+        )
         if args.skip_reference:
             return
         raw = conn.execute("SELECT sex, age_band, region, y, yhat FROM scored").df()
     ref_seconds, worst = reference(raw, metrics)
-    print(f"fairlearn MetricFrame on the raw rows ({len(METRIC_FUNCTIONS)} metrics x {len(BINDINGS.feature_sets)} feature sets): {ref_seconds:.1f} s; "
-          f"peak RSS {peak_rss_mb():.0f} MB (includes the raw frame)")
+    print(
+        f"fairlearn MetricFrame on the raw rows ({len(METRIC_FUNCTIONS)} metrics x {len(BINDINGS.feature_sets)} feature sets): {ref_seconds:.1f} s; "
+        f"peak RSS {peak_rss_mb():.0f} MB (includes the raw frame)"
+    )
     print(f"speed-up: {ref_seconds / seconds:.0f}x   max |difference|: {worst:.2e}")
 
 

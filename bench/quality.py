@@ -35,9 +35,15 @@ SUITE = [
     ("expect_column_values_to_not_be_null", {"column": "sex"}),
     ("expect_column_values_to_be_in_set", {"column": "sex", "value_set": ["female", "male"]}),
     ("expect_column_values_to_not_be_null", {"column": "age_band"}),
-    ("expect_column_values_to_be_in_set", {"column": "age_band", "value_set": ["<25", "25-39", "40-59", "60+"]}),
+    (
+        "expect_column_values_to_be_in_set",
+        {"column": "age_band", "value_set": ["<25", "25-39", "40-59", "60+"]},
+    ),
     ("expect_column_values_to_not_be_null", {"column": "region"}),
-    ("expect_column_values_to_be_in_set", {"column": "region", "value_set": ["north", "south", "east", "west", "centre"]}),
+    (
+        "expect_column_values_to_be_in_set",
+        {"column": "region", "value_set": ["north", "south", "east", "west", "centre"]},
+    ),
 ]
 
 
@@ -49,7 +55,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=10_000_000)
     args = parser.parse_args()
-    checks = [QualityCheck(f"c{i}", "scored", name, kwargs, "error", True, True) for i, (name, kwargs) in enumerate(SUITE)]
+    checks = [
+        QualityCheck(f"c{i}", "scored", name, kwargs, "error", True, True)
+        for i, (name, kwargs) in enumerate(SUITE)
+    ]
     columns = sorted({c.kwargs["column"] for c in checks if "column" in c.kwargs})
     with tempfile.TemporaryDirectory() as tmp:
         path = str(Path(tmp) / "bench.duckdb")
@@ -66,7 +75,9 @@ def main() -> None:
             )
             gx()  # import outside the timings
             start = time.perf_counter()
-            frame = partition_frame(conn, f"SELECT {', '.join(columns)} FROM scored WHERE day = CAST(? AS DATE)", [DAY])
+            frame = partition_frame(
+                conn, f"SELECT {', '.join(columns)} FROM scored WHERE day = CAST(? AS DATE)", [DAY]
+            )
             loaded = time.perf_counter() - start
             results = evaluate_checks(frame, checks)
             ours = time.perf_counter() - start
@@ -74,13 +85,17 @@ def main() -> None:
             assert all(r.success for r in results)
             del frame
             print(f"rows: {args.rows:,}; expectations: {len(checks)}")
-            print(f"ours (partition's checked columns via Arrow, GX on pandas): {ours:.2f} s (load {loaded:.2f} s); peak RSS {ours_rss:.0f} MB")
+            print(
+                f"ours (partition's checked columns via Arrow, GX on pandas): {ours:.2f} s (load {loaded:.2f} s); peak RSS {ours_rss:.0f} MB"
+            )
             start = time.perf_counter()
             whole = conn.execute("SELECT * FROM scored").df()
             reference_results = evaluate_checks(whole, checks)
             reference = time.perf_counter() - start
             assert [r.success for r in reference_results] == [r.success for r in results]
-            print(f"GX on a pandas frame of the whole table: {reference:.2f} s; peak RSS {peak_rss_mb():.0f} MB (process)")
+            print(
+                f"GX on a pandas frame of the whole table: {reference:.2f} s; peak RSS {peak_rss_mb():.0f} MB (process)"
+            )
         try:
             import duckdb_engine  # noqa: F401
         except ImportError:
@@ -89,12 +104,24 @@ def main() -> None:
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
         context = gx().get_context(mode="ephemeral")
-        context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-        batch = context.data_sources.add_sql("db", connection_string=f"duckdb:///{path}").add_table_asset("scored", table_name="scored") \
-            .add_batch_definition_whole_table("all").get_batch()
+        context.variables.progress_bars = ProgressBarsConfig(
+            globally=False, metric_calculations=False
+        )
+        batch = (
+            context.data_sources.add_sql("db", connection_string=f"duckdb:///{path}")
+            .add_table_asset("scored", table_name="scored")
+            .add_batch_definition_whole_table("all")
+            .get_batch()
+        )
         outcome = batch.validate(build_expectation(*SUITE[1]))
-        errors = {str(v.get("exception_message", "")) for v in (outcome.exception_info or {}).values() if isinstance(v, dict)}
-        print(f"GX SQL datasource on DuckDB: success={outcome.success}; errors: {sorted(errors)[:3]}")
+        errors = {
+            str(v.get("exception_message", ""))
+            for v in (outcome.exception_info or {}).values()
+            if isinstance(v, dict)
+        }
+        print(
+            f"GX SQL datasource on DuckDB: success={outcome.success}; errors: {sorted(errors)[:3]}"
+        )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,12 @@ from impact_assets.errors import (
     SqlModelError,
     StorageError,
 )
-from impact_assets.orchestration import assessment_job_name, build_assessment_definitions, register_check_name, release_job_name
+from impact_assets.orchestration import (
+    assessment_job_name,
+    build_assessment_definitions,
+    register_check_name,
+    release_job_name,
+)
 from impact_assets.settings import ProjectPaths
 
 __all__ = [
@@ -45,4 +50,6 @@ __all__ = [
 
 def build_definitions(paths: ProjectPaths) -> dg.Definitions:
     """Definitions of every assessment in ``paths.assessments_dir``, merged into one code location."""
-    return dg.Definitions.merge(*(build_assessment_definitions(a) for a in discover_assessments(paths)))
+    return dg.Definitions.merge(
+        *(build_assessment_definitions(a) for a in discover_assessments(paths))
+    )

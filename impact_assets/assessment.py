@@ -49,7 +49,11 @@ class Assessment:
         scoring = self.spec.model.registry
         if scoring is None:
             return None
-        folder = self.paths.expand(scoring.path) if scoring.path else self.paths.models_dir / self.spec.id
+        folder = (
+            self.paths.expand(scoring.path)
+            if scoring.path
+            else self.paths.models_dir / self.spec.id
+        )
         return LocalModelRegistry(folder)
 
     def source_path(self, name: str) -> Path:
@@ -59,11 +63,17 @@ class Assessment:
         return self.spec.sources[name].partition_column or self.spec.bindings.partition_column
 
 
-def _check_columns(source: SpecSource | None, project: SqlProject, table: str, checks: list[tuple[tuple, str]]) -> list[tuple[tuple, str]]:
+def _check_columns(
+    source: SpecSource | None, project: SqlProject, table: str, checks: list[tuple[tuple, str]]
+) -> list[tuple[tuple, str]]:
     columns = project.columns.get(table)
     if columns is None:
         return []
-    return [(loc, UNKNOWN_COLUMN.format(column=column, table=table, columns=list(columns))) for loc, column in checks if column not in columns]
+    return [
+        (loc, UNKNOWN_COLUMN.format(column=column, table=table, columns=list(columns)))
+        for loc, column in checks
+        if column not in columns
+    ]
 
 
 def load_assessment(path: str | Path, paths: ProjectPaths) -> Assessment:
@@ -77,32 +87,56 @@ def load_assessment(path: str | Path, paths: ProjectPaths) -> Assessment:
     try:
         models = discover_models(paths.sql_dir, spec.sql.paths)
     except SqlModelError as exc:
-        raise SqlModelError(exc.message, context={**exc.context, "spec": str(source.path)}) from None
+        raise SqlModelError(
+            exc.message, context={**exc.context, "spec": str(source.path)}
+        ) from None
     external: dict[str, dict[str, str] | None] = dict.fromkeys(spec.sources)
     scoring = spec.model.registry
     if scoring is not None:
-        external[PREDICTIONS_TABLE] = predictions_columns(scoring.id_column, "UNKNOWN", spec.bindings.partition_column)
+        external[PREDICTIONS_TABLE] = predictions_columns(
+            scoring.id_column, "UNKNOWN", spec.bindings.partition_column
+        )
     project = SqlProject(models, external=external, reserved=[PREDICTIONS_TABLE] if scoring else [])
 
     problems: list[tuple[tuple, str]] = []
     names = sorted(project.models)
     bindings = spec.bindings
     if bindings.scored_table not in project.models:
-        problems.append((("bindings", "scored_table"), UNKNOWN_MODEL.format(what="scored_table", name=bindings.scored_table, models=names)))
+        problems.append(
+            (
+                ("bindings", "scored_table"),
+                UNKNOWN_MODEL.format(what="scored_table", name=bindings.scored_table, models=names),
+            )
+        )
     else:
         wanted = [
             (("bindings", field), getattr(bindings, field))
             for field in ("id_column", "partition_column", "label", "prediction", "score")
             if getattr(bindings, field) is not None
         ]
-        wanted += [(("bindings", "sensitive_features", i, "name"), f.name) for i, f in enumerate(bindings.sensitive_features)]
+        wanted += [
+            (("bindings", "sensitive_features", i, "name"), f.name)
+            for i, f in enumerate(bindings.sensitive_features)
+        ]
         problems += _check_columns(source, project, bindings.scored_table, wanted)
     if scoring is not None:
         if scoring.features_table not in project.models:
-            problems.append((("model", "registry", "features_table"), UNKNOWN_MODEL.format(what="features_table", name=scoring.features_table, models=names)))
+            problems.append(
+                (
+                    ("model", "registry", "features_table"),
+                    UNKNOWN_MODEL.format(
+                        what="features_table", name=scoring.features_table, models=names
+                    ),
+                )
+            )
         else:
-            wanted = [(("model", "registry", "features", i), c) for i, c in enumerate(scoring.features)]
-            wanted += [(("model", "registry", field), getattr(scoring, field)) for field in ("id_column", "label")]
+            wanted = [
+                (("model", "registry", "features", i), c) for i, c in enumerate(scoring.features)
+            ]
+            wanted += [
+                (("model", "registry", field), getattr(scoring, field))
+                for field in ("id_column", "label")
+            ]
             problems += _check_columns(source, project, scoring.features_table, wanted)
     problems += _quality_problems(spec, project)
     problems += _quality_ref_problems(spec)
@@ -120,7 +154,12 @@ def _quality_ref_problems(spec: AssessmentSpec) -> list[tuple[tuple, str]]:
         ref = entry.measure
         if ref.source == "quality" and (ref.table, ref.check) not in checks:
             known = sorted(f"{t}.{c}" for t, c in checks)
-            problems.append((("register", i, "measure", "check"), f"no quality check {ref.check!r} on table {ref.table!r} (checks: {known})"))
+            problems.append(
+                (
+                    ("register", i, "measure", "check"),
+                    f"no quality check {ref.check!r} on table {ref.table!r} (checks: {known})",
+                )
+            )
     return problems
 
 
@@ -143,7 +182,9 @@ def _quality_problems(spec: AssessmentSpec, project: SqlProject) -> list[tuple[t
                 continue
             column = expectation.kwargs.get("column")
             if column is not None:
-                problems += _check_columns(None, project, table, [((*at, i, "kwargs", "column"), column)])
+                problems += _check_columns(
+                    None, project, table, [((*at, i, "kwargs", "column"), column)]
+                )
     return problems
 
 
@@ -156,6 +197,10 @@ def discover_assessments(paths: ProjectPaths) -> list[Assessment]:
     for file in files:
         assessment = load_assessment(file, paths)
         if assessment.id in loaded:
-            raise SpecError(DUPLICATE_ASSESSMENT.format(id=assessment.id, first=loaded[assessment.id].source.path, second=file))
+            raise SpecError(
+                DUPLICATE_ASSESSMENT.format(
+                    id=assessment.id, first=loaded[assessment.id].source.path, second=file
+                )
+            )
         loaded[assessment.id] = assessment
     return list(loaded.values())

@@ -35,7 +35,9 @@ def _last_days(days: int, today: dt.date | None = None) -> list[dt.date]:
     return [today - dt.timedelta(days=i) for i in range(days, 0, -1)]
 
 
-def simulate_days(assessment: Assessment, days: list[dt.date], *, overwrite: bool = False) -> list[Path]:
+def simulate_days(
+    assessment: Assessment, days: list[dt.date], *, overwrite: bool = False
+) -> list[Path]:
     """Write the simulator's batch for each day that has none yet; returns the files written."""
     sim = assessment.spec.simulation
     if sim is None:
@@ -54,7 +56,9 @@ def simulate_days(assessment: Assessment, days: list[dt.date], *, overwrite: boo
 UNFAIR_NOTE = "deliberately unfair demo retrain: uses sex as a feature and learned from outcomes degraded for women"
 
 
-def train_version(assessment: Assessment, *, seed_offset: int = 0, rows: int = 5000, unfair: bool = False) -> str:
+def train_version(
+    assessment: Assessment, *, seed_offset: int = 0, rows: int = 5000, unfair: bool = False
+) -> str:
     """Train and register a model version on a simulated training snapshot.
 
     With ``unfair``, the version is made to fail the demo's fairness guardrail: it sees ``sex`` and is
@@ -64,12 +68,16 @@ def train_version(assessment: Assessment, *, seed_offset: int = 0, rows: int = 5
 
     sim = assessment.spec.simulation
     if sim is None:
-        raise click.ClickException(f"assessment {assessment.id!r} has no simulation section to draw training data from")
+        raise click.ClickException(
+            f"assessment {assessment.id!r} has no simulation section to draw training data from"
+        )
     training_day = assessment.spec.partitions.start_date - dt.timedelta(days=1)
     rows_frame = simulate_batch(training_day, rows=rows, seed=sim.seed + 1 + seed_offset)
     if not unfair:
         return train_model(assessment, rows_frame).version
-    women = rows_frame["personal_status_and_sex"].str.startswith("female") & (rows_frame["creditability"] == "good")
+    women = rows_frame["personal_status_and_sex"].str.startswith("female") & (
+        rows_frame["creditability"] == "good"
+    )
     degrade = women & (np.random.default_rng(sim.seed).random(len(rows_frame)) < 0.7)
     rows_frame.loc[degrade, "creditability"] = "bad"
     return train_model(assessment, rows_frame, extra_features=("sex",), note=UNFAIR_NOTE).version
@@ -88,7 +96,9 @@ def _print_actions(paths: ProjectPaths, assessment_id: str) -> None:
             [assessment_id],
         ).fetchall()
     if level:
-        click.echo(f"\nImpact level (latest snapshot): {level[0][0]} (score {level[0][1]:.2f}; raw {level[0][2]}, mitigation {level[0][3]})")
+        click.echo(
+            f"\nImpact level (latest snapshot): {level[0][0]} (score {level[0][1]:.2f}; raw {level[0][2]}, mitigation {level[0][3]})"
+        )
     click.echo(f"\nOpen governance actions of {assessment_id}: {len(actions)}")
     if not actions.empty:
         click.echo(actions.to_string(index=False))
@@ -104,11 +114,15 @@ def _print_decision(paths: ProjectPaths, assessment_id: str) -> str:
         return "none"
     version, decision, rollback_to, reasons = row[0]
     target = f" to version {rollback_to}" if rollback_to else ""
-    click.echo(f"[{assessment_id}] release decision for model version {version}: {decision.upper()}{target} ({'; '.join(reasons)})")
+    click.echo(
+        f"[{assessment_id}] release decision for model version {version}: {decision.upper()}{target} ({'; '.join(reasons)})"
+    )
     return decision
 
 
-def _print_register(paths: ProjectPaths, assessment_id: str, partitions: list[str] | None = None) -> None:
+def _print_register(
+    paths: ProjectPaths, assessment_id: str, partitions: list[str] | None = None
+) -> None:
     with duckdb.connect(str(paths.database), read_only=True) as conn:
         frame = current_register(conn, assessment_id)
     if partitions:
@@ -123,15 +137,26 @@ def _print_register(paths: ProjectPaths, assessment_id: str, partitions: list[st
         ]
     )
     click.echo(f"\nImpact register of {assessment_id} (latest snapshot per partition):")
-    wide = frame.pivot_table(index="entry_id", columns="partition_key", values="status", aggfunc="first")
+    wide = frame.pivot_table(
+        index="entry_id", columns="partition_key", values="status", aggfunc="first"
+    )
     click.echo(wide.to_string())
     newest = frame["partition_key"].max()
     click.echo(f"\nEntries on {newest}:")
-    click.echo(frame[frame["partition_key"] == newest][["entry_id", "value", "n", "status", "reason"]].to_string(index=False))
+    click.echo(
+        frame[frame["partition_key"] == newest][
+            ["entry_id", "value", "n", "status", "reason"]
+        ].to_string(index=False)
+    )
 
 
 @click.group()
-@click.option("--project-dir", type=click.Path(file_okay=False), default=None, help="Project root (default: $IMPACT_ASSETS_PROJECT_DIR or the current directory).")
+@click.option(
+    "--project-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Project root (default: $IMPACT_ASSETS_PROJECT_DIR or the current directory).",
+)
 @click.pass_context
 def main(ctx: click.Context, project_dir: str | None) -> None:
     """Model impact assessments as Dagster assets."""
@@ -154,11 +179,15 @@ def demo(paths: ProjectPaths, days: int) -> None:
         day_list = _last_days(days)
         for assessment in assessments:
             written = simulate_days(assessment, day_list)
-            click.echo(f"[{assessment.id}] {len(written)} new daily batches simulated ({day_list[0]} .. {day_list[-1]})")
+            click.echo(
+                f"[{assessment.id}] {len(written)} new daily batches simulated ({day_list[0]} .. {day_list[-1]})"
+            )
             registry = assessment.registry
             if registry is not None and not registry.versions():
                 version = train_version(assessment)
-                click.echo(f"[{assessment.id}] trained model version {version} into {registry.path}")
+                click.echo(
+                    f"[{assessment.id}] trained model version {version} into {registry.path}"
+                )
         defs = build_definitions(paths)
         failed = 0
         with dg.DagsterInstance.get() as instance:
@@ -167,25 +196,56 @@ def demo(paths: ProjectPaths, days: int) -> None:
                 release = defs.resolve_job_def(release_job_name(assessment.id))
                 for i, day in enumerate(day_list, 1):
                     result = job.execute_in_process(
-                        partition_key=day.isoformat(), instance=instance, raise_on_error=False, run_config=QUIET_LOGS
+                        partition_key=day.isoformat(),
+                        instance=instance,
+                        raise_on_error=False,
+                        run_config=QUIET_LOGS,
                     )
                     state = "ok" if result.success else "FAILED"
                     failed += not result.success
-                    click.echo(f"[{assessment.id}] partition {day} ({i}/{len(day_list)}): {state} (run {result.run_id})")
+                    click.echo(
+                        f"[{assessment.id}] partition {day} ({i}/{len(day_list)}): {state} (run {result.run_id})"
+                    )
                 last = day_list[-1].isoformat()
                 # a hold or rollback fails the release run on purpose (its check blocks promotion)
-                release.execute_in_process(partition_key=last, instance=instance, raise_on_error=False, run_config=SILENT_LOGS)
+                release.execute_in_process(
+                    partition_key=last,
+                    instance=instance,
+                    raise_on_error=False,
+                    run_config=SILENT_LOGS,
+                )
                 decision = _print_decision(paths, assessment.id)
                 registry = assessment.registry
-                rolled_back = registry is not None and any(registry.status(v).get("status") == "rolled_back" for v in registry.versions())
-                if registry is not None and decision == "approve" and not rolled_back and assessment.spec.simulation is not None:
+                rolled_back = registry is not None and any(
+                    registry.status(v).get("status") == "rolled_back" for v in registry.versions()
+                )
+                if (
+                    registry is not None
+                    and decision == "approve"
+                    and not rolled_back
+                    and assessment.spec.simulation is not None
+                ):
                     version = train_version(assessment, unfair=True)
-                    click.echo(f"[{assessment.id}] retrained model version {version} ({UNFAIR_NOTE}); re-assessing {last}")
-                    result = job.execute_in_process(partition_key=last, instance=instance, raise_on_error=False, run_config=QUIET_LOGS)
+                    click.echo(
+                        f"[{assessment.id}] retrained model version {version} ({UNFAIR_NOTE}); re-assessing {last}"
+                    )
+                    result = job.execute_in_process(
+                        partition_key=last,
+                        instance=instance,
+                        raise_on_error=False,
+                        run_config=QUIET_LOGS,
+                    )
                     failed += not result.success
-                    release.execute_in_process(partition_key=last, instance=instance, raise_on_error=False, run_config=SILENT_LOGS)
+                    release.execute_in_process(
+                        partition_key=last,
+                        instance=instance,
+                        raise_on_error=False,
+                        run_config=SILENT_LOGS,
+                    )
                     if _print_decision(paths, assessment.id) == "rollback":
-                        click.echo(f"[{assessment.id}] version {version} is marked rolled_back in {registry.path}; scoring uses version {registry.latest(usable=True).version} again")
+                        click.echo(
+                            f"[{assessment.id}] version {version} is marked rolled_back in {registry.path}; scoring uses version {registry.latest(usable=True).version} again"
+                        )
         for assessment in assessments:
             _print_register(paths, assessment.id, [d.isoformat() for d in day_list])
             _print_actions(paths, assessment.id)
@@ -199,11 +259,27 @@ def demo(paths: ProjectPaths, days: int) -> None:
 
 @main.command()
 @click.option("--assessment", "assessment_id", required=True)
-@click.option("--from", "start", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="First day (YYYY-MM-DD).")
-@click.option("--to", "end", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="Last day, included.")
-@click.option("--release/--no-release", default=False, help="Also decide on the release after the last day.")
+@click.option(
+    "--from",
+    "start",
+    required=True,
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="First day (YYYY-MM-DD).",
+)
+@click.option(
+    "--to",
+    "end",
+    required=True,
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Last day, included.",
+)
+@click.option(
+    "--release/--no-release", default=False, help="Also decide on the release after the last day."
+)
 @click.pass_obj
-def assess(paths: ProjectPaths, assessment_id: str, start: dt.datetime, end: dt.datetime, release: bool) -> None:
+def assess(
+    paths: ProjectPaths, assessment_id: str, start: dt.datetime, end: dt.datetime, release: bool
+) -> None:
     """Assess a range of days (a backfill) in this process, one run per day, on the local Dagster instance."""
     import dagster as dg
 
@@ -224,12 +300,22 @@ def assess(paths: ProjectPaths, assessment_id: str, start: dt.datetime, end: dt.
     failed = 0
     with dg.DagsterInstance.get() as instance:
         for i, day in enumerate(days, 1):
-            result = job.execute_in_process(partition_key=day.isoformat(), instance=instance, raise_on_error=False, run_config=QUIET_LOGS)
+            result = job.execute_in_process(
+                partition_key=day.isoformat(),
+                instance=instance,
+                raise_on_error=False,
+                run_config=QUIET_LOGS,
+            )
             failed += not result.success
-            click.echo(f"[{assessment_id}] partition {day} ({i}/{len(days)}): {'ok' if result.success else 'FAILED'} (run {result.run_id})")
+            click.echo(
+                f"[{assessment_id}] partition {day} ({i}/{len(days)}): {'ok' if result.success else 'FAILED'} (run {result.run_id})"
+            )
         if release:
             defs.resolve_job_def(release_job_name(assessment_id)).execute_in_process(
-                partition_key=days[-1].isoformat(), instance=instance, raise_on_error=False, run_config=SILENT_LOGS
+                partition_key=days[-1].isoformat(),
+                instance=instance,
+                raise_on_error=False,
+                run_config=SILENT_LOGS,
             )
             _print_decision(paths, assessment_id)
     if failed:
@@ -271,16 +357,29 @@ def simulate(paths: ProjectPaths, days: int, overwrite: bool) -> None:
 
 @main.command()
 @click.option("--assessment", "assessment_id", required=True)
-@click.option("--seed-offset", default=None, type=int, help="Training snapshot to draw (default: a fresh one per version).")
+@click.option(
+    "--seed-offset",
+    default=None,
+    type=int,
+    help="Training snapshot to draw (default: a fresh one per version).",
+)
 @click.pass_obj
 def train(paths: ProjectPaths, assessment_id: str, seed_offset: int | None) -> None:
     """Train a new model version on freshly simulated data and register it (the model sensor picks it up)."""
     try:
         found = {a.id: a for a in discover_assessments(paths)}
         if assessment_id not in found:
-            raise click.ClickException(f"no assessment {assessment_id!r} (assessments: {sorted(found)})")
+            raise click.ClickException(
+                f"no assessment {assessment_id!r} (assessments: {sorted(found)})"
+            )
         assessment = found[assessment_id]
-        offset = seed_offset if seed_offset is not None else len(assessment.registry.versions()) if assessment.registry else 0
+        offset = (
+            seed_offset
+            if seed_offset is not None
+            else len(assessment.registry.versions())
+            if assessment.registry
+            else 0
+        )
         click.echo(f"registered model version {train_version(assessment, seed_offset=offset)}")
     except ImpactAssetsError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -298,9 +397,17 @@ def register_show(paths: ProjectPaths, assessment_id: str) -> None:
 @main.command()
 @click.option("--assessment", "assessment_id", required=True)
 @click.option("--model-version", default=None, help="Only this model version (default: all).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="Folder to write to (default: <state>/exports).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder to write to (default: <state>/exports).",
+)
 @click.pass_obj
-def export(paths: ProjectPaths, assessment_id: str, model_version: str | None, out_dir: str | None) -> None:
+def export(
+    paths: ProjectPaths, assessment_id: str, model_version: str | None, out_dir: str | None
+) -> None:
     """Write the audit trail of a model version: register history, changes, actions, decisions, evidence (JSON and CSV)."""
     from impact_assets.register import export_audit
 

@@ -16,10 +16,30 @@ import pyarrow as pa
 
 from impact_assets.assessment import Assessment
 from impact_assets.errors import ModelRegistryError, SqlModelError
-from impact_assets.fairness import BOOTSTRAP_DETAIL, bootstrap_intervals, disparities, group_cells, group_metrics, score_auc
+from impact_assets.fairness import (
+    BOOTSTRAP_DETAIL,
+    bootstrap_intervals,
+    disparities,
+    group_cells,
+    group_metrics,
+    score_auc,
+)
+from impact_assets.modeling import (
+    ModelVersion,
+    ScoredPartition,
+    fingerprint_frame,
+    score_partition,
+    train_classifier,
+)
 from impact_assets.quality import QualityResult, assessment_checks, evaluate_checks
-from impact_assets.modeling import ModelVersion, ScoredPartition, fingerprint_frame, score_partition, train_classifier
-from impact_assets.register import EntryResult, Snapshot, blocked_register, evaluate_register, release_decision, write_snapshot
+from impact_assets.register import (
+    EntryResult,
+    Snapshot,
+    blocked_register,
+    evaluate_register,
+    release_decision,
+    write_snapshot,
+)
 from impact_assets.sql import (
     MaterializedPartition,
     create_source_view,
@@ -34,11 +54,11 @@ from impact_assets.storage import SCHEMA, append_frame, migrate
 
 __all__ = [
     "FairnessResults",
-    "compute_fairness",
-    "decide_release",
-    "data_version",
-    "file_fingerprints",
     "blocking_failures",
+    "compute_fairness",
+    "data_version",
+    "decide_release",
+    "file_fingerprints",
     "latest_results",
     "prepare",
     "record_run_failure",
@@ -53,20 +73,31 @@ __all__ = [
 UNVERSIONED = "unversioned"
 
 
-def prepare(conn: duckdb.DuckDBPyConnection, assessment: Assessment, *, sources: bool = True) -> None:
+def prepare(
+    conn: duckdb.DuckDBPyConnection, assessment: Assessment, *, sources: bool = True
+) -> None:
     """Migrate the results schema, create the data schema and (re)create the source views."""
     migrate(conn)
     ensure_schema(conn, assessment.schema)
     conn.execute(f"SET search_path = {literal(assessment.schema)}")
     if sources:
         for name, source in assessment.spec.sources.items():
-            create_source_view(conn, assessment.schema, name, assessment.source_path(name), source.format)
+            create_source_view(
+                conn, assessment.schema, name, assessment.source_path(name), source.format
+            )
 
 
-def source_fingerprints(conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str | None = None) -> dict[str, dict[str, str]]:
+def source_fingerprints(
+    conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str | None = None
+) -> dict[str, dict[str, str]]:
     """Content fingerprint of each source, per partition: ``{source: {partition: fingerprint}}``."""
     return {
-        name: partition_fingerprint(conn, qualified(assessment.schema, name), assessment.source_partition_column(name), partition_key)
+        name: partition_fingerprint(
+            conn,
+            qualified(assessment.schema, name),
+            assessment.source_partition_column(name),
+            partition_key,
+        )
         for name in assessment.spec.sources
     }
 
@@ -81,18 +112,30 @@ def file_fingerprints(assessment: Assessment) -> dict[str, dict[str, str]]:
         prints = {}
         for name, source in assessment.spec.sources.items():
             try:
-                create_source_view(conn, assessment.schema, name, assessment.source_path(name), source.format)
+                create_source_view(
+                    conn, assessment.schema, name, assessment.source_path(name), source.format
+                )
             except SqlModelError:
                 prints[name] = {}  # no files yet
                 continue
-            prints[name] = partition_fingerprint(conn, qualified(assessment.schema, name), assessment.source_partition_column(name))
+            prints[name] = partition_fingerprint(
+                conn, qualified(assessment.schema, name), assessment.source_partition_column(name)
+            )
     return prints
 
 
 RUN_FAILURE_ENTRY = "__assessment_run__"
 
 
-def record_run_failure(conn: duckdb.DuckDBPyConnection, assessment: Assessment, *, run_id: str, partition_key: str | None, message: str, at: dt.datetime | None = None) -> str:
+def record_run_failure(
+    conn: duckdb.DuckDBPyConnection,
+    assessment: Assessment,
+    *,
+    run_id: str,
+    partition_key: str | None,
+    message: str,
+    at: dt.datetime | None = None,
+) -> str:
     """Record a failed assessment run: ``impact.runs`` row ``failed`` and a governance action for the owners.
 
     One action stays open per assessment for failed runs; later failures are recorded on it as events.
@@ -113,7 +156,10 @@ def record_run_failure(conn: duckdb.DuckDBPyConnection, assessment: Assessment, 
         ).fetchall()
         if existing:
             action_id = existing[0][0]
-            conn.execute(f"UPDATE {SCHEMA}.governance_actions SET breach_count = breach_count + 1, last_breach_at = ? WHERE action_id = ?", [at, action_id])
+            conn.execute(
+                f"UPDATE {SCHEMA}.governance_actions SET breach_count = breach_count + 1, last_breach_at = ? WHERE action_id = ?",
+                [at, action_id],
+            )
         else:
             action_id = str(uuid.uuid4())
             conn.execute(
@@ -121,7 +167,15 @@ def record_run_failure(conn: duckdb.DuckDBPyConnection, assessment: Assessment, 
                     (action_id, assessment_id, entry_id, owner, action_type, opened_at, due_at, status, resolved_at, opened_snapshot_id,
                      resolved_snapshot_id, breach_count, last_breach_at, resolution_evidence, frameworks)
                     VALUES (?, ?, ?, ?, 'review', ?, ?, 'open', NULL, NULL, NULL, 1, ?, NULL, [])""",
-                [action_id, assessment.id, RUN_FAILURE_ENTRY, owner, at, at + dt.timedelta(days=1), at],
+                [
+                    action_id,
+                    assessment.id,
+                    RUN_FAILURE_ENTRY,
+                    owner,
+                    at,
+                    at + dt.timedelta(days=1),
+                    at,
+                ],
             )
         conn.execute(
             f"INSERT INTO {SCHEMA}.governance_action_events VALUES (?, 'run_failed', NULL, ?, ?)",
@@ -134,14 +188,18 @@ def record_run_failure(conn: duckdb.DuckDBPyConnection, assessment: Assessment, 
     return action_id
 
 
-def data_version(conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str) -> str:
+def data_version(
+    conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str
+) -> str:
     """One fingerprint of every source's rows in a partition."""
     prints = source_fingerprints(conn, assessment, partition_key)
     text = ";".join(f"{name}={prints[name].get(partition_key, 'empty')}" for name in sorted(prints))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def run_sql_model(conn: duckdb.DuckDBPyConnection, assessment: Assessment, name: str, partition_key: str) -> MaterializedPartition:
+def run_sql_model(
+    conn: duckdb.DuckDBPyConnection, assessment: Assessment, name: str, partition_key: str
+) -> MaterializedPartition:
     """Materialize one partition of a SQL model."""
     return materialize_partition(
         conn,
@@ -152,7 +210,9 @@ def run_sql_model(conn: duckdb.DuckDBPyConnection, assessment: Assessment, name:
     )
 
 
-def score(conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str) -> ScoredPartition:
+def score(
+    conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str
+) -> ScoredPartition:
     """Score a partition with the registry's latest model version."""
     registry = assessment.registry
     scoring = assessment.spec.model.registry
@@ -184,7 +244,9 @@ class FairnessResults:
     rows: int
 
 
-def _model_version_in(conn: duckdb.DuckDBPyConnection, relation: str, assessment: Assessment, partition_key: str) -> str:
+def _model_version_in(
+    conn: duckdb.DuckDBPyConnection, relation: str, assessment: Assessment, partition_key: str
+) -> str:
     columns = assessment.sql.columns.get(assessment.spec.bindings.scored_table) or ()
     if "model_version" not in columns:
         return UNVERSIONED
@@ -196,7 +258,9 @@ def _model_version_in(conn: duckdb.DuckDBPyConnection, relation: str, assessment
     return "+".join(str(r[0]) for r in rows) or UNVERSIONED
 
 
-def compute_fairness(conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str, run_id: str) -> FairnessResults:
+def compute_fairness(
+    conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str, run_id: str
+) -> FairnessResults:
     """Group metrics and disparities of a partition, written to ``impact.group_metrics``/``impact.disparities``.
 
     A re-execution within the same run replaces that run's rows; other runs' rows are history.
@@ -205,21 +269,45 @@ def compute_fairness(conn: duckdb.DuckDBPyConnection, assessment: Assessment, pa
     bindings = spec.bindings
     relation = qualified(assessment.schema, bindings.scored_table)
     positive = spec.model.positive_label
-    cells = group_cells(conn, relation, bindings, partition_key=partition_key, positive_label=positive)
+    cells = group_cells(
+        conn, relation, bindings, partition_key=partition_key, positive_label=positive
+    )
     feature_sets = bindings.feature_sets
-    auc = score_auc(conn, relation, bindings, feature_sets, partition_key=partition_key, positive_label=positive)
-    metrics = group_metrics(cells.frame, feature_sets, min_group_size=bindings.min_group_size, auc=auc, calibration_bins=spec.fairness.calibration_bins)
-    gaps = disparities(metrics, feature_sets, reference_groups=spec.fairness.reference_groups).assign(detail=None)
+    auc = score_auc(
+        conn, relation, bindings, feature_sets, partition_key=partition_key, positive_label=positive
+    )
+    metrics = group_metrics(
+        cells.frame,
+        feature_sets,
+        min_group_size=bindings.min_group_size,
+        auc=auc,
+        calibration_bins=spec.fairness.calibration_bins,
+    )
+    gaps = disparities(
+        metrics, feature_sets, reference_groups=spec.fairness.reference_groups
+    ).assign(detail=None)
     boot = spec.fairness.bootstrap
     if boot.resamples:
         group_ci, gap_ci = bootstrap_intervals(
-            cells.frame, feature_sets, metrics, resamples=boot.resamples, level=boot.level, seed=boot.seed,
-            calibration_bins=spec.fairness.calibration_bins, reference_groups=spec.fairness.reference_groups,
+            cells.frame,
+            feature_sets,
+            metrics,
+            resamples=boot.resamples,
+            level=boot.level,
+            seed=boot.seed,
+            calibration_bins=spec.fairness.calibration_bins,
+            reference_groups=spec.fairness.reference_groups,
         )
-        note = BOOTSTRAP_DETAIL.format(resamples=boot.resamples, level=boot.level * 100, seed=boot.seed)
+        note = BOOTSTRAP_DETAIL.format(
+            resamples=boot.resamples, level=boot.level * 100, seed=boot.seed
+        )
         metrics = metrics.merge(group_ci, on=["feature_set", "group_key", "metric"], how="left")
-        metrics["detail"] = [f"{d}; {note}" if isinstance(d, str) else note for d in metrics["detail"]]
-        gaps = gaps.merge(gap_ci, on=["feature_set", "metric", "method", "relative_to"], how="left").assign(detail=note)
+        metrics["detail"] = [
+            f"{d}; {note}" if isinstance(d, str) else note for d in metrics["detail"]
+        ]
+        gaps = gaps.merge(
+            gap_ci, on=["feature_set", "metric", "method", "relative_to"], how="left"
+        ).assign(detail=note)
     else:
         metrics = metrics.assign(ci_low=float("nan"), ci_high=float("nan"))
         gaps = gaps.assign(ci_low=float("nan"), ci_high=float("nan"))
@@ -239,7 +327,10 @@ def compute_fairness(conn: duckdb.DuckDBPyConnection, assessment: Assessment, pa
     conn.execute("BEGIN TRANSACTION")
     try:
         for table in ("group_metrics", "disparities"):
-            conn.execute(f"DELETE FROM {SCHEMA}.{table} WHERE run_id = ? AND assessment_id = ? AND partition_key = ?", [run_id, assessment.id, partition_key])
+            conn.execute(
+                f"DELETE FROM {SCHEMA}.{table} WHERE run_id = ? AND assessment_id = ? AND partition_key = ?",
+                [run_id, assessment.id, partition_key],
+            )
         append_frame(conn, "group_metrics", metrics_rows)
         append_frame(conn, "disparities", gaps_rows)
         conn.execute("COMMIT")
@@ -249,7 +340,9 @@ def compute_fairness(conn: duckdb.DuckDBPyConnection, assessment: Assessment, pa
     return FairnessResults(metrics, gaps, keys["model_version"], keys["data_version"], cells.rows)
 
 
-def latest_results(conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str) -> tuple[dict[str, pd.DataFrame], str, str]:
+def latest_results(
+    conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str
+) -> tuple[dict[str, pd.DataFrame], str, str]:
     """The newest group metrics and disparities of a partition, with their model and data versions."""
     latest = conn.execute(
         f"SELECT run_id, model_version, data_version FROM {SCHEMA}.group_metrics WHERE assessment_id = ? AND partition_key = ? "
@@ -257,11 +350,16 @@ def latest_results(conn: duckdb.DuckDBPyConnection, assessment: Assessment, part
         [assessment.id, partition_key],
     ).fetchall()
     if not latest:
-        return {"quality_results": latest_quality(conn, assessment, partition_key)}, UNVERSIONED, "unknown"
+        return (
+            {"quality_results": latest_quality(conn, assessment, partition_key)},
+            UNVERSIONED,
+            "unknown",
+        )
     run_id, model_version, version = latest[0]
     results = {
         table: conn.execute(
-            f"SELECT * FROM {SCHEMA}.{table} WHERE assessment_id = ? AND partition_key = ? AND run_id = ?", [assessment.id, partition_key, run_id]
+            f"SELECT * FROM {SCHEMA}.{table} WHERE assessment_id = ? AND partition_key = ? AND run_id = ?",
+            [assessment.id, partition_key, run_id],
         ).df()
         for table in ("group_metrics", "disparities")
     }
@@ -269,7 +367,9 @@ def latest_results(conn: duckdb.DuckDBPyConnection, assessment: Assessment, part
     return results, model_version, version
 
 
-def latest_quality(conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str) -> pd.DataFrame:
+def latest_quality(
+    conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str
+) -> pd.DataFrame:
     """The latest evaluation of each quality check on a partition."""
     return conn.execute(
         f"""SELECT * FROM {SCHEMA}.quality_results WHERE assessment_id = ? AND partition_key = ?
@@ -283,7 +383,13 @@ BLOCKED_BY_QUALITY = "failed blocking data-quality checks: {checks}"
 CONTRACT_CHECK = "fairness_inputs_meet_the_contract"
 
 
-def record_contract_violation(conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str, run_id: str, message: str) -> None:
+def record_contract_violation(
+    conn: duckdb.DuckDBPyConnection,
+    assessment: Assessment,
+    partition_key: str,
+    run_id: str,
+    message: str,
+) -> None:
     """Record a data-contract violation found by the fairness step as a failed blocking check.
 
     The register snapshot then reports every entry as ``insufficient_data`` with this message, instead
@@ -293,17 +399,34 @@ def record_contract_violation(conn: duckdb.DuckDBPyConnection, assessment: Asses
         conn,
         "quality_results",
         pd.DataFrame(
-            [{
-                "run_id": run_id, "assessment_id": assessment.id, "partition_key": partition_key,
-                "table_name": assessment.spec.bindings.scored_table, "check_name": CONTRACT_CHECK, "expectation": "impact_assets.data_contract",
-                "kwargs": "{}", "severity": "error", "blocking": True, "success": False, "observed_value": message,
-                "element_count": None, "unexpected_count": None, "unexpected_percent": None, "evaluated_at": dt.datetime.now(dt.UTC),
-            }]
-        ).astype({"element_count": "Int64", "unexpected_count": "Int64", "unexpected_percent": "float64"}),
+            [
+                {
+                    "run_id": run_id,
+                    "assessment_id": assessment.id,
+                    "partition_key": partition_key,
+                    "table_name": assessment.spec.bindings.scored_table,
+                    "check_name": CONTRACT_CHECK,
+                    "expectation": "impact_assets.data_contract",
+                    "kwargs": "{}",
+                    "severity": "error",
+                    "blocking": True,
+                    "success": False,
+                    "observed_value": message,
+                    "element_count": None,
+                    "unexpected_count": None,
+                    "unexpected_percent": None,
+                    "evaluated_at": dt.datetime.now(dt.UTC),
+                }
+            ]
+        ).astype(
+            {"element_count": "Int64", "unexpected_count": "Int64", "unexpected_percent": "float64"}
+        ),
     )
 
 
-def snapshot_register(conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str, run_id: str) -> tuple[Snapshot, list[EntryResult]]:
+def snapshot_register(
+    conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str, run_id: str
+) -> tuple[Snapshot, list[EntryResult]]:
     """Evaluate every register entry on the partition's newest results and append a snapshot.
 
     When a blocking data-quality check failed on the partition, no entry is evaluated on that data:
@@ -312,9 +435,16 @@ def snapshot_register(conn: duckdb.DuckDBPyConnection, assessment: Assessment, p
     failures = blocking_failures(conn, assessment, partition_key)
     if failures:
         version = data_version(conn, assessment, partition_key)
-        evaluated = blocked_register(assessment.spec.register_entries, BLOCKED_BY_QUALITY.format(checks=", ".join(failures)))
+        evaluated = blocked_register(
+            assessment.spec.register_entries, BLOCKED_BY_QUALITY.format(checks=", ".join(failures))
+        )
         try:
-            model_version = _model_version_in(conn, qualified(assessment.schema, assessment.spec.bindings.scored_table), assessment, partition_key)
+            model_version = _model_version_in(
+                conn,
+                qualified(assessment.schema, assessment.spec.bindings.scored_table),
+                assessment,
+                partition_key,
+            )
         except duckdb.Error:
             model_version = UNVERSIONED
     else:
@@ -349,13 +479,21 @@ def partition_frame(conn: duckdb.DuckDBPyConnection, query: str, params: list) -
     """
     table = conn.sql(query, params=params).to_arrow_table()
     encoded = {
-        name: table[name].dictionary_encode() if pa.types.is_string(table[name].type) or pa.types.is_large_string(table[name].type) else table[name]
+        name: table[name].dictionary_encode()
+        if pa.types.is_string(table[name].type) or pa.types.is_large_string(table[name].type)
+        else table[name]
         for name in table.column_names
     }
     return pa.table(encoded).to_pandas()
 
 
-def run_quality(conn: duckdb.DuckDBPyConnection, assessment: Assessment, table: str, partition_key: str, run_id: str) -> list[QualityResult]:
+def run_quality(
+    conn: duckdb.DuckDBPyConnection,
+    assessment: Assessment,
+    table: str,
+    partition_key: str,
+    run_id: str,
+) -> list[QualityResult]:
     """Evaluate the expectations on one table for one partition and record them in ``impact.quality_results``.
 
     Only the partition's rows and the columns the expectations name are loaded (the GX frame is bounded).
@@ -374,7 +512,9 @@ def run_quality(conn: duckdb.DuckDBPyConnection, assessment: Assessment, table: 
                 columns.append(column)
     columns = columns or [partition_column]
     frame = partition_frame(
-        conn, f"SELECT {', '.join(ident(c) for c in columns)} FROM {relation} WHERE CAST({ident(partition_column)} AS DATE) = CAST(? AS DATE)", [partition_key]
+        conn,
+        f"SELECT {', '.join(ident(c) for c in columns)} FROM {relation} WHERE CAST({ident(partition_column)} AS DATE) = CAST(? AS DATE)",
+        [partition_key],
     )
     sensitive = {f.name for f in assessment.spec.bindings.sensitive_features}
     results = evaluate_checks(frame, checks, sensitive_columns=sensitive)
@@ -382,15 +522,27 @@ def run_quality(conn: duckdb.DuckDBPyConnection, assessment: Assessment, table: 
     rows = pd.DataFrame(
         [
             {
-                "run_id": run_id, "assessment_id": assessment.id, "partition_key": partition_key, "table_name": table,
-                "check_name": r.check.name, "expectation": r.check.expectation, "kwargs": r.check.kwargs_json,
-                "severity": r.check.severity, "blocking": r.check.blocking, "success": r.success,
-                "observed_value": r.observed_value, "element_count": r.element_count, "unexpected_count": r.unexpected_count,
-                "unexpected_percent": r.unexpected_percent, "evaluated_at": now,
+                "run_id": run_id,
+                "assessment_id": assessment.id,
+                "partition_key": partition_key,
+                "table_name": table,
+                "check_name": r.check.name,
+                "expectation": r.check.expectation,
+                "kwargs": r.check.kwargs_json,
+                "severity": r.check.severity,
+                "blocking": r.check.blocking,
+                "success": r.success,
+                "observed_value": r.observed_value,
+                "element_count": r.element_count,
+                "unexpected_count": r.unexpected_count,
+                "unexpected_percent": r.unexpected_percent,
+                "evaluated_at": now,
             }
             for r in results
         ]
-    ).astype({"element_count": "Int64", "unexpected_count": "Int64", "unexpected_percent": "float64"})
+    ).astype(
+        {"element_count": "Int64", "unexpected_count": "Int64", "unexpected_percent": "float64"}
+    )
     conn.execute("BEGIN TRANSACTION")
     try:
         conn.execute(
@@ -405,9 +557,15 @@ def run_quality(conn: duckdb.DuckDBPyConnection, assessment: Assessment, table: 
     return results
 
 
-def blocking_failures(conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str) -> list[str]:
+def blocking_failures(
+    conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str
+) -> list[str]:
     """Blocking ``error`` checks whose latest evaluation on the partition failed, as ``table.check``."""
-    current = {(c.table, c.name) for c in assessment_checks(assessment.spec) if c.blocking and c.severity == "error"}
+    current = {
+        (c.table, c.name)
+        for c in assessment_checks(assessment.spec)
+        if c.blocking and c.severity == "error"
+    }
     current.add((assessment.spec.bindings.scored_table, CONTRACT_CHECK))
     rows = conn.execute(
         f"""
@@ -433,11 +591,19 @@ class ReleaseDecision:
     snapshot_id: str
 
 
-NO_SNAPSHOT = "partition {partition} has no register snapshot to decide on; materialize the register first"
+NO_SNAPSHOT = (
+    "partition {partition} has no register snapshot to decide on; materialize the register first"
+)
 NO_ROLLBACK_TARGET = "no earlier approved version to roll back to"
 
 
-def decide_release(conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str, *, decided_at: dt.datetime | None = None) -> ReleaseDecision:
+def decide_release(
+    conn: duckdb.DuckDBPyConnection,
+    assessment: Assessment,
+    partition_key: str,
+    *,
+    decided_at: dt.datetime | None = None,
+) -> ReleaseDecision:
     """Decide on the model version of the partition's newest snapshot and record it.
 
     ``rollback`` names the last approved version (and marks this one rolled back in the registry, so
@@ -449,10 +615,19 @@ def decide_release(conn: duckdb.DuckDBPyConnection, assessment: Assessment, part
         [assessment.id, partition_key],
     ).fetchall()
     if not latest:
-        raise ModelRegistryError(NO_SNAPSHOT.format(partition=partition_key), context={"assessment": assessment.id})
+        raise ModelRegistryError(
+            NO_SNAPSHOT.format(partition=partition_key), context={"assessment": assessment.id}
+        )
     snapshot_id, model_version = latest[0]
-    statuses = dict(conn.execute(f"SELECT entry_id, status FROM {SCHEMA}.register_entries WHERE snapshot_id = ?", [snapshot_id]).fetchall())
-    decision, reasons = release_decision(assessment.spec.register_entries, statuses, assessment.spec.release)
+    statuses = dict(
+        conn.execute(
+            f"SELECT entry_id, status FROM {SCHEMA}.register_entries WHERE snapshot_id = ?",
+            [snapshot_id],
+        ).fetchall()
+    )
+    decision, reasons = release_decision(
+        assessment.spec.register_entries, statuses, assessment.spec.release
+    )
     rollback_to = None
     if decision == "rollback":
         target = conn.execute(
@@ -467,16 +642,41 @@ def decide_release(conn: duckdb.DuckDBPyConnection, assessment: Assessment, part
     decided_at = decided_at or dt.datetime.now(dt.UTC)
     conn.execute(
         f"INSERT INTO {SCHEMA}.release_decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [str(uuid.uuid4()), assessment.id, model_version, decision, decided_at, snapshot_id, partition_key, rollback_to, reasons],
+        [
+            str(uuid.uuid4()),
+            assessment.id,
+            model_version,
+            decision,
+            decided_at,
+            snapshot_id,
+            partition_key,
+            rollback_to,
+            reasons,
+        ],
     )
     registry = assessment.registry
     if registry is not None and model_version in registry.versions():
         status = {"approve": "approved", "hold": "held", "rollback": "rolled_back"}[decision]
-        registry.mark(model_version, status, {"decided_at": decided_at, "partition": partition_key, "reasons": reasons, "rollback_to": rollback_to})
+        registry.mark(
+            model_version,
+            status,
+            {
+                "decided_at": decided_at,
+                "partition": partition_key,
+                "reasons": reasons,
+                "rollback_to": rollback_to,
+            },
+        )
     return ReleaseDecision(decision, model_version, rollback_to, reasons, snapshot_id)
 
 
-def train_model(assessment: Assessment, training_rows: pd.DataFrame, *, extra_features: tuple[str, ...] = (), note: str = "") -> ModelVersion:
+def train_model(
+    assessment: Assessment,
+    training_rows: pd.DataFrame,
+    *,
+    extra_features: tuple[str, ...] = (),
+    note: str = "",
+) -> ModelVersion:
     """Train on raw training rows passed through the assessment's own SQL, and register a version.
 
     The raw rows play the role of the sources; the SQL models up to the features table are run on them
@@ -487,7 +687,9 @@ def train_model(assessment: Assessment, training_rows: pd.DataFrame, *, extra_fe
     scoring = assessment.spec.model.registry
     registry = assessment.registry
     if scoring is None or registry is None:
-        raise ModelRegistryError(f"assessment {assessment.id!r} declares no model registry to train into")
+        raise ModelRegistryError(
+            f"assessment {assessment.id!r} declares no model registry to train into"
+        )
     needed: list[str] = []
 
     def visit(name: str) -> None:
@@ -501,14 +703,22 @@ def train_model(assessment: Assessment, training_rows: pd.DataFrame, *, extra_fe
         ensure_schema(conn, assessment.schema)
         for name in assessment.spec.sources:
             conn.register("_training_rows", training_rows)
-            conn.execute(f"CREATE TABLE {qualified(assessment.schema, name)} AS SELECT * FROM _training_rows")
+            conn.execute(
+                f"CREATE TABLE {qualified(assessment.schema, name)} AS SELECT * FROM _training_rows"
+            )
             conn.unregister("_training_rows")
         conn.execute(f"SET search_path = {literal(assessment.schema)}")
         for name in needed:
             model = assessment.sql.models[name]
-            conn.execute(f"CREATE TABLE {qualified(assessment.schema, name)} AS {model.sql.strip().rstrip(';')}")
-        frame = conn.execute(f"SELECT * FROM {qualified(assessment.schema, scoring.features_table)}").df()
-    pipeline, metadata = train_classifier(frame, [*scoring.features, *extra_features], scoring.label)
+            conn.execute(
+                f"CREATE TABLE {qualified(assessment.schema, name)} AS {model.sql.strip().rstrip(';')}"
+            )
+        frame = conn.execute(
+            f"SELECT * FROM {qualified(assessment.schema, scoring.features_table)}"
+        ).df()
+    pipeline, metadata = train_classifier(
+        frame, [*scoring.features, *extra_features], scoring.label
+    )
     metadata["assessment_id"] = assessment.id
     if note:
         metadata["note"] = note

@@ -47,7 +47,9 @@ class ProjectPaths:
     state_dir: Path
 
     @classmethod
-    def for_project(cls, project_dir: str | os.PathLike[str], *, state_dir: str | os.PathLike[str] | None = None) -> ProjectPaths:
+    def for_project(
+        cls, project_dir: str | os.PathLike[str], *, state_dir: str | os.PathLike[str] | None = None
+    ) -> ProjectPaths:
         """Default layout under one project folder."""
         root = Path(project_dir).resolve()
         return cls(
@@ -58,10 +60,17 @@ class ProjectPaths:
         )
 
     @classmethod
-    def from_env(cls, default_project_dir: str | os.PathLike[str] | None = None, *, environ: Mapping[str, str] | None = None) -> ProjectPaths:
+    def from_env(
+        cls,
+        default_project_dir: str | os.PathLike[str] | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+    ) -> ProjectPaths:
         """Resolve folders from ``IMPACT_ASSETS_*`` variables, falling back to the default layout."""
         env = os.environ if environ is None else environ
-        root = Path(env.get("IMPACT_ASSETS_PROJECT_DIR") or default_project_dir or Path.cwd()).resolve()
+        root = Path(
+            env.get("IMPACT_ASSETS_PROJECT_DIR") or default_project_dir or Path.cwd()
+        ).resolve()
         base = cls.for_project(root)
 
         def pick(var: str, default: Path) -> Path:
@@ -101,6 +110,8 @@ class ProjectPaths:
 
     def expand(self, path: str) -> Path:
         """Resolve a path from a spec: ``{state_dir}``/``{project_dir}`` placeholders, else project-relative."""
-        text = path.replace("{state_dir}", str(self.state_dir)).replace("{project_dir}", str(self.project_dir))
+        text = path.replace("{state_dir}", str(self.state_dir)).replace(
+            "{project_dir}", str(self.project_dir)
+        )
         candidate = Path(text)
         return candidate if candidate.is_absolute() else (self.project_dir / candidate)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 from impact_assets import ProjectPaths, discover_assessments
 from impact_assets.cli import simulate_days, train_version
 
 REPO = Path(__file__).resolve().parents[1]
+DEMO_SPEC = REPO / "assessments" / "credit_scoring.yaml"
 DAYS = [dt.date(2026, 3, 2), dt.date(2026, 3, 3)]
 
 
@@ -82,7 +85,9 @@ VENDOR_ROWS = (
 VENDOR_SQL = "SELECT id, CAST(day AS DATE) AS day, region, outcome, CAST(score >= 0.5 AS INTEGER) AS decision, score FROM vendor_file\n"
 
 
-def vendor_project(paths: ProjectPaths, rows: str, *, quality: str = "", sql: str = VENDOR_SQL) -> ProjectPaths:
+def vendor_project(
+    paths: ProjectPaths, rows: str, *, quality: str = "", sql: str = VENDOR_SQL
+) -> ProjectPaths:
     """A small assessment of decisions scored elsewhere (a CSV), with no model registry."""
     root = paths.project_dir
     (root / "assessments" / "vendor.yaml").write_text(VENDOR_SPEC + quality)
@@ -91,3 +96,12 @@ def vendor_project(paths: ProjectPaths, rows: str, *, quality: str = "", sql: st
     (root / "data").mkdir(exist_ok=True)
     (root / "data" / "vendor.csv").write_text(rows)
     return paths
+
+
+def spec_variant(tmp_path: Path, edit: Callable[[dict], object]) -> Path:
+    """The demo spec with ``edit`` applied to its data, written to ``tmp_path/variant.yaml``."""
+    data = yaml.safe_load(DEMO_SPEC.read_text())
+    edit(data)
+    path = tmp_path / "variant.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return path

@@ -70,7 +70,9 @@ def test_definitions_shape(demo_state: ProjectPaths):
     defs = build_definitions(demo_state)
     graph = defs.resolve_asset_graph()
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == EXPECTED_ASSETS
-    assert {k.to_user_string() for k in graph.materializable_asset_keys} == EXPECTED_ASSETS - {"credit_scoring/raw_applications"}
+    assert {k.to_user_string() for k in graph.materializable_asset_keys} == EXPECTED_ASSETS - {
+        "credit_scoring/raw_applications"
+    }
     checks: dict[str, set[str]] = {}
     for key in graph.asset_check_keys:
         checks.setdefault(key.asset_key.to_user_string(), set()).add(key.name)
@@ -80,25 +82,45 @@ def test_definitions_shape(demo_state: ProjectPaths):
         "credit_scoring/release_decision": {"release_is_approved"},
         "credit_scoring/group_metrics": {"fairness_inputs_meet_the_contract"},
     }
-    assert graph.get_check_spec(dg.AssetCheckKey(dg.AssetKey(["credit_scoring", "release_decision"]), "release_is_approved")).blocking
+    assert graph.get_check_spec(
+        dg.AssetCheckKey(dg.AssetKey(["credit_scoring", "release_decision"]), "release_is_approved")
+    ).blocking
     for key in ("credit_scoring/raw_applications", "credit_scoring/predictions"):
         assert graph.get(dg.AssetKey.from_user_string(key)).freshness_policy is not None
-    assert [j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__")] == ["credit_scoring__assessment", "credit_scoring__release"]
+    assert [j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__")] == [
+        "credit_scoring__assessment",
+        "credit_scoring__release",
+    ]
     release_job = defs.resolve_job_def("credit_scoring__release")
-    assert {k.to_user_string() for k in release_job.asset_layer.selected_asset_keys} == {"credit_scoring/release_decision", "credit_scoring/promoted_model"}
+    assert {k.to_user_string() for k in release_job.asset_layer.selected_asset_keys} == {
+        "credit_scoring/release_decision",
+        "credit_scoring/promoted_model",
+    }
     snapshot = graph.get(dg.AssetKey(["credit_scoring", "impact_register_snapshot"]))
-    assert {p.to_user_string() for p in snapshot.parent_keys} == {"credit_scoring/group_metrics", "credit_scoring/disparities"}
+    assert {p.to_user_string() for p in snapshot.parent_keys} == {
+        "credit_scoring/group_metrics",
+        "credit_scoring/disparities",
+    }
     mart = graph.get(dg.AssetKey(["credit_scoring", "marts", "scored_applications"]))
-    assert {p.to_user_string() for p in mart.parent_keys} == {"credit_scoring/staging/stg_applications", "credit_scoring/predictions"}
-    lineage = defs.resolve_assets_def(mart.key).specs_by_key[mart.key].metadata["dagster/column_lineage"]
+    assert {p.to_user_string() for p in mart.parent_keys} == {
+        "credit_scoring/staging/stg_applications",
+        "credit_scoring/predictions",
+    }
+    lineage = (
+        defs.resolve_assets_def(mart.key).specs_by_key[mart.key].metadata["dagster/column_lineage"]
+    )
     approved = lineage.deps_by_column["approved"]
-    assert [(d.asset_key.to_user_string(), d.column_name) for d in approved] == [("credit_scoring/predictions", "decision")]
+    assert [(d.asset_key.to_user_string(), d.column_name) for d in approved] == [
+        ("credit_scoring/predictions", "decision")
+    ]
     assert isinstance(snapshot.partitions_def, dg.DailyPartitionsDefinition)
 
 
 def _run(paths: ProjectPaths, instance: dg.DagsterInstance, day: str) -> dg.ExecuteInProcessResult:
     defs = build_definitions(paths)
-    return defs.resolve_job_def(assessment_job_name("credit_scoring")).execute_in_process(partition_key=day, instance=instance)
+    return defs.resolve_job_def(assessment_job_name("credit_scoring")).execute_in_process(
+        partition_key=day, instance=instance
+    )
 
 
 def test_demo_partition_materializes_end_to_end(demo_paths: ProjectPaths):
@@ -107,30 +129,48 @@ def test_demo_partition_materializes_end_to_end(demo_paths: ProjectPaths):
         result = _run(demo_paths, instance, day)
         assert result.success
         checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
-        assert set(checks) == EXPECTED_CHECKS | set().union(*QUALITY_CHECKS.values()) | {"fairness_inputs_meet_the_contract"}
+        assert set(checks) == EXPECTED_CHECKS | set().union(*QUALITY_CHECKS.values()) | {
+            "fairness_inputs_meet_the_contract"
+        }
         assert all(checks[name].passed for name in set().union(*QUALITY_CHECKS.values()))
         rerun = _run(demo_paths, instance, day)
         assert rerun.success
-        observed = instance.fetch_observations(dg.AssetKey(["credit_scoring", "raw_applications"]), limit=5).records
-        assert observed and observed[0].event_log_entry.asset_observation.tags["dagster/data_version"]
+        observed = instance.fetch_observations(
+            dg.AssetKey(["credit_scoring", "raw_applications"]), limit=5
+        ).records
+        assert (
+            observed and observed[0].event_log_entry.asset_observation.tags["dagster/data_version"]
+        )
 
     with duckdb.connect(str(demo_paths.database), read_only=True) as conn:
         snapshots = conn.execute(
-            "SELECT snapshot_version, run_id, model_version FROM impact.register_snapshots WHERE partition_key = ? ORDER BY snapshot_version", [day]
+            "SELECT snapshot_version, run_id, model_version FROM impact.register_snapshots WHERE partition_key = ? ORDER BY snapshot_version",
+            [day],
         ).fetchall()
-        assert [(v, r, m) for v, r, m in snapshots] == [(1, result.run_id, "1"), (2, rerun.run_id, "1")]
+        assert [(v, r, m) for v, r, m in snapshots] == [
+            (1, result.run_id, "1"),
+            (2, rerun.run_id, "1"),
+        ]
         entries = conn.execute(
             "SELECT e.entry_id, e.status, e.value, e.n FROM impact.register_entries e JOIN impact.register_snapshots s USING (snapshot_id) "
-            "WHERE s.snapshot_version = 1 AND s.partition_key = ? ORDER BY entry_id", [day]
+            "WHERE s.snapshot_version = 1 AND s.partition_key = ? ORDER BY entry_id",
+            [day],
         ).df()
-        rows = conn.execute("SELECT * FROM credit_scoring.scored_applications WHERE application_date = ?", [day]).df()
+        rows = conn.execute(
+            "SELECT * FROM credit_scoring.scored_applications WHERE application_date = ?", [day]
+        ).df()
         ours = conn.execute(
-            "SELECT feature_set, group_key, metric, value, n FROM impact.group_metrics WHERE run_id = ?", [result.run_id]
+            "SELECT feature_set, group_key, metric, value, n FROM impact.group_metrics WHERE run_id = ?",
+            [result.run_id],
         ).df()
-        gaps = conn.execute("SELECT * FROM impact.disparities WHERE run_id = ?", [result.run_id]).df()
+        gaps = conn.execute(
+            "SELECT * FROM impact.disparities WHERE run_id = ?", [result.run_id]
+        ).df()
 
     assert len(rows) > 1000
-    assert set(entries["entry_id"]) == {c.removesuffix("_within_thresholds") for c in EXPECTED_CHECKS}
+    assert set(entries["entry_id"]) == {
+        c.removesuffix("_within_thresholds") for c in EXPECTED_CHECKS
+    }
     assert set(checks) & {"release_is_approved"} == set()  # the release is decided by its own job
     assert set(entries["status"]) <= {"pass", "warn", "breach", "insufficient_data", "suppressed"}
     for entry_id, status in zip(entries["entry_id"], entries["status"], strict=True):
@@ -139,21 +179,36 @@ def test_demo_partition_materializes_end_to_end(demo_paths: ProjectPaths):
         assert evaluation.metadata["status"].value == status
 
     # the numbers behind the register equal fairlearn's on the raw scored rows
-    for feature_set, features in {"sex": ["sex"], "age_band": ["age_band"], "sex×age_band": ["sex", "age_band"]}.items():
+    for feature_set, features in {
+        "sex": ["sex"],
+        "age_band": ["age_band"],
+        "sex×age_band": ["sex", "age_band"],
+    }.items():
         frame = MetricFrame(
             metrics={"selection_rate": selection_rate, "true_positive_rate": true_positive_rate},
-            y_true=rows["repaid"], y_pred=rows["approved"], sensitive_features=rows[features],
+            y_true=rows["repaid"],
+            y_pred=rows["approved"],
+            sensitive_features=rows[features],
         )
         for metric in ("selection_rate", "true_positive_rate"):
             for key, expected in frame.by_group[metric].dropna().items():
                 group = "×".join(key) if isinstance(key, tuple) else key
-                got = ours[(ours.feature_set == feature_set) & (ours.group_key == group) & (ours.metric == metric)]
+                got = ours[
+                    (ours.feature_set == feature_set)
+                    & (ours.group_key == group)
+                    & (ours.metric == metric)
+                ]
                 if got["n"].iloc[0] >= 50:
                     assert got["value"].iloc[0] == pytest.approx(expected, abs=1e-12)
                 else:
                     assert pd.isna(got["value"].iloc[0])
     parity = entries.set_index("entry_id").loc["approval_parity_sex"]
-    by_sex = MetricFrame(metrics=selection_rate, y_true=rows["repaid"], y_pred=rows["approved"], sensitive_features=rows["sex"])
+    by_sex = MetricFrame(
+        metrics=selection_rate,
+        y_true=rows["repaid"],
+        y_pred=rows["approved"],
+        sensitive_features=rows["sex"],
+    )
     assert parity["value"] == pytest.approx(by_sex.ratio(), abs=1e-12)
     assert parity["n"] == len(rows)
     foreign = gaps[(gaps.feature_set == "foreign_worker") & (gaps.metric == "selection_rate")]
@@ -166,28 +221,42 @@ def test_assessment_of_a_model_scored_elsewhere(project: ProjectPaths):
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert "vendor_scores/predictions" not in keys
     with dg.instance_for_test() as instance:
-        result = defs.resolve_job_def(assessment_job_name("vendor_scores")).execute_in_process(partition_key="2026-03-02", instance=instance)
+        result = defs.resolve_job_def(assessment_job_name("vendor_scores")).execute_in_process(
+            partition_key="2026-03-02", instance=instance
+        )
     assert result.success
     with duckdb.connect(str(project.database), read_only=True) as conn:
-        value, status, n = conn.execute("SELECT value, status, n FROM impact.register_entries").fetchall()[0]
+        value, status, n = conn.execute(
+            "SELECT value, status, n FROM impact.register_entries"
+        ).fetchall()[0]
     # north approves 2/2, south 1/2 on 2026-03-02: ratio 0.5
     assert (value, status, n) == (0.5, "breach", 4)
 
 
 def test_bad_data_is_refused_with_a_clear_error_and_the_register_says_so(project: ProjectPaths):
     # without the derived quality checks, the fairness step itself refuses non-binary labels
-    vendor_project(project, "id,day,region,outcome,score\n1,2026-03-02,north,2,0.9\n2,2026-03-02,south,0,0.7\n3,2026-03-02,south,1,0.7\n", quality="quality: {defaults: false}\n")
+    vendor_project(
+        project,
+        "id,day,region,outcome,score\n1,2026-03-02,north,2,0.9\n2,2026-03-02,south,0,0.7\n3,2026-03-02,south,1,0.7\n",
+        quality="quality: {defaults: false}\n",
+    )
     defs = build_definitions(project)
     with dg.instance_for_test() as instance:
         result = defs.resolve_job_def(assessment_job_name("vendor_scores")).execute_in_process(
             partition_key="2026-03-02", instance=instance, raise_on_error=False
         )
     assert result.success  # the partition is recorded as not assessable, not lost
-    (contract,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "fairness_inputs_meet_the_contract"]
+    (contract,) = [
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "fairness_inputs_meet_the_contract"
+    ]
     assert not contract.passed and contract.severity == dg.AssetCheckSeverity.ERROR
     assert "'outcome' must be binary" in contract.metadata["violation"].value
     with duckdb.connect(str(project.database), read_only=True) as conn:
-        status, reason = conn.execute("SELECT status, reason FROM impact.register_entries").fetchall()[0]
+        status, reason = conn.execute(
+            "SELECT status, reason FROM impact.register_entries"
+        ).fetchall()[0]
         assert conn.execute("SELECT count(*) FROM impact.group_metrics").fetchall() == [(0,)]
     assert status == "insufficient_data"
     assert "fairness_inputs_meet_the_contract ('outcome' must be binary" in reason
@@ -197,7 +266,11 @@ def test_bad_data_is_refused_with_a_clear_error_and_the_register_says_so(project
 def test_dg_check_defs_loads_the_project(tmp_path: Path):
     dg_cli = Path(sys.executable).with_name("dg")
     done = subprocess.run(
-        [str(dg_cli), "check", "defs"], cwd=REPO, capture_output=True, text=True, timeout=300,
+        [str(dg_cli), "check", "defs"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**__import__("os").environ, "IMPACT_ASSETS_HOME": str(tmp_path)},
     )
     assert done.returncode == 0, done.stdout + done.stderr
@@ -222,17 +295,35 @@ def test_release_approves_then_rolls_back_an_unfair_retrain(demo_paths: ProjectP
 
         unfair = train_version(assessment, unfair=True)
         assert assess.execute_in_process(partition_key=day, instance=instance).success
-        held = release.execute_in_process(partition_key=day, instance=instance, raise_on_error=False)
+        held = release.execute_in_process(
+            partition_key=day, instance=instance, raise_on_error=False
+        )
         assert not held.success  # the blocking check stops the promotion
-        steps = {e.step_key: e.event_type_value for e in held.all_events if e.step_key and e.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED")}
-        assert "credit_scoring__promoted_model" not in steps or steps["credit_scoring__promoted_model"] == "STEP_SKIPPED"
+        steps = {
+            e.step_key: e.event_type_value
+            for e in held.all_events
+            if e.step_key and e.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED")
+        }
+        assert (
+            "credit_scoring__promoted_model" not in steps
+            or steps["credit_scoring__promoted_model"] == "STEP_SKIPPED"
+        )
     assert registry.approved() == "1"
     assert registry.status(unfair)["status"] == "rolled_back"
     assert registry.latest(usable=True).version == "1"
     with duckdb.connect(str(demo_paths.database), read_only=True) as conn:
-        decisions = conn.execute("SELECT model_version, decision, rollback_to FROM impact.release_decisions ORDER BY decided_at").fetchall()
-        level = conn.execute("SELECT impact_level FROM impact.register_snapshots ORDER BY taken_at").fetchall()
-        actions = conn.execute("SELECT entry_id, action_type FROM impact.governance_actions WHERE entry_id = 'approval_parity_sex'").fetchall()
+        decisions = conn.execute(
+            "SELECT model_version, decision, rollback_to FROM impact.release_decisions ORDER BY decided_at"
+        ).fetchall()
+        level = conn.execute(
+            "SELECT impact_level FROM impact.register_snapshots ORDER BY taken_at"
+        ).fetchall()
+        actions = conn.execute(
+            "SELECT entry_id, action_type FROM impact.governance_actions WHERE entry_id = 'approval_parity_sex'"
+        ).fetchall()
     assert decisions == [("1", "approve", None), (unfair, "rollback", "1")]
-    assert [lv for (lv,) in level] == ["III", "IV"]  # mitigation credit is lost while the sex-parity control breaches
+    assert [lv for (lv,) in level] == [
+        "III",
+        "IV",
+    ]  # mitigation credit is lost while the sex-parity control breaches
     assert actions == [("approval_parity_sex", "rollback")]

@@ -40,7 +40,9 @@ def _free_port() -> int:
 
 def _graphql(port: int, query: str) -> dict:
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(), headers={"Content-Type": "application/json"}
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())["data"]
@@ -50,7 +52,9 @@ def _wait(condition, seconds: float, what: str, process: subprocess.Popen, log: 
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"dg dev exited ({process.returncode}) while waiting for {what}:\n{log.read_text()[-3000:]}")
+            pytest.fail(
+                f"dg dev exited ({process.returncode}) while waiting for {what}:\n{log.read_text()[-3000:]}"
+            )
         try:
             value = condition()
         except OSError:
@@ -68,8 +72,15 @@ def project_state(tmp_path: Path) -> ProjectPaths:
     assessments.mkdir()
     spec = yaml.safe_load((REPO / "assessments" / "credit_scoring.yaml").read_text())
     spec["orchestration"] = {"sensor_interval_seconds": 5}
-    (assessments / "credit_scoring.yaml").write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
-    paths = ProjectPaths(project_dir=REPO, assessments_dir=assessments, sql_dir=REPO / "dbt_like_sql", state_dir=tmp_path / "state")
+    (assessments / "credit_scoring.yaml").write_text(
+        yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
+    )
+    paths = ProjectPaths(
+        project_dir=REPO,
+        assessments_dir=assessments,
+        sql_dir=REPO / "dbt_like_sql",
+        state_dir=tmp_path / "state",
+    )
     (assessment,) = discover_assessments(paths)
     simulate_days(assessment, [dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)])
     train_version(assessment)
@@ -79,7 +90,9 @@ def project_state(tmp_path: Path) -> ProjectPaths:
     return paths
 
 
-def test_model_version_sensor_launches_a_run_under_dg_dev(project_state: ProjectPaths, tmp_path: Path):
+def test_model_version_sensor_launches_a_run_under_dg_dev(
+    project_state: ProjectPaths, tmp_path: Path
+):
     dg_cli = Path(sys.executable).with_name("dg")
     if not dg_cli.exists():
         dg_cli = Path(shutil.which("dg") or "dg")
@@ -93,33 +106,68 @@ def test_model_version_sensor_launches_a_run_under_dg_dev(project_state: Project
     }
     with log.open("w") as out:
         process = subprocess.Popen(
-            [str(dg_cli), "dev", "--port", str(port), "--host", "127.0.0.1"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            [str(dg_cli), "dev", "--port", str(port), "--host", "127.0.0.1"],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         repos = _wait(
-            lambda: _graphql(port, "{ repositoriesOrError { ... on RepositoryConnection { nodes { schedules { name scheduleState { status } } "
-                                   "sensors { name sensorState { status } } } } } }")["repositoriesOrError"]["nodes"],
-            STARTUP_SECONDS, "the code location to load", process, log,
+            lambda: _graphql(
+                port,
+                "{ repositoriesOrError { ... on RepositoryConnection { nodes { schedules { name scheduleState { status } } "
+                "sensors { name sensorState { status } } } } } }",
+            )["repositoriesOrError"]["nodes"],
+            STARTUP_SECONDS,
+            "the code location to load",
+            process,
+            log,
         )
         sensors = {s["name"]: s["sensorState"]["status"] for r in repos for s in r["sensors"]}
         schedules = {s["name"]: s["scheduleState"]["status"] for r in repos for s in r["schedules"]}
         assert schedules == {"credit_scoring__nightly": "RUNNING"}
-        for name in ("source_data_sensor", "model_version_sensor", "run_failure_sensor", "automation"):
+        for name in (
+            "source_data_sensor",
+            "model_version_sensor",
+            "run_failure_sensor",
+            "automation",
+        ):
             assert sensors[f"credit_scoring__{name}"] == "RUNNING"
-        nodes = _graphql(port, "{ assetNodes { assetKey { path } assetChecksOrError { ... on AssetChecks { checks { name } } } } }")["assetNodes"]
+        nodes = _graphql(
+            port,
+            "{ assetNodes { assetKey { path } assetChecksOrError { ... on AssetChecks { checks { name } } } } }",
+        )["assetNodes"]
         keys = {"/".join(n["assetKey"]["path"]) for n in nodes}
-        assert {"credit_scoring/impact_register_snapshot", "credit_scoring/release_decision", "credit_scoring/marts/scored_applications"} <= keys
+        assert {
+            "credit_scoring/impact_register_snapshot",
+            "credit_scoring/release_decision",
+            "credit_scoring/marts/scored_applications",
+        } <= keys
         checks = {c["name"] for n in nodes for c in (n["assetChecksOrError"].get("checks") or [])}
-        assert {"approval_parity_sex_within_thresholds", "score_values_are_between", "release_is_approved"} <= checks
+        assert {
+            "approval_parity_sex_within_thresholds",
+            "score_values_are_between",
+            "release_is_approved",
+        } <= checks
 
         (assessment,) = discover_assessments(project_state)
         version = train_version(assessment, seed_offset=3)
-        query = ('{ runsOrError(filter: {tags: [{key: "impact_assets/model_version", value: "%s"}]}) '
-                 "{ ... on Runs { results { runId status } } } }") % version
+        query = (
+            '{ runsOrError(filter: {tags: [{key: "impact_assets/model_version", value: "'
+            + version
+            + '"}]}) '
+            "{ ... on Runs { results { runId status } } } }"
+        )
 
         def finished():
             runs = _graphql(port, query)["runsOrError"]["results"]
-            return runs if runs and all(r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in runs) else None
+            return (
+                runs
+                if runs and all(r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in runs)
+                else None
+            )
 
         runs = _wait(finished, RUN_SECONDS, f"the run of model version {version}", process, log)
         assert [r["status"] for r in runs] == ["SUCCESS"]
@@ -131,5 +179,8 @@ def test_model_version_sensor_launches_a_run_under_dg_dev(project_state: Project
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
     with duckdb.connect(str(project_state.database), read_only=True) as conn:
-        snapshots = conn.execute("SELECT model_version, run_id FROM impact.register_snapshots WHERE model_version = ?", [version]).fetchall()
+        snapshots = conn.execute(
+            "SELECT model_version, run_id FROM impact.register_snapshots WHERE model_version = ?",
+            [version],
+        ).fetchall()
     assert runs[0]["runId"] in {run_id for _, run_id in snapshots}

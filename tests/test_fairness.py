@@ -37,7 +37,11 @@ from impact_assets.spec import Bindings
 
 FEATURE_SETS = {"sex": ("sex",), "band": ("band",), "sex×band": ("sex", "band"), "overall": ()}
 # Examples are slow (MetricFrame on both sides); a failure prints its seed, so skip shrinking.
-SLOW = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow], phases=[Phase.explicit, Phase.reuse, Phase.generate])
+SLOW = dict(
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)
 
 
 def _bindings(**overrides) -> Bindings:
@@ -68,10 +72,18 @@ def _compute(rows: pd.DataFrame, bindings: Bindings, **kwargs):
         _table(conn, rows)
         cells = group_cells(conn, "scored", bindings, partition_key="2026-03-02")
         auc = score_auc(conn, "scored", bindings, bindings.feature_sets, partition_key="2026-03-02")
-    return cells, group_metrics(cells.frame, bindings.feature_sets, min_group_size=bindings.min_group_size, auc=auc, **kwargs)
+    return cells, group_metrics(
+        cells.frame,
+        bindings.feature_sets,
+        min_group_size=bindings.min_group_size,
+        auc=auc,
+        **kwargs,
+    )
 
 
-def _random_rows(seed: int, n: int, groups: int, positives: float, ties: bool = False) -> pd.DataFrame:
+def _random_rows(
+    seed: int, n: int, groups: int, positives: float, ties: bool = False
+) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     weights = np.linspace(1, 3, groups)
     sex = rng.choice(["f", "m", "x"][: max(1, min(3, groups))], size=n)
@@ -84,12 +96,25 @@ def _random_rows(seed: int, n: int, groups: int, positives: float, ties: bool = 
 
 
 def _reference(rows: pd.DataFrame, features: tuple[str, ...]) -> MetricFrame:
-    sensitive = rows[list(features)] if features else pd.Series("overall", index=rows.index, name="all")
+    sensitive = (
+        rows[list(features)] if features else pd.Series("overall", index=rows.index, name="all")
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
-        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true", category=UserWarning)
-        warnings.filterwarnings("ignore", message="A single label was found in 'y_true' and 'y_pred'", category=UserWarning)
-        return MetricFrame(metrics=METRIC_FUNCTIONS, y_true=rows["y"], y_pred=rows["yhat"], sensitive_features=sensitive)
+        warnings.filterwarnings(
+            "ignore", message="y_pred contains classes not in y_true", category=UserWarning
+        )
+        warnings.filterwarnings(
+            "ignore",
+            message="A single label was found in 'y_true' and 'y_pred'",
+            category=UserWarning,
+        )
+        return MetricFrame(
+            metrics=METRIC_FUNCTIONS,
+            y_true=rows["y"],
+            y_pred=rows["yhat"],
+            sensitive_features=sensitive,
+        )
 
 
 def _by_group(rows: pd.DataFrame, features: tuple[str, ...]):
@@ -117,19 +142,39 @@ def test_group_metrics_equal_fairlearn_and_sklearn_on_raw_rows(seed, n, groups, 
         for key, part in _by_group(rows, features):
             assert ours.loc[(key, "count"), "n"] == len(part)
             for metric in METRIC_FUNCTIONS:
-                expected = frame.by_group.loc[tuple(key.split("×")) if len(features) > 1 else key, metric] if features else frame.overall[metric]
+                expected = (
+                    frame.by_group.loc[tuple(key.split("×")) if len(features) > 1 else key, metric]
+                    if features
+                    else frame.overall[metric]
+                )
                 got = ours.loc[(key, metric)]
                 if pd.isna(got["value"]):
-                    assert got["reason"].startswith("undefined"), (name, key, metric)  # fairlearn/sklearn give 0 or NaN there
+                    assert got["reason"].startswith("undefined"), (
+                        name,
+                        key,
+                        metric,
+                    )  # fairlearn/sklearn give 0 or NaN there
                 else:
-                    assert got["value"] == pytest.approx(float(expected), abs=1e-9), (name, key, metric)
+                    assert got["value"] == pytest.approx(float(expected), abs=1e-9), (
+                        name,
+                        key,
+                        metric,
+                    )
             both = part["y"].nunique() == 2
             auc = ours.loc[(key, "auc"), "value"]
-            assert (pd.isna(auc) and not both) or auc == pytest.approx(roc_auc_score(part["y"], part["score"]), abs=1e-9)
-            assert ours.loc[(key, "brier_score"), "value"] == pytest.approx(brier_score_loss(part["y"], part["score"], labels=[0, 1]), abs=1e-9)
+            assert (pd.isna(auc) and not both) or auc == pytest.approx(
+                roc_auc_score(part["y"], part["score"]), abs=1e-9
+            )
+            assert ours.loc[(key, "brier_score"), "value"] == pytest.approx(
+                brier_score_loss(part["y"], part["score"], labels=[0, 1]), abs=1e-9
+            )
             bins = np.minimum(np.floor(part["score"] * 10), 9)
-            ece = sum(abs(g["y"].sum() - g["score"].sum()) for _, g in part.groupby(bins)) / len(part)
-            assert ours.loc[(key, "expected_calibration_error"), "value"] == pytest.approx(ece, abs=1e-9)
+            ece = sum(abs(g["y"].sum() - g["score"].sum()) for _, g in part.groupby(bins)) / len(
+                part
+            )
+            assert ours.loc[(key, "expected_calibration_error"), "value"] == pytest.approx(
+                ece, abs=1e-9
+            )
 
 
 @settings(max_examples=20, **SLOW)
@@ -140,22 +185,43 @@ def test_disparities_equal_fairlearn(seed, n):
         return  # fairlearn's rates would be 0 where ours are undefined
     bindings = _bindings()
     _, metrics = _compute(rows, bindings)
-    gaps = disparities(metrics, bindings.feature_sets).set_index(["feature_set", "metric", "method", "relative_to"])["value"]
+    gaps = disparities(metrics, bindings.feature_sets).set_index(
+        ["feature_set", "metric", "method", "relative_to"]
+    )["value"]
     y, yhat, band = rows["y"], rows["yhat"], rows["band"]
     for method in ("between_groups", "to_overall"):
-        assert gaps["band", "demographic_parity", "difference", method] == pytest.approx(demographic_parity_difference(y, yhat, sensitive_features=band, method=method), abs=1e-9)
-        assert gaps["band", "demographic_parity", "ratio", method] == pytest.approx(demographic_parity_ratio(y, yhat, sensitive_features=band, method=method), abs=1e-9)
-        assert gaps["band", "equalized_odds", "difference", method] == pytest.approx(equalized_odds_difference(y, yhat, sensitive_features=band, method=method), abs=1e-9)
-        assert gaps["band", "equalized_odds", "ratio", method] == pytest.approx(equalized_odds_ratio(y, yhat, sensitive_features=band, method=method), abs=1e-9)
+        assert gaps["band", "demographic_parity", "difference", method] == pytest.approx(
+            demographic_parity_difference(y, yhat, sensitive_features=band, method=method), abs=1e-9
+        )
+        assert gaps["band", "demographic_parity", "ratio", method] == pytest.approx(
+            demographic_parity_ratio(y, yhat, sensitive_features=band, method=method), abs=1e-9
+        )
+        assert gaps["band", "equalized_odds", "difference", method] == pytest.approx(
+            equalized_odds_difference(y, yhat, sensitive_features=band, method=method), abs=1e-9
+        )
+        assert gaps["band", "equalized_odds", "ratio", method] == pytest.approx(
+            equalized_odds_ratio(y, yhat, sensitive_features=band, method=method), abs=1e-9
+        )
     frame = _reference(rows, ("band",))
     for metric in ("precision", "accuracy", "f1", "balanced_accuracy"):
-        assert gaps["band", metric, "difference", "between_groups"] == pytest.approx(frame.difference()[metric], abs=1e-9)
-        assert gaps["band", metric, "ratio", "to_overall"] == pytest.approx(frame.ratio(method="to_overall")[metric], abs=1e-9)
+        assert gaps["band", metric, "difference", "between_groups"] == pytest.approx(
+            frame.difference()[metric], abs=1e-9
+        )
+        assert gaps["band", metric, "ratio", "to_overall"] == pytest.approx(
+            frame.ratio(method="to_overall")[metric], abs=1e-9
+        )
 
 
 def test_reference_group_disparity():
-    rows = pd.DataFrame({"sex": ["f"] * 4 + ["m"] * 4 + ["x"] * 4, "band": "a", "y": [1, 0] * 6,
-                         "yhat": [1, 0, 0, 0] + [1, 1, 1, 0] + [1, 1, 0, 0], "score": 0.5})
+    rows = pd.DataFrame(
+        {
+            "sex": ["f"] * 4 + ["m"] * 4 + ["x"] * 4,
+            "band": "a",
+            "y": [1, 0] * 6,
+            "yhat": [1, 0, 0, 0, 1, 1, 1, 0, 1, 1, 0, 0],  # f: 1/4, m: 3/4, x: 2/4 approved
+            "score": 0.5,
+        }
+    )
     bindings = _bindings()
     _, metrics = _compute(rows, bindings)
     gaps = disparities(metrics, bindings.feature_sets, reference_groups={"sex": "m"})
@@ -173,18 +239,29 @@ def test_vectorized_formulas_equal_the_point_estimates():
         counts = confusion_by_group(cells.frame, features)
         for metric, formula in DECISION_FORMULAS.items():
             values = formula(*(counts[k].to_numpy() for k in ("tp", "fp", "tn", "fn")))
-            expected = metrics[(metrics["feature_set"] == name) & (metrics["metric"] == metric)].set_index("group_key")["value"]
-            np.testing.assert_allclose(values, expected.loc[counts.index].to_numpy(dtype="float64"), atol=1e-12, equal_nan=True)
+            expected = metrics[
+                (metrics["feature_set"] == name) & (metrics["metric"] == metric)
+            ].set_index("group_key")["value"]
+            np.testing.assert_allclose(
+                values,
+                expected.loc[counts.index].to_numpy(dtype="float64"),
+                atol=1e-12,
+                equal_nan=True,
+            )
 
 
 def test_bootstrap_of_the_observed_counts_reproduces_the_estimates():
     rows = _random_rows(3, 2000, 2, 0.5)
     bindings = _bindings()
     cells, metrics = _compute(rows, bindings)
-    group_ci, gap_ci = bootstrap_intervals(cells.frame, bindings.feature_sets, metrics, resamples=300, level=0.95, seed=1)
+    group_ci, gap_ci = bootstrap_intervals(
+        cells.frame, bindings.feature_sets, metrics, resamples=300, level=0.95, seed=1
+    )
     merged = metrics.merge(group_ci, on=["feature_set", "group_key", "metric"])
     defined = merged[merged["metric"].isin(list(DECISION_FORMULAS)) & merged["value"].notna()]
-    assert ((defined["ci_low"] <= defined["value"]) & (defined["value"] <= defined["ci_high"])).all()
+    assert (
+        (defined["ci_low"] <= defined["value"]) & (defined["value"] <= defined["ci_high"])
+    ).all()
     assert (gap_ci["ci_low"] <= gap_ci["ci_high"]).all()
     draws = resample_cells(cells.frame["n"].to_numpy(), 50, seed=2)
     assert (draws.sum(axis=1) == len(rows)).all()
@@ -194,21 +271,51 @@ def test_interval_coverage_of_a_known_selection_rate():
     """A 95 % interval of a selection rate with known truth covers it 93-97 % of the time."""
     true_rate, n, repetitions, covered = 0.3, 1500, 1000, 0
     rng = np.random.default_rng(20261124)
-    cell_frame = pd.DataFrame({"sex": ["f", "f"], "band": ["a", "a"], "y_true": [1, 1], "y_pred": [1, 0], "score_bin": [-1, -1],
-                               "score_sum": [0.0, 0.0], "score_sq": [0.0, 0.0]})
+    cell_frame = pd.DataFrame(
+        {
+            "sex": ["f", "f"],
+            "band": ["a", "a"],
+            "y_true": [1, 1],
+            "y_pred": [1, 0],
+            "score_bin": [-1, -1],
+            "score_sum": [0.0, 0.0],
+            "score_sq": [0.0, 0.0],
+        }
+    )
     sets = {"overall": ()}
     for _ in range(repetitions):
         approved = rng.binomial(n, true_rate)
         cells = cell_frame.assign(n=[approved, n - approved])
-        metrics = pd.DataFrame([{"feature_set": "overall", "group_key": "overall", "metric": "count", "value": float(n), "n": n, "suppressed": False}])
-        ci, _ = bootstrap_intervals(cells, sets, metrics, resamples=400, level=0.95, seed=int(rng.integers(1 << 31)))
+        metrics = pd.DataFrame(
+            [
+                {
+                    "feature_set": "overall",
+                    "group_key": "overall",
+                    "metric": "count",
+                    "value": float(n),
+                    "n": n,
+                    "suppressed": False,
+                }
+            ]
+        )
+        ci, _ = bootstrap_intervals(
+            cells, sets, metrics, resamples=400, level=0.95, seed=int(rng.integers(1 << 31))
+        )
         low, high = ci.set_index("metric").loc["selection_rate", ["ci_low", "ci_high"]]
         covered += low <= true_rate <= high
     assert 0.93 <= covered / repetitions <= 0.97
 
 
 def test_small_groups_are_suppressed_not_dropped():
-    rows = pd.DataFrame({"sex": ["f"] * 5 + ["m"] * 40, "band": "a", "y": [1, 0] * 22 + [1], "yhat": 1, "score": 0.7})
+    rows = pd.DataFrame(
+        {
+            "sex": ["f"] * 5 + ["m"] * 40,
+            "band": "a",
+            "y": [1, 0] * 22 + [1],
+            "yhat": 1,
+            "score": 0.7,
+        }
+    )
     bindings = _bindings(min_group_size=10)
     cells, metrics = _compute(rows, bindings)
     female = metrics[(metrics["feature_set"] == "sex") & (metrics["group_key"] == "f")]
@@ -217,14 +324,22 @@ def test_small_groups_are_suppressed_not_dropped():
     assert "fewer than the minimum group size 10" in female["reason"].iloc[0]
     gaps = disparities(metrics, bindings.feature_sets)
     sex_gap = gaps[(gaps["feature_set"] == "sex") & (gaps["metric"] == "selection_rate")].iloc[0]
-    assert pd.isna(sex_gap["value"]) and "fewer than two groups" in sex_gap["reason"] and sex_gap["groups_suppressed"] == 1
-    group_ci, _ = bootstrap_intervals(cells.frame, bindings.feature_sets, metrics, resamples=50, level=0.9, seed=0)
+    assert (
+        pd.isna(sex_gap["value"])
+        and "fewer than two groups" in sex_gap["reason"]
+        and sex_gap["groups_suppressed"] == 1
+    )
+    group_ci, _ = bootstrap_intervals(
+        cells.frame, bindings.feature_sets, metrics, resamples=50, level=0.9, seed=0
+    )
     hidden = group_ci[(group_ci["feature_set"] == "sex") & (group_ci["group_key"] == "f")]
     assert hidden[["ci_low", "ci_high"]].isna().all().all()
 
 
 def test_single_group_has_no_disparity():
-    rows = pd.DataFrame({"sex": "f", "band": "a", "y": [1, 0, 1], "yhat": [1, 1, 0], "score": [0.6, 0.7, 0.2]})
+    rows = pd.DataFrame(
+        {"sex": "f", "band": "a", "y": [1, 0, 1], "yhat": [1, 1, 0], "score": [0.6, 0.7, 0.2]}
+    )
     bindings = _bindings()
     _, metrics = _compute(rows, bindings)
     gaps = disparities(metrics, bindings.feature_sets)
@@ -233,10 +348,21 @@ def test_single_group_has_no_disparity():
 
 
 def test_null_sensitive_values_form_their_own_group_or_are_rejected():
-    rows = pd.DataFrame({"sex": ["f", None, "m", None], "band": "a", "y": [1, 0, 1, 0], "yhat": [1, 1, 0, 0], "score": 0.5})
+    rows = pd.DataFrame(
+        {
+            "sex": ["f", None, "m", None],
+            "band": "a",
+            "y": [1, 0, 1, 0],
+            "yhat": [1, 1, 0, 0],
+            "score": 0.5,
+        }
+    )
     cells, _ = _compute(rows, _bindings())
     assert MISSING_GROUP in set(cells.frame["sex"])
-    with pytest.raises(DataContractError, match="2 rows of partition 2026-03-02 have NULL in sensitive feature 'sex'"):
+    with pytest.raises(
+        DataContractError,
+        match="2 rows of partition 2026-03-02 have NULL in sensitive feature 'sex'",
+    ):
         _compute(rows, _bindings(missing_groups="reject"))
 
 
@@ -246,26 +372,52 @@ def test_null_sensitive_values_form_their_own_group_or_are_rejected():
         ({"y": [0, 1, 2]}, "'y' must be binary .* has 3 distinct values"),
         ({"y": [0, None, 1]}, "1 rows of partition 2026-03-02 have NULL in 'y'"),
         ({"yhat": [0, None, 1]}, "NULL in 'yhat'"),
-        ({"score": [0.2, 1.5, 0.3]}, "1 rows of partition 2026-03-02 have a score outside \\[0, 1\\]"),
+        (
+            {"score": [0.2, 1.5, 0.3]},
+            "1 rows of partition 2026-03-02 have a score outside \\[0, 1\\]",
+        ),
         ({"score": [0.2, None, 0.3]}, "NULL in 'score'"),
     ],
 )
 def test_bad_labels_and_scores_are_rejected(change, message):
-    rows = pd.DataFrame({"sex": ["f", "m", "f"], "band": "a", "y": [0, 1, 1], "yhat": [0, 1, 1], "score": [0.2, 0.8, 0.3], **change})
+    rows = pd.DataFrame(
+        {
+            "sex": ["f", "m", "f"],
+            "band": "a",
+            "y": [0, 1, 1],
+            "yhat": [0, 1, 1],
+            "score": [0.2, 0.8, 0.3],
+            **change,
+        }
+    )
     with pytest.raises(DataContractError, match=message):
         _compute(rows, _bindings())
 
 
 def test_empty_partition_is_rejected():
     with duckdb.connect() as conn:
-        _table(conn, pd.DataFrame({"sex": ["f"], "band": ["a"], "y": [1], "yhat": [1], "score": [0.5]}), day="2026-03-01")
+        _table(
+            conn,
+            pd.DataFrame({"sex": ["f"], "band": ["a"], "y": [1], "yhat": [1], "score": [0.5]}),
+            day="2026-03-01",
+        )
         with pytest.raises(DataContractError, match="partition 2026-03-02 of scored has no rows"):
             group_cells(conn, "scored", _bindings(), partition_key="2026-03-02")
 
 
 def test_string_labels_use_the_positive_label():
-    rows = pd.DataFrame({"sex": ["f", "m", "f", "m"], "band": "a", "y": ["good", "bad", "good", "good"], "yhat": ["good"] * 4, "score": 0.9})
+    rows = pd.DataFrame(
+        {
+            "sex": ["f", "m", "f", "m"],
+            "band": "a",
+            "y": ["good", "bad", "good", "good"],
+            "yhat": ["good"] * 4,
+            "score": 0.9,
+        }
+    )
     with duckdb.connect() as conn:
         _table(conn, rows)
-        cells = group_cells(conn, "scored", _bindings(), partition_key="2026-03-02", positive_label="good").frame
+        cells = group_cells(
+            conn, "scored", _bindings(), partition_key="2026-03-02", positive_label="good"
+        ).frame
     assert cells.groupby("y_true")["n"].sum().to_dict() == {0: 1, 1: 3}

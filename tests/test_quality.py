@@ -10,31 +10,35 @@ import pandas as pd
 import pytest
 import yaml
 
-from impact_assets import ProjectPaths, SpecError, assessment_job_name, build_definitions, load_assessment
+from impact_assets import (
+    ProjectPaths,
+    SpecError,
+    assessment_job_name,
+    build_definitions,
+    load_assessment,
+)
 from impact_assets.quality import MASK, assessment_checks, check_name, evaluate_checks
 
-from .conftest import REPO, VENDOR_ROWS, vendor_project
-
-DEMO = REPO / "assessments" / "credit_scoring.yaml"
-
-
-def _variant(tmp_path: Path, edit) -> Path:
-    data = yaml.safe_load(DEMO.read_text())
-    edit(data)
-    path = tmp_path / "variant.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
-    return path
+from .conftest import DEMO_SPEC as DEMO
+from .conftest import REPO, VENDOR_ROWS, spec_variant, vendor_project
 
 
 def _load(tmp_path: Path, edit):
-    return load_assessment(_variant(tmp_path, edit), ProjectPaths.for_project(REPO, state_dir=tmp_path))
+    return load_assessment(
+        spec_variant(tmp_path, edit), ProjectPaths.for_project(REPO, state_dir=tmp_path)
+    )
 
 
 def test_unknown_expectation_is_rejected_with_close_matches(tmp_path: Path):
     def edit(d):
-        d["quality"]["tables"]["stg_applications"][0]["expectation"] = "expect_column_values_to_be_uniqe"
+        d["quality"]["tables"]["stg_applications"][0]["expectation"] = (
+            "expect_column_values_to_be_uniqe"
+        )
 
-    with pytest.raises(SpecError, match="unknown expectation 'expect_column_values_to_be_uniqe' \\(did you mean 'expect_column_values_to_be_unique'") as info:
+    with pytest.raises(
+        SpecError,
+        match="unknown expectation 'expect_column_values_to_be_uniqe' \\(did you mean 'expect_column_values_to_be_unique'",
+    ) as info:
         _load(tmp_path, edit)
     assert info.value.context["field"] == "quality.tables.stg_applications.0.expectation"
 
@@ -43,32 +47,81 @@ def test_expectation_with_bad_arguments_is_rejected(tmp_path: Path):
     def edit(d):
         d["quality"]["tables"]["stg_applications"][1]["kwargs"]["mostly"] = 3
 
-    with pytest.raises(SpecError, match="invalid arguments for expect_column_values_to_be_between: mostly: ensure this value is less than or equal to 1") as info:
+    with pytest.raises(
+        SpecError,
+        match="invalid arguments for expect_column_values_to_be_between: mostly: ensure this value is less than or equal to 1",
+    ) as info:
         _load(tmp_path, edit)
     assert info.value.context["field"] == "quality.tables.stg_applications.1.kwargs"
 
 
 def test_expectation_on_an_unknown_column_or_table(tmp_path: Path):
-    with pytest.raises(SpecError, match="column 'agee' is not produced by SQL model 'stg_applications'"):
-        _load(tmp_path, lambda d: d["quality"]["tables"]["stg_applications"][1]["kwargs"].update(column="agee"))
-    with pytest.raises(SpecError, match="table 'applications', which is not a SQL model, source or the predictions"):
-        _load(tmp_path, lambda d: d["quality"]["tables"].update(applications=[{"expectation": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1}}]))
+    with pytest.raises(
+        SpecError, match="column 'agee' is not produced by SQL model 'stg_applications'"
+    ):
+        _load(
+            tmp_path,
+            lambda d: d["quality"]["tables"]["stg_applications"][1]["kwargs"].update(column="agee"),
+        )
+    with pytest.raises(
+        SpecError, match="table 'applications', which is not a SQL model, source or the predictions"
+    ):
+        _load(
+            tmp_path,
+            lambda d: d["quality"]["tables"].update(
+                applications=[
+                    {
+                        "expectation": "expect_table_row_count_to_be_between",
+                        "kwargs": {"min_value": 1},
+                    }
+                ]
+            ),
+        )
 
 
 def test_check_names_read_as_properties():
-    assert check_name("expect_column_values_to_not_be_null", {"column": "score"}) == "score_values_are_not_null"
-    assert check_name("expect_table_row_count_to_be_between", {"min_value": 1}) == "row_count_is_between"
-    assert check_name("expect_column_unique_value_count_to_be_between", {"column": "y"}) == "y_unique_value_count_is_between"
+    assert (
+        check_name("expect_column_values_to_not_be_null", {"column": "score"})
+        == "score_values_are_not_null"
+    )
+    assert (
+        check_name("expect_table_row_count_to_be_between", {"min_value": 1})
+        == "row_count_is_between"
+    )
+    assert (
+        check_name("expect_column_unique_value_count_to_be_between", {"column": "y"})
+        == "y_unique_value_count_is_between"
+    )
 
 
 def test_results_match_a_hand_count_and_mask_sensitive_values(tmp_path: Path):
     spec = _load(tmp_path, lambda d: None).spec
     checks = [c for c in assessment_checks(spec) if c.table == "scored_applications"]
-    frame = pd.DataFrame({"repaid": [1, 0, 1, 1], "approved": [1, 1, 0, 0], "score": [0.1, 0.5, 1.2, -0.1],
-                          "sex": ["female", "male", "nonbinary", None], "age_band": ["<25"] * 4, "foreign_worker": ["yes"] * 4})
-    results = {r.check.name: r for r in evaluate_checks(frame, checks, sensitive_columns={"sex", "age_band", "foreign_worker"})}
-    assert {name for name, r in results.items() if not r.success} == {"score_values_are_between", "sex_values_are_not_null", "sex_values_are_in_set"}
-    assert (results["score_values_are_between"].unexpected_count, results["score_values_are_between"].unexpected_percent) == (2, 50.0)
+    frame = pd.DataFrame(
+        {
+            "repaid": [1, 0, 1, 1],
+            "approved": [1, 1, 0, 0],
+            "score": [0.1, 0.5, 1.2, -0.1],
+            "sex": ["female", "male", "nonbinary", None],
+            "age_band": ["<25"] * 4,
+            "foreign_worker": ["yes"] * 4,
+        }
+    )
+    results = {
+        r.check.name: r
+        for r in evaluate_checks(
+            frame, checks, sensitive_columns={"sex", "age_band", "foreign_worker"}
+        )
+    }
+    assert {name for name, r in results.items() if not r.success} == {
+        "score_values_are_between",
+        "sex_values_are_not_null",
+        "sex_values_are_in_set",
+    }
+    assert (
+        results["score_values_are_between"].unexpected_count,
+        results["score_values_are_between"].unexpected_percent,
+    ) == (2, 50.0)
     assert set(results["score_values_are_between"].sample) == {"1.2", "-0.1"}
     assert results["sex_values_are_in_set"].sample == (MASK,)
     assert results["row_count_is_between"].observed_value == "4"
@@ -76,11 +129,31 @@ def test_results_match_a_hand_count_and_mask_sensitive_values(tmp_path: Path):
 
 DEFECTS = {
     "clean": (VENDOR_ROWS, set(), False),
-    "null in a sensitive feature": (VENDOR_ROWS.replace("3,2026-03-02,south", "3,2026-03-02,"), {"region_values_are_not_null"}, False),
-    "unknown category": (VENDOR_ROWS.replace("3,2026-03-02,south", "3,2026-03-02,east"), {"region_values_are_in_set"}, False),
-    "score out of range": (VENDOR_ROWS.replace("2,2026-03-02,north,0,0.7", "2,2026-03-02,north,0,1.7"), {"score_values_are_between"}, True),
-    "null label": (VENDOR_ROWS.replace("2,2026-03-02,north,0,0.7", "2,2026-03-02,north,,0.7"), {"outcome_values_are_not_null"}, True),
-    "empty partition": (VENDOR_ROWS.replace("2026-03-02", "2026-03-01"), {"row_count_is_between"}, True),
+    "null in a sensitive feature": (
+        VENDOR_ROWS.replace("3,2026-03-02,south", "3,2026-03-02,"),
+        {"region_values_are_not_null"},
+        False,
+    ),
+    "unknown category": (
+        VENDOR_ROWS.replace("3,2026-03-02,south", "3,2026-03-02,east"),
+        {"region_values_are_in_set"},
+        False,
+    ),
+    "score out of range": (
+        VENDOR_ROWS.replace("2,2026-03-02,north,0,0.7", "2,2026-03-02,north,0,1.7"),
+        {"score_values_are_between"},
+        True,
+    ),
+    "null label": (
+        VENDOR_ROWS.replace("2,2026-03-02,north,0,0.7", "2,2026-03-02,north,,0.7"),
+        {"outcome_values_are_not_null"},
+        True,
+    ),
+    "empty partition": (
+        VENDOR_ROWS.replace("2026-03-02", "2026-03-01"),
+        {"row_count_is_between"},
+        True,
+    ),
 }
 
 
@@ -90,26 +163,42 @@ def test_each_defect_fails_exactly_its_check(project: ProjectPaths, defect: str)
     vendor_project(project, rows)
     defs = build_definitions(project)
     with dg.instance_for_test() as instance:
-        result = defs.resolve_job_def(assessment_job_name("vendor_scores")).execute_in_process(partition_key="2026-03-02", instance=instance)
+        result = defs.resolve_job_def(assessment_job_name("vendor_scores")).execute_in_process(
+            partition_key="2026-03-02", instance=instance
+        )
         assert result.success
-        evaluations = {e.check_name: e for e in result.get_asset_check_evaluations() if e.asset_key.path[-1] == "vendor_decisions"}
-        group_metrics = instance.get_latest_materialization_event(dg.AssetKey(["vendor_scores", "group_metrics"])).asset_materialization
+        evaluations = {
+            e.check_name: e
+            for e in result.get_asset_check_evaluations()
+            if e.asset_key.path[-1] == "vendor_decisions"
+        }
+        group_metrics = instance.get_latest_materialization_event(
+            dg.AssetKey(["vendor_scores", "group_metrics"])
+        ).asset_materialization
     assert {name for name, e in evaluations.items() if not e.passed} == failing
     expected = {"region_values_are_not_null": "WARN", "region_values_are_in_set": "WARN"}
     for name in failing:
         assert evaluations[name].severity.value == expected.get(name, "ERROR")
     with duckdb.connect(str(project.database), read_only=True) as conn:
-        status, reason = conn.execute("SELECT status, reason FROM impact.register_entries").fetchall()[0]
+        status, reason = conn.execute(
+            "SELECT status, reason FROM impact.register_entries"
+        ).fetchall()[0]
         computed = conn.execute("SELECT count(*) FROM impact.group_metrics").fetchall()[0][0]
-        recorded = conn.execute("SELECT count(*), count(*) FILTER (WHERE NOT success) FROM impact.quality_results").fetchall()[0]
+        recorded = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE NOT success) FROM impact.quality_results"
+        ).fetchall()[0]
     assert recorded == (len(evaluations), len(failing))
     if blocks:
         assert status == "insufficient_data"
-        assert reason.startswith("not evaluated: failed blocking data-quality checks: vendor_decisions.")
+        assert reason.startswith(
+            "not evaluated: failed blocking data-quality checks: vendor_decisions."
+        )
         assert computed == 0
         assert "impact_assets/blocked_by" in group_metrics.metadata
     else:
-        assert not reason.startswith("not evaluated")  # the entry was evaluated on the data (its status may still be insufficient_data)
+        assert not reason.startswith(
+            "not evaluated"
+        )  # the entry was evaluated on the data (its status may still be insufficient_data)
         assert computed > 0
 
 
@@ -123,13 +212,24 @@ def test_a_blocking_failure_on_a_raw_source_stops_the_register(demo_paths: Proje
         conn.execute("COPY f TO ? (FORMAT parquet)", [str(batch)])
     defs = build_definitions(demo_paths)
     with dg.instance_for_test() as instance:
-        result = defs.resolve_job_def(assessment_job_name("credit_scoring")).execute_in_process(partition_key=day, instance=instance)
+        result = defs.resolve_job_def(assessment_job_name("credit_scoring")).execute_in_process(
+            partition_key=day, instance=instance
+        )
     failed = {e.check_name: e for e in result.get_asset_check_evaluations() if not e.passed}
     assert "raw_applications__creditability_values_are_in_set" in failed
-    assert failed["raw_applications__creditability_values_are_in_set"].metadata["unexpected_count"].value == 3
+    assert (
+        failed["raw_applications__creditability_values_are_in_set"]
+        .metadata["unexpected_count"]
+        .value
+        == 3
+    )
     with duckdb.connect(str(demo_paths.database), read_only=True) as conn:
-        statuses = {s for (s,) in conn.execute("SELECT status FROM impact.register_entries").fetchall()}
-        table = conn.execute("SELECT DISTINCT table_name FROM impact.quality_results WHERE NOT success").fetchall()
+        statuses = {
+            s for (s,) in conn.execute("SELECT status FROM impact.register_entries").fetchall()
+        }
+        table = conn.execute(
+            "SELECT DISTINCT table_name FROM impact.quality_results WHERE NOT success"
+        ).fetchall()
     assert statuses == {"insufficient_data"}
     assert ("raw_applications",) in table
 
@@ -144,14 +244,24 @@ def test_register_entries_can_measure_a_quality_check(project: ProjectPaths):
     owner: risk@lender.example
 """
     # scores above 0.85 break this (stricter, warn-only) expectation: one row of four on 2026-03-02
-    vendor_project(project, VENDOR_ROWS, quality="quality:\n  tables:\n    vendor_decisions:\n      - {expectation: expect_column_values_to_be_between, kwargs: {column: score, min_value: 0, max_value: 0.85}, severity: warn, name: score_values_are_between}\n  defaults: false\n")
+    vendor_project(
+        project,
+        VENDOR_ROWS,
+        quality="quality:\n  tables:\n    vendor_decisions:\n      - {expectation: expect_column_values_to_be_between, kwargs: {column: score, min_value: 0, max_value: 0.85}, severity: warn, name: score_values_are_between}\n  defaults: false\n",
+    )
     spec_file = project.assessments_dir / "vendor.yaml"
     spec_file.write_text(spec_file.read_text().replace("register:\n", "register:\n" + entry))
     defs = build_definitions(project)
     with dg.instance_for_test() as instance:
-        assert defs.resolve_job_def(assessment_job_name("vendor_scores")).execute_in_process(partition_key="2026-03-02", instance=instance).success
+        assert (
+            defs.resolve_job_def(assessment_job_name("vendor_scores"))
+            .execute_in_process(partition_key="2026-03-02", instance=instance)
+            .success
+        )
     with duckdb.connect(str(project.database), read_only=True) as conn:
-        value, n, status = conn.execute("SELECT value, n, status FROM impact.register_entries WHERE entry_id = 'scores_in_range'").fetchall()[0]
+        value, n, status = conn.execute(
+            "SELECT value, n, status FROM impact.register_entries WHERE entry_id = 'scores_in_range'"
+        ).fetchall()[0]
     assert (value, n, status) == (25.0, 4, "breach")
 
 
@@ -159,6 +269,11 @@ def test_a_quality_reference_must_name_an_existing_check(tmp_path: Path):
     def edit(d):
         d["register"][-1]["measure"]["check"] = "repaid_is_recorded"
 
-    with pytest.raises(SpecError, match="no quality check 'repaid_is_recorded' on table 'scored_applications'") as info:
+    with pytest.raises(
+        SpecError, match="no quality check 'repaid_is_recorded' on table 'scored_applications'"
+    ) as info:
         _load(tmp_path, edit)
-    assert info.value.context["field"] == f"register.{len(yaml.safe_load(DEMO.read_text())['register']) - 1}.measure.check"
+    assert (
+        info.value.context["field"]
+        == f"register.{len(yaml.safe_load(DEMO.read_text())['register']) - 1}.measure.check"
+    )

@@ -19,7 +19,13 @@ def _entry(**measure) -> RegisterEntry:
             "outcome": "comparable approval",
             "stakeholder": "applicants",
             "impact": "harm",
-            "measure": {"source": "disparity", "metric": "demographic_parity", "feature_set": "sex", "method": "ratio", **measure},
+            "measure": {
+                "source": "disparity",
+                "metric": "demographic_parity",
+                "feature_set": "sex",
+                "method": "ratio",
+                **measure,
+            },
             "thresholds": {"direction": "higher_is_better", "warn": 0.9, "breach": 0.8},
             "owner": "fair-lending@lender.example",
         }
@@ -45,8 +51,17 @@ def test_status_rules(value, direction, warn, breach, status):
 
 
 def _disparities(**row) -> dict[str, pd.DataFrame]:
-    base = {"feature_set": "sex", "metric": "demographic_parity", "method": "ratio", "relative_to": "between_groups",
-            "value": 0.75, "n": 1000, "ci_low": None, "ci_high": None, "reason": None}
+    base = {
+        "feature_set": "sex",
+        "metric": "demographic_parity",
+        "method": "ratio",
+        "relative_to": "between_groups",
+        "value": 0.75,
+        "n": 1000,
+        "ci_low": None,
+        "ci_high": None,
+        "reason": None,
+    }
     return {"disparities": pd.DataFrame([{**base, **row}]), "group_metrics": pd.DataFrame()}
 
 
@@ -57,18 +72,42 @@ def test_entry_resolves_its_row_and_breaches():
 
 
 def test_missing_value_is_insufficient_data_never_pass():
-    result = evaluate_entry(_entry(), _disparities(value=None, reason="fewer than two groups with a value"))
+    result = evaluate_entry(
+        _entry(), _disparities(value=None, reason="fewer than two groups with a value")
+    )
     assert result.status == "insufficient_data"
     assert result.reason == "fewer than two groups with a value"
-    assert evaluate_entry(_entry(relative_to="to_overall"), _disparities()).status == "insufficient_data"
+    assert (
+        evaluate_entry(_entry(relative_to="to_overall"), _disparities()).status
+        == "insufficient_data"
+    )
 
 
 def test_suppressed_group_is_reported_as_suppressed():
     entry = RegisterEntry.model_validate(
-        {**_entry().model_dump(), "measure": {"source": "group_metric", "metric": "selection_rate", "feature_set": "sex", "group": "f"}}
+        {
+            **_entry().model_dump(),
+            "measure": {
+                "source": "group_metric",
+                "metric": "selection_rate",
+                "feature_set": "sex",
+                "group": "f",
+            },
+        }
     )
-    metrics = pd.DataFrame([{"feature_set": "sex", "group_key": "f", "metric": "selection_rate", "value": None, "n": 12,
-                             "suppressed": True, "reason": "group has 12 rows, fewer than the minimum group size 30"}])
+    metrics = pd.DataFrame(
+        [
+            {
+                "feature_set": "sex",
+                "group_key": "f",
+                "metric": "selection_rate",
+                "value": None,
+                "n": 12,
+                "suppressed": True,
+                "reason": "group has 12 rows, fewer than the minimum group size 30",
+            }
+        ]
+    )
     result = evaluate_entry(entry, {"group_metrics": metrics})
     assert (result.status, result.n) == ("suppressed", 12)
 
@@ -76,8 +115,14 @@ def test_suppressed_group_is_reported_as_suppressed():
 def _write(conn, partition="2026-03-02", run="r1"):
     entry = _entry()
     return write_snapshot(
-        conn, assessment_id="a", partition_key=partition, run_id=run, model_version="1", data_version="d",
-        entries=(entry,), results=[evaluate_entry(entry, _disparities())],
+        conn,
+        assessment_id="a",
+        partition_key=partition,
+        run_id=run,
+        model_version="1",
+        data_version="d",
+        entries=(entry,),
+        results=[evaluate_entry(entry, _disparities())],
     )
 
 
@@ -86,10 +131,15 @@ def test_snapshots_are_appended_with_increasing_versions(tmp_path):
         migrate(conn)
         first, second = _write(conn), _write(conn, run="r2")
         other = _write(conn, partition="2026-03-03")
-        assert (first.snapshot_version, second.snapshot_version, other.snapshot_version) == (1, 2, 1)
+        assert (first.snapshot_version, second.snapshot_version, other.snapshot_version) == (
+            1,
+            2,
+            1,
+        )
         assert conn.execute("SELECT count(*) FROM impact.register_entries").fetchall() == [(3,)]
-        assert conn.execute("SELECT run_id, status FROM impact.runs ORDER BY run_id, partition_key").fetchall() == [
-            ("r1", "completed"), ("r1", "completed"), ("r2", "completed")]
+        assert conn.execute(
+            "SELECT run_id, status FROM impact.runs ORDER BY run_id, partition_key"
+        ).fetchall() == [("r1", "completed"), ("r1", "completed"), ("r2", "completed")]
 
 
 def test_failed_snapshot_leaves_nothing_behind(tmp_path):
@@ -100,11 +150,21 @@ def test_failed_snapshot_leaves_nothing_behind(tmp_path):
         bad = evaluate_entry(entry, _disparities())
         bad = bad.__class__(**{**bad.__dict__, "status": "not-a-status"})
         with pytest.raises(StorageError, match="was not written"):
-            write_snapshot(conn, assessment_id="a", partition_key="2026-03-02", run_id="r9", model_version="1",
-                           data_version="d", entries=(entry,), results=[bad])
+            write_snapshot(
+                conn,
+                assessment_id="a",
+                partition_key="2026-03-02",
+                run_id="r9",
+                model_version="1",
+                data_version="d",
+                entries=(entry,),
+                results=[bad],
+            )
         assert conn.execute("SELECT count(*) FROM impact.register_snapshots").fetchall() == [(1,)]
         assert conn.execute("SELECT count(*) FROM impact.register_entries").fetchall() == [(1,)]
-        assert conn.execute("SELECT count(*) FROM impact.runs WHERE run_id = 'r9'").fetchall() == [(0,)]
+        assert conn.execute("SELECT count(*) FROM impact.runs WHERE run_id = 'r9'").fetchall() == [
+            (0,)
+        ]
 
 
 def test_migrations_are_idempotent(tmp_path):
@@ -113,11 +173,17 @@ def test_migrations_are_idempotent(tmp_path):
         columns = conn.execute(
             "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'impact' AND table_name = 'register_entries' ORDER BY ordinal_position"
         ).fetchall()
-    assert columns[:3] == [("snapshot_id", "VARCHAR"), ("assessment_id", "VARCHAR"), ("entry_id", "VARCHAR")]
+    assert columns[:3] == [
+        ("snapshot_id", "VARCHAR"),
+        ("assessment_id", "VARCHAR"),
+        ("entry_id", "VARCHAR"),
+    ]
 
 
 def test_interval_decisions():
-    thresholds = Thresholds(direction="higher_is_better", warn=0.9, breach=0.8, decide_on="interval")
+    thresholds = Thresholds(
+        direction="higher_is_better", warn=0.9, breach=0.8, decide_on="interval"
+    )
     assert status_for(0.75, thresholds, (0.70, 0.79))[0] == "breach"
     assert status_for(0.75, thresholds, (0.60, 0.85))[0] == "warn"  # inconclusive breach
     assert status_for(0.85, thresholds, (0.80, 0.95))[0] == "pass"  # inconclusive warning

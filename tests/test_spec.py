@@ -6,22 +6,12 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
 
 from impact_assets import SpecError, SqlModelError, load_assessment
 from impact_assets.spec import load_spec
 
-from .conftest import REPO
-
-DEMO = REPO / "assessments" / "credit_scoring.yaml"
-
-
-def _write_variant(tmp_path: Path, edit) -> Path:
-    data = yaml.safe_load(DEMO.read_text())
-    edit(data)
-    path = tmp_path / "variant.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
-    return path
+from .conftest import DEMO_SPEC as DEMO
+from .conftest import REPO, spec_variant
 
 
 def _line_of(path: Path, needle: str) -> int:
@@ -34,8 +24,17 @@ def _line_of(path: Path, needle: str) -> int:
 def test_demo_spec_loads_with_its_register():
     spec, _ = load_spec(DEMO)
     assert spec.id == "credit_scoring"
-    assert [e.id for e in spec.register_entries][:2] == ["approval_parity_sex", "approval_parity_age"]
-    assert list(spec.bindings.feature_sets) == ["sex", "age_band", "foreign_worker", "sex×age_band", "overall"]
+    assert [e.id for e in spec.register_entries][:2] == [
+        "approval_parity_sex",
+        "approval_parity_age",
+    ]
+    assert list(spec.bindings.feature_sets) == [
+        "sex",
+        "age_band",
+        "foreign_worker",
+        "sex×age_band",
+        "overall",
+    ]
 
 
 def test_invalid_yaml_names_the_line(tmp_path: Path):
@@ -48,15 +47,17 @@ def test_invalid_yaml_names_the_line(tmp_path: Path):
 
 
 def test_unknown_key_is_rejected_with_a_suggestion(tmp_path: Path):
-    path = _write_variant(tmp_path, lambda d: d["bindings"].update(min_grup_size=10))
-    with pytest.raises(SpecError, match=r"unknown key 'min_grup_size' \(did you mean 'min_group_size'") as info:
+    path = spec_variant(tmp_path, lambda d: d["bindings"].update(min_grup_size=10))
+    with pytest.raises(
+        SpecError, match=r"unknown key 'min_grup_size' \(did you mean 'min_group_size'"
+    ) as info:
         load_spec(path)
     assert info.value.context["field"] == "bindings.min_grup_size"
     assert info.value.context["line"] == _line_of(path, "min_grup_size")
 
 
 def test_wrong_type_names_the_field(tmp_path: Path):
-    path = _write_variant(tmp_path, lambda d: d["bindings"].update(min_group_size="many"))
+    path = spec_variant(tmp_path, lambda d: d["bindings"].update(min_group_size="many"))
     with pytest.raises(SpecError, match="valid integer") as info:
         load_spec(path)
     assert info.value.context["field"] == "bindings.min_group_size"
@@ -64,35 +65,43 @@ def test_wrong_type_names_the_field(tmp_path: Path):
 
 
 def test_register_entry_with_unknown_metric_lists_valid_ones(tmp_path: Path):
-    path = _write_variant(tmp_path, lambda d: d["register"][0]["measure"].update(metric="approval_rate"))
+    path = spec_variant(
+        tmp_path, lambda d: d["register"][0]["measure"].update(metric="approval_rate")
+    )
     with pytest.raises(SpecError, match="'demographic_parity'") as info:
         load_spec(path)
     assert info.value.context["field"] == "register.0.measure.metric"
 
 
 def test_register_entry_with_unknown_feature_set_lists_valid_ones(tmp_path: Path):
-    path = _write_variant(tmp_path, lambda d: d["register"][1]["measure"].update(feature_set="income"))
-    with pytest.raises(SpecError, match=re.escape("feature_set 'income' is unknown (valid: ['sex', 'age_band'")) as info:
+    path = spec_variant(
+        tmp_path, lambda d: d["register"][1]["measure"].update(feature_set="income")
+    )
+    with pytest.raises(
+        SpecError, match=re.escape("feature_set 'income' is unknown (valid: ['sex', 'age_band'")
+    ) as info:
         load_spec(path)
     assert info.value.context["field"] == "register.1.measure.feature_set"
     assert info.value.context["line"] == _line_of(path, "feature_set: income")
 
 
 def test_group_must_be_a_declared_value(tmp_path: Path):
-    path = _write_variant(tmp_path, lambda d: d["register"][3]["measure"].update(group="<18"))
+    path = spec_variant(tmp_path, lambda d: d["register"][3]["measure"].update(group="<18"))
     with pytest.raises(SpecError, match=re.escape("'<18' is not a declared value of 'age_band'")):
         load_spec(path)
 
 
 def test_thresholds_in_the_wrong_order(tmp_path: Path):
-    path = _write_variant(tmp_path, lambda d: d["register"][0]["thresholds"].update(warn=0.7, breach=0.8))
+    path = spec_variant(
+        tmp_path, lambda d: d["register"][0]["thresholds"].update(warn=0.7, breach=0.8)
+    )
     with pytest.raises(SpecError, match=r"warn \(0.7\) must be >= breach \(0.8\)") as info:
         load_spec(path)
     assert info.value.context["field"] == "register.0.thresholds"
 
 
 def test_unknown_stakeholder(tmp_path: Path):
-    path = _write_variant(tmp_path, lambda d: d["register"][0].update(stakeholder="shareholders"))
+    path = spec_variant(tmp_path, lambda d: d["register"][0].update(stakeholder="shareholders"))
     with pytest.raises(SpecError, match="stakeholder 'shareholders' is not declared"):
         load_spec(path)
 
@@ -107,13 +116,13 @@ def test_duplicate_key_is_an_error(tmp_path: Path):
 
 
 def test_intersection_of_undeclared_feature(tmp_path: Path):
-    path = _write_variant(tmp_path, lambda d: d["bindings"].update(intersections=[["sex", "income"]]))
+    path = spec_variant(tmp_path, lambda d: d["bindings"].update(intersections=[["sex", "income"]]))
     with pytest.raises(SpecError, match="names \\['income'\\], which are not sensitive_features"):
         load_spec(path)
 
 
 def test_reserved_assessment_id(tmp_path: Path):
-    path = _write_variant(tmp_path, lambda d: d.update(id="impact"))
+    path = spec_variant(tmp_path, lambda d: d.update(id="impact"))
     with pytest.raises(SpecError, match="'impact' is reserved"):
         load_spec(path)
 
@@ -122,8 +131,11 @@ def test_unknown_column_in_binding_is_found_from_the_sql(tmp_path: Path):
     from impact_assets import ProjectPaths
 
     paths = ProjectPaths.for_project(REPO, state_dir=tmp_path)
-    path = _write_variant(tmp_path, lambda d: d["bindings"].update(label="defaulted"))
-    with pytest.raises(SpecError, match="column 'defaulted' is not produced by SQL model 'scored_applications' \\(columns: \\['application_id'") as info:
+    path = spec_variant(tmp_path, lambda d: d["bindings"].update(label="defaulted"))
+    with pytest.raises(
+        SpecError,
+        match="column 'defaulted' is not produced by SQL model 'scored_applications' \\(columns: \\['application_id'",
+    ) as info:
         load_assessment(path, paths)
     assert info.value.context["field"] == "bindings.label"
     assert info.value.context["line"] == _line_of(path, "label: defaulted")
@@ -133,7 +145,7 @@ def test_scored_table_must_be_a_sql_model(tmp_path: Path):
     from impact_assets import ProjectPaths
 
     paths = ProjectPaths.for_project(REPO, state_dir=tmp_path)
-    path = _write_variant(tmp_path, lambda d: d["bindings"].update(scored_table="scores"))
+    path = spec_variant(tmp_path, lambda d: d["bindings"].update(scored_table="scores"))
     with pytest.raises(SpecError, match="scored_table 'scores' is not a SQL model"):
         load_assessment(path, paths)
 
@@ -142,12 +154,14 @@ def test_sql_model_reading_an_unknown_table_names_the_file(tmp_path: Path):
     from impact_assets import ProjectPaths
 
     sql = tmp_path / "sql"
-    shutil_copy = (REPO / "dbt_like_sql")
+    shutil_copy = REPO / "dbt_like_sql"
     import shutil
 
     shutil.copytree(shutil_copy, sql)
     (sql / "marts" / "extra.sql").write_text("SELECT * FROM applications_v2\n")
-    paths = ProjectPaths(project_dir=REPO, assessments_dir=REPO / "assessments", sql_dir=sql, state_dir=tmp_path)
+    paths = ProjectPaths(
+        project_dir=REPO, assessments_dir=REPO / "assessments", sql_dir=sql, state_dir=tmp_path
+    )
     with pytest.raises(SqlModelError, match="reads table 'applications_v2'") as info:
         load_assessment(DEMO, paths)
     assert info.value.context["model"].endswith("extra.sql")

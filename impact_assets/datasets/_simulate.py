@@ -36,7 +36,11 @@ _CATEGORICAL = (
 
 def load_german_credit() -> pd.DataFrame:
     """The 1,000 real applicants (see ``datasets/german_credit/SOURCE.md``)."""
-    with resources.files("impact_assets.datasets").joinpath("german_credit/german_credit.csv").open("r", encoding="utf-8") as fh:
+    with (
+        resources.files("impact_assets.datasets")
+        .joinpath("german_credit/german_credit.csv")
+        .open("r", encoding="utf-8") as fh
+    ):
         return pd.read_csv(fh)
 
 
@@ -44,7 +48,14 @@ def _rng(seed: int, day: dt.date) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(day.isoformat().encode())])
 
 
-def simulate_batch(day: dt.date, *, rows: int, seed: int = 0, drift_from: dt.date | None = None, base: pd.DataFrame | None = None) -> pd.DataFrame:
+def simulate_batch(
+    day: dt.date,
+    *,
+    rows: int,
+    seed: int = 0,
+    drift_from: dt.date | None = None,
+    base: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """One day's applications.
 
     Args:
@@ -69,7 +80,9 @@ def simulate_batch(day: dt.date, *, rows: int, seed: int = 0, drift_from: dt.dat
     picked = rng.choice(len(base), size=n, replace=True, p=weights / weights.sum())
     batch = base.iloc[picked].reset_index(drop=True).copy()
     scale = rng.lognormal(mean=0.15 if drifted else 0.0, sigma=0.1, size=n)
-    batch["credit_amount"] = np.maximum(250, np.round(batch["credit_amount"].to_numpy() * scale)).astype("int64")
+    batch["credit_amount"] = np.maximum(
+        250, np.round(batch["credit_amount"].to_numpy() * scale)
+    ).astype("int64")
     for column, (spread, low, high) in _NUMERIC_NOISE.items():
         shift = rng.integers(-spread, spread + 1, size=n)
         batch[column] = np.clip(batch[column].to_numpy() + shift, low, high).astype("int64")
@@ -78,7 +91,9 @@ def simulate_batch(day: dt.date, *, rows: int, seed: int = 0, drift_from: dt.dat
         if redraw.any():
             batch.loc[redraw, column] = rng.choice(base[column].to_numpy(), size=int(redraw.sum()))
     flip = rng.random(n) < 0.03
-    batch.loc[flip, "creditability"] = np.where(batch.loc[flip, "creditability"] == "good", "bad", "good")
+    batch.loc[flip, "creditability"] = np.where(
+        batch.loc[flip, "creditability"] == "good", "bad", "good"
+    )
     batch.insert(0, "application_id", [f"{day:%Y%m%d}-{i:06d}" for i in range(n)])
     batch.insert(1, "application_date", pd.Timestamp(day).date())
     return batch

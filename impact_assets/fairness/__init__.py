@@ -2,9 +2,21 @@
 
 from impact_assets.fairness._bootstrap import DETAIL as BOOTSTRAP_DETAIL
 from impact_assets.fairness._bootstrap import bootstrap_intervals, resample_cells
-from impact_assets.fairness._cells import MISSING_GROUP, SCORE_BINS, GroupCells, group_cells, score_auc
+from impact_assets.fairness._cells import (
+    MISSING_GROUP,
+    SCORE_BINS,
+    GroupCells,
+    group_cells,
+    score_auc,
+)
 from impact_assets.fairness._formulas import DECISION_FORMULAS, disparity
-from impact_assets.fairness._metrics import DISPARITY_BASE, METRIC_FUNCTIONS, confusion_by_group, disparities, group_metrics
+from impact_assets.fairness._metrics import (
+    DISPARITY_BASE,
+    METRIC_FUNCTIONS,
+    confusion_by_group,
+    disparities,
+    group_metrics,
+)
 
 __all__ = [
     "BOOTSTRAP_DETAIL",

@@ -54,20 +54,38 @@ def _one_hot(codes: np.ndarray, width: int, mask: np.ndarray | None = None) -> n
 def _group_codes(cells: pd.DataFrame, features: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
     if not features:
         return np.zeros(len(cells), dtype=int), [OVERALL]
-    keys = [group_key(tuple(r)) if len(features) > 1 else str(r[0]) for r in cells[list(features)].itertuples(index=False)]
+    keys = [
+        group_key(tuple(r)) if len(features) > 1 else str(r[0])
+        for r in cells[list(features)].itertuples(index=False)
+    ]
     codes, uniques = pd.factorize(pd.Series(keys), sort=True)
     return codes, [str(u) for u in uniques]
 
 
-def _metrics_per_resample(draws: np.ndarray, cells: pd.DataFrame, codes: np.ndarray, groups: int, has_score: bool, calibration_bins: int) -> dict[str, np.ndarray]:
+def _metrics_per_resample(
+    draws: np.ndarray,
+    cells: pd.DataFrame,
+    codes: np.ndarray,
+    groups: int,
+    has_score: bool,
+    calibration_bins: int,
+) -> dict[str, np.ndarray]:
     y = cells["y_true"].to_numpy()
     yhat = cells["y_pred"].to_numpy()
     draws = draws.astype("float64")
     counts = {
         name: draws @ _one_hot(codes, groups, mask)
-        for name, mask in {"tp": (y == 1) & (yhat == 1), "fp": (y == 0) & (yhat == 1), "tn": (y == 0) & (yhat == 0), "fn": (y == 1) & (yhat == 0)}.items()
+        for name, mask in {
+            "tp": (y == 1) & (yhat == 1),
+            "fp": (y == 0) & (yhat == 1),
+            "tn": (y == 0) & (yhat == 0),
+            "fn": (y == 1) & (yhat == 0),
+        }.items()
     }
-    out = {metric: formula(counts["tp"], counts["fp"], counts["tn"], counts["fn"]) for metric, formula in DECISION_FORMULAS.items()}
+    out = {
+        metric: formula(counts["tp"], counts["fp"], counts["tn"], counts["fn"])
+        for metric, formula in DECISION_FORMULAS.items()
+    }
     if not has_score:
         return out
     n_cell = cells["n"].to_numpy(dtype="float64")
@@ -75,24 +93,41 @@ def _metrics_per_resample(draws: np.ndarray, cells: pd.DataFrame, codes: np.ndar
     mean_sq = cells["score_sq"].to_numpy() / n_cell
     rows = sum(counts.values())
     with np.errstate(invalid="ignore", divide="ignore"):
-        out["brier_score"] = (draws @ (_one_hot(codes, groups) * (mean_sq - 2 * y * mean + y)[:, None])) / rows
+        out["brier_score"] = (
+            draws @ (_one_hot(codes, groups) * (mean_sq - 2 * y * mean + y)[:, None])
+        ) / rows
         calibration = (cells["score_bin"].to_numpy() // (SCORE_BINS // calibration_bins)).clip(0)
-        by_bin = draws @ (_one_hot(codes * calibration_bins + calibration, groups * calibration_bins) * (y - mean)[:, None])
-        out["expected_calibration_error"] = np.abs(by_bin).reshape(len(draws), groups, calibration_bins).sum(axis=2) / rows
+        by_bin = draws @ (
+            _one_hot(codes * calibration_bins + calibration, groups * calibration_bins)
+            * (y - mean)[:, None]
+        )
+        out["expected_calibration_error"] = (
+            np.abs(by_bin).reshape(len(draws), groups, calibration_bins).sum(axis=2) / rows
+        )
         bins = cells["score_bin"].to_numpy().clip(0)
         flat = codes * SCORE_BINS + bins
-        positives = (draws @ _one_hot(flat, groups * SCORE_BINS, y == 1)).reshape(len(draws), groups, SCORE_BINS)
-        negatives = (draws @ _one_hot(flat, groups * SCORE_BINS, y == 0)).reshape(len(draws), groups, SCORE_BINS)
+        positives = (draws @ _one_hot(flat, groups * SCORE_BINS, y == 1)).reshape(
+            len(draws), groups, SCORE_BINS
+        )
+        negatives = (draws @ _one_hot(flat, groups * SCORE_BINS, y == 0)).reshape(
+            len(draws), groups, SCORE_BINS
+        )
         below = np.cumsum(negatives, axis=2) - negatives
         pairs = positives.sum(axis=2) * negatives.sum(axis=2)
-        out["auc"] = np.where(pairs > 0, (positives * (below + negatives / 2)).sum(axis=2) / np.where(pairs > 0, pairs, 1), np.nan)
+        out["auc"] = np.where(
+            pairs > 0,
+            (positives * (below + negatives / 2)).sum(axis=2) / np.where(pairs > 0, pairs, 1),
+            np.nan,
+        )
     return out
 
 
 def _interval(samples: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
     tail = (1 - level) / 2 * 100
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: metric undefined in every resample
+        warnings.simplefilter(
+            "ignore", RuntimeWarning
+        )  # all-NaN columns: metric undefined in every resample
         low, high = np.nanpercentile(samples, [tail, 100 - tail], axis=0)
     return low, high
 
@@ -125,23 +160,38 @@ def bootstrap_intervals(
     has_score = bool((cells["score_bin"] >= 0).any())
     draws = resample_cells(cells["n"].to_numpy(), resamples, seed)
     original = cells["n"].to_numpy()[None, :]
-    suppressed = {(r.feature_set, r.group_key): bool(r.suppressed) for r in metrics[metrics["metric"] == "count"].itertuples()}
-    exact_auc = {(r.feature_set, r.group_key): r.value for r in metrics[metrics["metric"] == "auc"].itertuples()}
+    suppressed = {
+        (r.feature_set, r.group_key): bool(r.suppressed)
+        for r in metrics[metrics["metric"] == "count"].itertuples()
+    }
+    exact_auc = {
+        (r.feature_set, r.group_key): r.value
+        for r in metrics[metrics["metric"] == "auc"].itertuples()
+    }
     group_rows, gap_rows = [], []
     per_set: dict[str, tuple[list[str], dict[str, np.ndarray]]] = {}
     for name, features in feature_sets.items():
         codes, groups = _group_codes(cells, features)
-        samples = _metrics_per_resample(draws, cells, codes, len(groups), has_score, calibration_bins)
+        samples = _metrics_per_resample(
+            draws, cells, codes, len(groups), has_score, calibration_bins
+        )
         if has_score:
-            point = _metrics_per_resample(original, cells, codes, len(groups), has_score, calibration_bins)["auc"][0]
-            shift = np.array([exact_auc.get((name, g), np.nan) for g in groups], dtype="float64") - point
+            point = _metrics_per_resample(
+                original, cells, codes, len(groups), has_score, calibration_bins
+            )["auc"][0]
+            shift = (
+                np.array([exact_auc.get((name, g), np.nan) for g in groups], dtype="float64")
+                - point
+            )
             samples["auc"] = samples["auc"] + shift[None, :]
         hidden = np.array([suppressed.get((name, g), False) for g in groups])
         for metric, values in samples.items():
             values[:, hidden] = np.nan
             low, high = _interval(values, level)
-            group_rows += [{"feature_set": name, "group_key": g, "metric": metric, "ci_low": lo, "ci_high": hi}
-                           for g, lo, hi in zip(groups, low, high, strict=True)]
+            group_rows += [
+                {"feature_set": name, "group_key": g, "metric": metric, "ci_low": lo, "ci_high": hi}
+                for g, lo, hi in zip(groups, low, high, strict=True)
+            ]
         per_set[name] = (groups, samples)
     overall = per_set.get(OVERALL, (None, {}))[1]
     for name in feature_sets:
@@ -157,8 +207,30 @@ def bootstrap_intervals(
                     if target not in ("between_groups", "to_overall") and reference is None:
                         continue
                     mode = "to_overall" if reference is not None else target
-                    per_base = [disparity(samples[b], overall[b][:, 0] if b in overall else np.full(resamples, np.nan), method, mode, reference) for b in bases]
-                    combined = np.max(per_base, axis=0) if method == "difference" else np.min(per_base, axis=0)
+                    per_base = [
+                        disparity(
+                            samples[b],
+                            overall[b][:, 0] if b in overall else np.full(resamples, np.nan),
+                            method,
+                            mode,
+                            reference,
+                        )
+                        for b in bases
+                    ]
+                    combined = (
+                        np.max(per_base, axis=0)
+                        if method == "difference"
+                        else np.min(per_base, axis=0)
+                    )
                     low, high = _interval(combined[:, None], level)
-                    gap_rows.append({"feature_set": name, "metric": metric, "method": method, "relative_to": target, "ci_low": low[0], "ci_high": high[0]})
+                    gap_rows.append(
+                        {
+                            "feature_set": name,
+                            "metric": metric,
+                            "method": method,
+                            "relative_to": target,
+                            "ci_low": low[0],
+                            "ci_high": high[0],
+                        }
+                    )
     return pd.DataFrame(group_rows), pd.DataFrame(gap_rows)

@@ -55,7 +55,15 @@ def _positive_tokens(positive_label: int | str) -> list[str]:
     return sorted(tokens)
 
 
-def _check_binary(conn: duckdb.DuckDBPyConnection, relation: str, where: str, params: list, column: str, partition: str, positive: int | str) -> None:
+def _check_binary(
+    conn: duckdb.DuckDBPyConnection,
+    relation: str,
+    where: str,
+    params: list,
+    column: str,
+    partition: str,
+    positive: int | str,
+) -> None:
     nulls, distinct, values = conn.execute(
         f"SELECT count(*) FILTER (WHERE {ident(column)} IS NULL), count(DISTINCT {ident(column)}), "
         f"list(DISTINCT CAST({ident(column)} AS VARCHAR) ORDER BY CAST({ident(column)} AS VARCHAR))[1:5] "
@@ -64,14 +72,31 @@ def _check_binary(conn: duckdb.DuckDBPyConnection, relation: str, where: str, pa
     ).fetchall()[0]
     context = {"table": relation, "column": column, "partition": partition}
     if nulls:
-        raise DataContractError(NULL_VALUES.format(count=nulls, partition=partition, column=column), context=context)
+        raise DataContractError(
+            NULL_VALUES.format(count=nulls, partition=partition, column=column), context=context
+        )
     if distinct > 2:
-        raise DataContractError(NOT_BINARY.format(column=column, partition=partition, count=distinct, values=values), context=context)
+        raise DataContractError(
+            NOT_BINARY.format(column=column, partition=partition, count=distinct, values=values),
+            context=context,
+        )
     if distinct == 2 and not set(values) & set(_positive_tokens(positive)):
-        raise DataContractError(POSITIVE_MISSING.format(column=column, values=values, partition=partition, positive=positive), context=context)
+        raise DataContractError(
+            POSITIVE_MISSING.format(
+                column=column, values=values, partition=partition, positive=positive
+            ),
+            context=context,
+        )
 
 
-def _check_score(conn: duckdb.DuckDBPyConnection, relation: str, where: str, params: list, column: str, partition: str) -> None:
+def _check_score(
+    conn: duckdb.DuckDBPyConnection,
+    relation: str,
+    where: str,
+    params: list,
+    column: str,
+    partition: str,
+) -> None:
     score = ident(column)
     nulls, outside, low, high = conn.execute(
         f"SELECT count(*) FILTER (WHERE {score} IS NULL), count(*) FILTER (WHERE {score} < 0 OR {score} > 1 OR isnan({score})), "
@@ -80,9 +105,16 @@ def _check_score(conn: duckdb.DuckDBPyConnection, relation: str, where: str, par
     ).fetchall()[0]
     context = {"table": relation, "column": column, "partition": partition}
     if nulls:
-        raise DataContractError(NULL_VALUES.format(count=nulls, partition=partition, column=column), context=context)
+        raise DataContractError(
+            NULL_VALUES.format(count=nulls, partition=partition, column=column), context=context
+        )
     if outside:
-        raise DataContractError(SCORE_OUT_OF_RANGE.format(count=outside, partition=partition, column=column, low=low, high=high), context=context)
+        raise DataContractError(
+            SCORE_OUT_OF_RANGE.format(
+                count=outside, partition=partition, column=column, low=low, high=high
+            ),
+            context=context,
+        )
 
 
 def _where(bindings: Bindings) -> str:
@@ -90,7 +122,9 @@ def _where(bindings: Bindings) -> str:
 
 
 def _label_expr(column: str, tokens: list[str]) -> str:
-    return f"CAST(CAST({ident(column)} AS VARCHAR) IN ({', '.join('?' for _ in tokens)}) AS INTEGER)"
+    return (
+        f"CAST(CAST({ident(column)} AS VARCHAR) IN ({', '.join('?' for _ in tokens)}) AS INTEGER)"
+    )
 
 
 def group_cells(
@@ -121,7 +155,10 @@ def group_cells(
     where, params = _where(bindings), [partition_key]
     rows = conn.execute(f"SELECT count(*) FROM {relation} {where}", params).fetchall()[0][0]
     if rows == 0:
-        raise DataContractError(EMPTY_PARTITION.format(partition=partition_key, table=relation), context={"table": relation, "partition": partition_key})
+        raise DataContractError(
+            EMPTY_PARTITION.format(partition=partition_key, table=relation),
+            context={"table": relation, "partition": partition_key},
+        )
     for column in (bindings.label, bindings.prediction):
         _check_binary(conn, relation, where, params, column, partition_key, positive_label)
     if bindings.score is not None:
@@ -129,7 +166,9 @@ def group_cells(
     features = tuple(f.name for f in bindings.sensitive_features)
     if bindings.missing_groups == "reject":
         for feature in features:
-            nulls = conn.execute(f"SELECT count(*) FROM {relation} {where} AND {ident(feature)} IS NULL", params).fetchall()[0][0]
+            nulls = conn.execute(
+                f"SELECT count(*) FROM {relation} {where} AND {ident(feature)} IS NULL", params
+            ).fetchall()[0][0]
             if nulls:
                 raise DataContractError(
                     NULL_SENSITIVE.format(count=nulls, partition=partition_key, column=feature),
@@ -148,8 +187,12 @@ def group_cells(
         f"{bins} AS score_bin, count(*) AS n, {sums} FROM {relation} {where} GROUP BY ALL ORDER BY ALL",
         [*([MISSING_GROUP] * len(features)), *tokens, *tokens, *params],
     ).df()
-    frame = frame.astype({"n": "int64", "score_bin": "int64", "score_sum": "float64", "score_sq": "float64"})
-    return GroupCells(frame=frame, features=features, rows=int(rows), has_score=bindings.score is not None)
+    frame = frame.astype(
+        {"n": "int64", "score_bin": "int64", "score_sum": "float64", "score_sq": "float64"}
+    )
+    return GroupCells(
+        frame=frame, features=features, rows=int(rows), has_score=bindings.score is not None
+    )
 
 
 def score_auc(
@@ -175,7 +218,11 @@ def score_auc(
     tokens = _positive_tokens(positive_label)
     frames = []
     for name, features in feature_sets.items():
-        group = " || '×' || ".join(f"COALESCE(CAST({ident(f)} AS VARCHAR), ?)" for f in features) if features else "?"
+        group = (
+            " || '×' || ".join(f"COALESCE(CAST({ident(f)} AS VARCHAR), ?)" for f in features)
+            if features
+            else "?"
+        )
         group_params = [MISSING_GROUP] * len(features) if features else [OVERALL]
         frame = conn.execute(
             f"""

@@ -58,7 +58,13 @@ DENOMINATOR: dict[str, str] = {
 }
 
 
-def disparity(values: np.ndarray, overall: np.ndarray, method: str, relative_to: str, reference: int | None = None) -> np.ndarray:
+def disparity(
+    values: np.ndarray,
+    overall: np.ndarray,
+    method: str,
+    relative_to: str,
+    reference: int | None = None,
+) -> np.ndarray:
     """Disparity of each row of ``values`` (resamples × groups; NaN marks a group that takes no part).
 
     fairlearn's semantics: ``between_groups`` difference is max - min and ratio min / max;
@@ -76,7 +82,11 @@ def disparity(values: np.ndarray, overall: np.ndarray, method: str, relative_to:
             high = np.where(present, values, -np.inf).max(axis=1)
             result = high - low if method == "difference" else _ratio(low, high)
         else:
-            base = np.asarray(overall, dtype="float64").reshape(-1) if reference is None else values[:, reference]
+            base = (
+                np.asarray(overall, dtype="float64").reshape(-1)
+                if reference is None
+                else values[:, reference]
+            )
             if reference is not None:
                 present = present.copy()
                 present[:, reference] = False

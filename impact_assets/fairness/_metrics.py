@@ -41,15 +41,28 @@ from impact_assets.fairness._cells import SCORE_BINS
 from impact_assets.fairness._formulas import DECISION_FORMULAS, DENOMINATOR, disparity
 from impact_assets.spec import DISPARITY_METRICS, INTERSECTION_SEPARATOR, OVERALL, SCORE_METRICS
 
-__all__ = ["DISPARITY_BASE", "METRIC_FUNCTIONS", "confusion_by_group", "disparities", "group_key", "group_metrics"]
+__all__ = [
+    "DISPARITY_BASE",
+    "METRIC_FUNCTIONS",
+    "confusion_by_group",
+    "disparities",
+    "group_key",
+    "group_metrics",
+]
 
 SUPPRESSED = "group has {n} rows, fewer than the minimum group size {minimum}"
 UNDEFINED = "undefined: the group has no {what}"
-TOO_FEW_GROUPS = "fewer than two groups with a value ({eligible} of {total}; {suppressed} suppressed)"
-NO_REFERENCE = "undefined: the reference group {group!r} has no value (absent, suppressed or undefined)"
+TOO_FEW_GROUPS = (
+    "fewer than two groups with a value ({eligible} of {total}; {suppressed} suppressed)"
+)
+NO_REFERENCE = (
+    "undefined: the reference group {group!r} has no value (absent, suppressed or undefined)"
+)
 RATIO_UNDEFINED = "undefined: a ratio would divide by 0"
 AUC_DETAIL = "exact AUC (Mann-Whitney; tied scores count 1/2)"
-ECE_DETAIL = "{bins} equal-width score bins; sum over bins of |actual positives - sum of scores| / n"
+ECE_DETAIL = (
+    "{bins} equal-width score bins; sum over bins of |actual positives - sum of scores| / n"
+)
 BRIER_DETAIL = "mean squared difference between score and outcome"
 
 
@@ -66,7 +79,9 @@ METRIC_FUNCTIONS: dict[str, Callable[..., float]] = {
     "false_negative_rate": false_negative_rate,
     "true_negative_rate": true_negative_rate,
     "precision": functools.partial(precision_score, zero_division=np.nan),
-    "negative_predictive_value": functools.partial(precision_score, pos_label=0, zero_division=np.nan),
+    "negative_predictive_value": functools.partial(
+        precision_score, pos_label=0, zero_division=np.nan
+    ),
     "accuracy": accuracy_score,
     "balanced_accuracy": balanced_accuracy_score,
     "f1": functools.partial(f1_score, zero_division=np.nan),
@@ -74,7 +89,11 @@ METRIC_FUNCTIONS: dict[str, Callable[..., float]] = {
 
 #: The group metric(s) behind each disparity name.
 DISPARITY_BASE: dict[str, tuple[str, ...]] = {
-    **{m: (m,) for m in DISPARITY_METRICS if m not in ("demographic_parity", "equal_opportunity", "equalized_odds")},
+    **{
+        m: (m,)
+        for m in DISPARITY_METRICS
+        if m not in ("demographic_parity", "equal_opportunity", "equalized_odds")
+    },
     "demographic_parity": ("selection_rate",),
     "equal_opportunity": ("true_positive_rate",),
     "equalized_odds": ("true_positive_rate", "false_positive_rate"),
@@ -95,7 +114,9 @@ def confusion_by_group(cells: pd.DataFrame, features: tuple[str, ...]) -> pd.Dat
         fp=cells["n"] * ((cells["y_true"] == 0) & (cells["y_pred"] == 1)),
         tn=cells["n"] * ((cells["y_true"] == 0) & (cells["y_pred"] == 0)),
         fn=cells["n"] * ((cells["y_true"] == 1) & (cells["y_pred"] == 0)),
-        sq_error=cells["score_sq"] - 2 * cells["y_true"] * cells["score_sum"] + cells["y_true"] * cells["n"],
+        sq_error=cells["score_sq"]
+        - 2 * cells["y_true"] * cells["score_sum"]
+        + cells["y_true"] * cells["n"],
     )
     columns = ["n", "tp", "fp", "tn", "fn", "sq_error"]
     if not features:
@@ -108,19 +129,30 @@ def confusion_by_group(cells: pd.DataFrame, features: tuple[str, ...]) -> pd.Dat
 
 
 def _calibration_error(cells: pd.DataFrame, features: tuple[str, ...], bins: int) -> pd.Series:
-    frame = cells.assign(_bin=cells["score_bin"] // (SCORE_BINS // bins), _gap=cells["y_true"] * cells["n"] - cells["score_sum"])
+    frame = cells.assign(
+        _bin=cells["score_bin"] // (SCORE_BINS // bins),
+        _gap=cells["y_true"] * cells["n"] - cells["score_sum"],
+    )
     keys = [*features, "_bin"]
     per_bin = frame.groupby(keys, observed=True)["_gap"].sum().abs()
-    by_group = per_bin.groupby(level=list(range(len(features)))).sum() if features else pd.Series([per_bin.sum()], index=[OVERALL])
+    by_group = (
+        per_bin.groupby(level=list(range(len(features)))).sum()
+        if features
+        else pd.Series([per_bin.sum()], index=[OVERALL])
+    )
     if features:
-        by_group.index = pd.Index([group_key(k) if len(features) > 1 else str(k) for k in by_group.index])
+        by_group.index = pd.Index(
+            [group_key(k) if len(features) > 1 else str(k) for k in by_group.index]
+        )
     return by_group
 
 
 def _decision_values(cells: pd.DataFrame, features: tuple[str, ...]) -> pd.DataFrame:
     """fairlearn's MetricFrame on the confusion cells weighted by their counts."""
-    confusion = cells.groupby([*features, "y_true", "y_pred"], as_index=False, observed=True)["n"].sum() if features else (
-        cells.groupby(["y_true", "y_pred"], as_index=False)["n"].sum().assign(_all=OVERALL)
+    confusion = (
+        cells.groupby([*features, "y_true", "y_pred"], as_index=False, observed=True)["n"].sum()
+        if features
+        else (cells.groupby(["y_true", "y_pred"], as_index=False)["n"].sum().assign(_all=OVERALL))
     )
     sensitive = list(features) if features else ["_all"]
     weights = confusion["n"].to_numpy()
@@ -128,8 +160,14 @@ def _decision_values(cells: pd.DataFrame, features: tuple[str, ...]) -> pd.DataF
         # Groups with one class only: scikit-learn warns and returns 0 or NaN; such values are
         # replaced by NULL with a reason below, from the counts.
         warnings.simplefilter("ignore", UndefinedMetricWarning)
-        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true", category=UserWarning)
-        warnings.filterwarnings("ignore", message="A single label was found in 'y_true' and 'y_pred'", category=UserWarning)
+        warnings.filterwarnings(
+            "ignore", message="y_pred contains classes not in y_true", category=UserWarning
+        )
+        warnings.filterwarnings(
+            "ignore",
+            message="A single label was found in 'y_true' and 'y_pred'",
+            category=UserWarning,
+        )
         frame = MetricFrame(
             metrics=METRIC_FUNCTIONS,
             y_true=confusion["y_true"].to_numpy(),
@@ -138,7 +176,9 @@ def _decision_values(cells: pd.DataFrame, features: tuple[str, ...]) -> pd.DataF
             sample_params={name: {"sample_weight": weights} for name in METRIC_FUNCTIONS},
         )
     by_group = frame.by_group.dropna(how="all")
-    by_group.index = pd.Index([group_key(k) if isinstance(k, tuple) else str(k) for k in by_group.index])
+    by_group.index = pd.Index(
+        [group_key(k) if isinstance(k, tuple) else str(k) for k in by_group.index]
+    )
     return by_group
 
 
@@ -188,22 +228,62 @@ def group_metrics(
                 values["brier_score"] = float(c["sq_error"]) / n
                 values["expected_calibration_error"] = float(calibration.loc[key]) / n
             for metric, value in values.items():
-                defined = metric in SCORE_METRICS and not np.isnan(value) or (
-                    metric in DECISION_FORMULAS and not np.isnan(DECISION_FORMULAS[metric](*(np.array([totals[k]]) for k in ("tp", "fp", "tn", "fn")))[0])
+                defined = (metric in SCORE_METRICS and not np.isnan(value)) or (
+                    metric in DECISION_FORMULAS
+                    and not np.isnan(
+                        DECISION_FORMULAS[metric](
+                            *(np.array([totals[k]]) for k in ("tp", "fp", "tn", "fn"))
+                        )[0]
+                    )
                 )
-                detail = {"auc": AUC_DETAIL, "brier_score": BRIER_DETAIL, "expected_calibration_error": ECE_DETAIL.format(bins=calibration_bins)}.get(metric)
+                detail = {
+                    "auc": AUC_DETAIL,
+                    "brier_score": BRIER_DETAIL,
+                    "expected_calibration_error": ECE_DETAIL.format(bins=calibration_bins),
+                }.get(metric)
                 if suppressed:
                     rows.append(_row(name, key, metric, None, n, True, small, detail))
                 elif not defined:
-                    rows.append(_row(name, key, metric, None, n, False, UNDEFINED.format(what=DENOMINATOR[metric]), detail))
+                    rows.append(
+                        _row(
+                            name,
+                            key,
+                            metric,
+                            None,
+                            n,
+                            False,
+                            UNDEFINED.format(what=DENOMINATOR[metric]),
+                            detail,
+                        )
+                    )
                 else:
                     rows.append(_row(name, key, metric, float(value), n, False, None, detail))
-    return pd.DataFrame(rows, columns=["feature_set", "group_key", "metric", "value", "n", "suppressed", "reason", "detail"])
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "feature_set",
+            "group_key",
+            "metric",
+            "value",
+            "n",
+            "suppressed",
+            "reason",
+            "detail",
+        ],
+    )
 
 
 def _row(feature_set, group, metric, value, n, suppressed, reason, detail=None) -> dict:
-    return {"feature_set": feature_set, "group_key": group, "metric": metric, "value": value, "n": n,
-            "suppressed": suppressed, "reason": reason, "detail": detail}
+    return {
+        "feature_set": feature_set,
+        "group_key": group,
+        "metric": metric,
+        "value": value,
+        "n": n,
+        "suppressed": suppressed,
+        "reason": reason,
+        "detail": detail,
+    }
 
 
 def relative_targets(feature_set: str, reference_groups: Mapping[str, str]) -> list[str]:
@@ -214,7 +294,12 @@ def relative_targets(feature_set: str, reference_groups: Mapping[str, str]) -> l
     return targets
 
 
-def disparities(metrics: pd.DataFrame, feature_sets: Mapping[str, tuple[str, ...]], *, reference_groups: Mapping[str, str] | None = None) -> pd.DataFrame:
+def disparities(
+    metrics: pd.DataFrame,
+    feature_sets: Mapping[str, tuple[str, ...]],
+    *,
+    reference_groups: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
     """Disparities of each group metric across the groups of each feature set.
 
     Args:
@@ -237,30 +322,86 @@ def disparities(metrics: pd.DataFrame, feature_sets: Mapping[str, tuple[str, ...
         groups = list(counts["group_key"])
         suppressed = int(counts["suppressed"].sum())
         compared_n = int(counts.loc[~counts["suppressed"], "n"].sum())
-        table = of_set.pivot_table(index="metric", columns="group_key", values="value", aggfunc="first", dropna=False).reindex(columns=groups)
+        table = of_set.pivot_table(
+            index="metric", columns="group_key", values="value", aggfunc="first", dropna=False
+        ).reindex(columns=groups)
         for metric, bases in DISPARITY_BASE.items():
             if not set(bases) <= available:
                 continue
             for method in ("difference", "ratio"):
                 for target in relative_targets(name, reference_groups):
-                    reference = groups.index(target) if target not in ("between_groups", "to_overall") and target in groups else None
+                    reference = (
+                        groups.index(target)
+                        if target not in ("between_groups", "to_overall") and target in groups
+                        else None
+                    )
                     results = []
                     for base in bases:
-                        values = table.loc[base].to_numpy(dtype="float64") if base in table.index else np.full(len(groups), np.nan)
+                        values = (
+                            table.loc[base].to_numpy(dtype="float64")
+                            if base in table.index
+                            else np.full(len(groups), np.nan)
+                        )
                         base_overall = np.array([overall.get(base, np.nan)], dtype="float64")
                         if target not in ("between_groups", "to_overall") and reference is None:
                             results.append((np.nan, NO_REFERENCE.format(group=target)))
                             continue
-                        value = disparity(values[None, :], base_overall, method, "to_overall" if reference is not None else target, reference)[0]
-                        results.append((value, None if not np.isnan(value) else _why(values, reference, target, len(groups), suppressed)))
+                        value = disparity(
+                            values[None, :],
+                            base_overall,
+                            method,
+                            "to_overall" if reference is not None else target,
+                            reference,
+                        )[0]
+                        results.append(
+                            (
+                                value,
+                                None
+                                if not np.isnan(value)
+                                else _why(values, reference, target, len(groups), suppressed),
+                            )
+                        )
                     value, reason = _worst(results, method)
-                    eligible = int(min((~np.isnan(table.loc[b].to_numpy(dtype="float64"))).sum() if b in table.index else 0 for b in bases))
-                    rows.append({"feature_set": name, "metric": metric, "method": method, "relative_to": target, "value": value,
-                                 "n": compared_n, "groups_compared": eligible, "groups_suppressed": suppressed, "reason": reason})
-    return pd.DataFrame(rows, columns=["feature_set", "metric", "method", "relative_to", "value", "n", "groups_compared", "groups_suppressed", "reason"])
+                    eligible = int(
+                        min(
+                            (~np.isnan(table.loc[b].to_numpy(dtype="float64"))).sum()
+                            if b in table.index
+                            else 0
+                            for b in bases
+                        )
+                    )
+                    rows.append(
+                        {
+                            "feature_set": name,
+                            "metric": metric,
+                            "method": method,
+                            "relative_to": target,
+                            "value": value,
+                            "n": compared_n,
+                            "groups_compared": eligible,
+                            "groups_suppressed": suppressed,
+                            "reason": reason,
+                        }
+                    )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "feature_set",
+            "metric",
+            "method",
+            "relative_to",
+            "value",
+            "n",
+            "groups_compared",
+            "groups_suppressed",
+            "reason",
+        ],
+    )
 
 
-def _why(values: np.ndarray, reference: int | None, target: str, total: int, suppressed: int) -> str:
+def _why(
+    values: np.ndarray, reference: int | None, target: str, total: int, suppressed: int
+) -> str:
     eligible = int((~np.isnan(values)).sum())
     if reference is not None and np.isnan(values[reference]):
         return NO_REFERENCE.format(group=target)

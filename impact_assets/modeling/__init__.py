@@ -1,7 +1,12 @@
 """The demo model: local registry, training and scoring."""
 
 from impact_assets.modeling._registry import LocalModelRegistry, ModelVersion
-from impact_assets.modeling._score import PREDICTIONS_TABLE, ScoredPartition, predictions_columns, score_partition
+from impact_assets.modeling._score import (
+    PREDICTIONS_TABLE,
+    ScoredPartition,
+    predictions_columns,
+    score_partition,
+)
 from impact_assets.modeling._train import fingerprint_frame, train_classifier
 
 __all__ = [

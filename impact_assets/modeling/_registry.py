@@ -28,7 +28,9 @@ from impact_assets.errors import ModelRegistryError
 
 __all__ = ["LocalModelRegistry", "ModelVersion"]
 
-EMPTY_REGISTRY = "the model registry {path} holds no model version; train one first (`impact-assets train`)"
+EMPTY_REGISTRY = (
+    "the model registry {path} holds no model version; train one first (`impact-assets train`)"
+)
 UNKNOWN_VERSION = "model version {version!r} is not in the registry {path} (versions: {versions})"
 LOAD_FAILED = "model version {version} in {path} could not be loaded: {message}"
 
@@ -58,14 +60,24 @@ class LocalModelRegistry:
         """Registered versions, oldest first."""
         if not self.path.is_dir():
             return []
-        found = [p.name for p in self.path.iterdir() if p.is_dir() and p.name.isdigit() and (p / "metadata.json").is_file()]
+        found = [
+            p.name
+            for p in self.path.iterdir()
+            if p.is_dir() and p.name.isdigit() and (p / "metadata.json").is_file()
+        ]
         return sorted(found, key=int)
 
     def latest(self, *, usable: bool = False) -> ModelVersion:
         """The newest version; with ``usable``, the newest that has not been rolled back."""
-        versions = [v for v in self.versions() if not usable or self.status(v).get("status") != "rolled_back"]
+        versions = [
+            v
+            for v in self.versions()
+            if not usable or self.status(v).get("status") != "rolled_back"
+        ]
         if not versions:
-            raise ModelRegistryError(EMPTY_REGISTRY.format(path=self.path), context={"registry": str(self.path)})
+            raise ModelRegistryError(
+                EMPTY_REGISTRY.format(path=self.path), context={"registry": str(self.path)}
+            )
         return self.get(versions[-1])
 
     def status(self, version: str) -> dict[str, Any]:
@@ -78,28 +90,40 @@ class LocalModelRegistry:
         self.get(version)
         target = self.path / str(version) / "status.json"
         tmp = target.with_suffix(f".tmp-{os.getpid()}")
-        tmp.write_text(json.dumps({"status": status, **detail}, indent=2, default=str), encoding="utf-8")
+        tmp.write_text(
+            json.dumps({"status": status, **detail}, indent=2, default=str), encoding="utf-8"
+        )
         os.replace(tmp, target)
 
     def approved(self) -> str | None:
         """The version promoted last, if any."""
         pointer = self.path / "approved.json"
-        return json.loads(pointer.read_text(encoding="utf-8"))["version"] if pointer.is_file() else None
+        return (
+            json.loads(pointer.read_text(encoding="utf-8"))["version"]
+            if pointer.is_file()
+            else None
+        )
 
     def promote(self, version: str, detail: dict[str, Any]) -> None:
         """Point ``approved.json`` at ``version``."""
         self.get(version)
         pointer = self.path / "approved.json"
         tmp = pointer.with_suffix(f".tmp-{os.getpid()}")
-        tmp.write_text(json.dumps({"version": str(version), **detail}, indent=2, default=str), encoding="utf-8")
+        tmp.write_text(
+            json.dumps({"version": str(version), **detail}, indent=2, default=str), encoding="utf-8"
+        )
         os.replace(tmp, pointer)
 
     def get(self, version: str) -> ModelVersion:
         """Metadata of one version."""
         folder = self.path / str(version)
         if not (folder / "metadata.json").is_file():
-            raise ModelRegistryError(UNKNOWN_VERSION.format(version=version, path=self.path, versions=self.versions()))
-        return ModelVersion(str(version), folder, json.loads((folder / "metadata.json").read_text(encoding="utf-8")))
+            raise ModelRegistryError(
+                UNKNOWN_VERSION.format(version=version, path=self.path, versions=self.versions())
+            )
+        return ModelVersion(
+            str(version), folder, json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
+        )
 
     def load(self, version: str) -> tuple[Any, ModelVersion]:
         """The fitted model of ``version`` and its metadata."""
@@ -108,12 +132,16 @@ class LocalModelRegistry:
             model = joblib.load(entry.path / "model.joblib")
         except Exception as exc:  # any unpickling failure means the artifact is unusable
             raise ModelRegistryError(
-                LOAD_FAILED.format(version=version, path=entry.path, message=f"{type(exc).__name__}: {exc}"),
+                LOAD_FAILED.format(
+                    version=version, path=entry.path, message=f"{type(exc).__name__}: {exc}"
+                ),
                 context={"registry": str(self.path), "version": version},
             ) from exc
         if not hasattr(model, "predict_proba"):
             raise ModelRegistryError(
-                LOAD_FAILED.format(version=version, path=entry.path, message="the artifact has no predict_proba"),
+                LOAD_FAILED.format(
+                    version=version, path=entry.path, message="the artifact has no predict_proba"
+                ),
                 context={"registry": str(self.path), "version": version},
             )
         return model, entry
@@ -126,7 +154,10 @@ class LocalModelRegistry:
         staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=self.path))
         try:
             joblib.dump(model, staging / "model.joblib")
-            (staging / "metadata.json").write_text(json.dumps({**metadata, "version": version}, indent=2, default=str), encoding="utf-8")
+            (staging / "metadata.json").write_text(
+                json.dumps({**metadata, "version": version}, indent=2, default=str),
+                encoding="utf-8",
+            )
             os.rename(staging, self.path / version)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)

@@ -76,20 +76,35 @@ def score_partition(
     missing = [c for c in [id_column, partition_column, *used] if c not in available]
     if missing:
         raise ModelRegistryError(
-            MISSING_FEATURES.format(version=model_version, missing=missing, table=f"{schema}.{features_table}", available=list(available)),
+            MISSING_FEATURES.format(
+                version=model_version,
+                missing=missing,
+                table=f"{schema}.{features_table}",
+                available=list(available),
+            ),
             context={"table": f"{schema}.{features_table}"},
         )
     selected = ", ".join(ident(c) for c in [id_column, *used])
     frame = conn.execute(
-        f"SELECT {selected} FROM {source} WHERE CAST({ident(partition_column)} AS DATE) = CAST(? AS DATE)", [partition_key]
+        f"SELECT {selected} FROM {source} WHERE CAST({ident(partition_column)} AS DATE) = CAST(? AS DATE)",
+        [partition_key],
     ).df()
     if frame.empty:
-        raise DataContractError(EMPTY_PARTITION.format(partition=partition_key, table=f"{schema}.{features_table}"), context={"partition": partition_key})
+        raise DataContractError(
+            EMPTY_PARTITION.format(partition=partition_key, table=f"{schema}.{features_table}"),
+            context={"partition": partition_key},
+        )
     try:
         scores = np.asarray(model.predict_proba(frame[used])[:, 1], dtype="float64")
-    except Exception as exc:  # a model failing on this data is reported with its version and the partition
+    except (
+        Exception
+    ) as exc:  # a model failing on this data is reported with its version and the partition
         raise ModelRegistryError(
-            SCORING_FAILED.format(version=model_version, partition=partition_key, message=f"{type(exc).__name__}: {exc}"),
+            SCORING_FAILED.format(
+                version=model_version,
+                partition=partition_key,
+                message=f"{type(exc).__name__}: {exc}",
+            ),
             context={"version": model_version, "partition": partition_key},
         ) from exc
     result = pd.DataFrame(
@@ -106,8 +121,13 @@ def score_partition(
     columns = predictions_columns(id_column, available[id_column], partition_column)
     conn.execute("BEGIN TRANSACTION")
     try:
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {target} ({', '.join(f'{ident(c)} {t}' for c, t in columns.items())})")
-        conn.execute(f"DELETE FROM {target} WHERE {ident(partition_column)} = CAST(? AS DATE)", [partition_key])
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {target} ({', '.join(f'{ident(c)} {t}' for c, t in columns.items())})"
+        )
+        conn.execute(
+            f"DELETE FROM {target} WHERE {ident(partition_column)} = CAST(? AS DATE)",
+            [partition_key],
+        )
         conn.register("_scored", result)
         conn.execute(f"INSERT INTO {target} BY NAME SELECT * FROM _scored")
         conn.unregister("_scored")

@@ -27,7 +27,9 @@ def fingerprint_frame(frame: pd.DataFrame) -> str:
     return digest.hexdigest()[:16]
 
 
-def train_classifier(frame: pd.DataFrame, features: Sequence[str], label: str, *, seed: int = 0) -> tuple[Pipeline, dict[str, Any]]:
+def train_classifier(
+    frame: pd.DataFrame, features: Sequence[str], label: str, *, seed: int = 0
+) -> tuple[Pipeline, dict[str, Any]]:
     """Fit a logistic-regression scorecard and measure it on a held-out quarter.
 
     Returns:
@@ -42,13 +44,18 @@ def train_classifier(frame: pd.DataFrame, features: Sequence[str], label: str, *
             (
                 "prepare",
                 ColumnTransformer(
-                    [("numeric", StandardScaler(), numeric), ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical)]
+                    [
+                        ("numeric", StandardScaler(), numeric),
+                        ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
+                    ]
                 ),
             ),
             ("classify", LogisticRegression(max_iter=2000)),
         ]
     )
-    x_train, x_valid, y_train, y_valid = train_test_split(x, y, test_size=0.25, random_state=seed, stratify=y)
+    x_train, x_valid, y_train, y_valid = train_test_split(
+        x, y, test_size=0.25, random_state=seed, stratify=y
+    )
     pipeline.fit(x_train, y_train)
     scores = pipeline.predict_proba(x_valid)[:, 1]
     metadata = {
@@ -57,7 +64,10 @@ def train_classifier(frame: pd.DataFrame, features: Sequence[str], label: str, *
         "label": label,
         "training_rows": len(frame),
         "training_data_fingerprint": fingerprint_frame(frame[[*features, label]]),
-        "validation": {"auc": float(roc_auc_score(y_valid, scores)), "accuracy": float(accuracy_score(y_valid, scores >= 0.5))},
+        "validation": {
+            "auc": float(roc_auc_score(y_valid, scores)),
+            "accuracy": float(accuracy_score(y_valid, scores >= 0.5)),
+        },
         "estimator": "sklearn Pipeline(StandardScaler + OneHotEncoder, LogisticRegression)",
     }
     return pipeline, metadata

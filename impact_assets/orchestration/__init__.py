@@ -9,4 +9,11 @@ from impact_assets.orchestration._factory import (
     release_job_name,
 )
 
-__all__ = ["DUCKDB_RESOURCE_KEY", "RELEASE_CHECK", "assessment_job_name", "build_assessment_definitions", "register_check_name", "release_job_name"]
+__all__ = [
+    "DUCKDB_RESOURCE_KEY",
+    "RELEASE_CHECK",
+    "assessment_job_name",
+    "build_assessment_definitions",
+    "register_check_name",
+    "release_job_name",
+]

@@ -63,7 +63,9 @@ def build_automation(
     )
     def nightly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         partition = schedule_partition(context.scheduled_execution_time, spec.partitions.timezone)
-        return dg.RunRequest(partition_key=partition, run_key=f"nightly:{partition}", tags={TRIGGER_TAG: "schedule"})
+        return dg.RunRequest(
+            partition_key=partition, run_key=f"nightly:{partition}", tags={TRIGGER_TAG: "schedule"}
+        )
 
     def _valid(partition: str, last: str | None) -> bool:
         return last is not None and spec.partitions.start_date.isoformat() <= partition <= last
@@ -87,17 +89,34 @@ def build_automation(
                 before = seen.get(source, {}).get(partition)
                 if before == fingerprint or not _valid(partition, last):
                     continue
-                events.append(dg.AssetObservation(asset_key=source_keys[source], partition=partition, tags={DATA_VERSION_TAG: fingerprint}))
+                events.append(
+                    dg.AssetObservation(
+                        asset_key=source_keys[source],
+                        partition=partition,
+                        tags={DATA_VERSION_TAG: fingerprint},
+                    )
+                )
                 if before is None and partition in assessed:
                     continue  # first sight of data already assessed
                 changed.setdefault(partition, []).append(source)
         requests = []
         for partition in sorted(changed):
-            digest = hashlib.sha256(json.dumps({s: prints[s].get(partition) for s in sorted(prints)}).encode()).hexdigest()[:16]
+            digest = hashlib.sha256(
+                json.dumps({s: prints[s].get(partition) for s in sorted(prints)}).encode()
+            ).hexdigest()[:16]
             requests.append(
-                dg.RunRequest(partition_key=partition, run_key=f"data:{partition}:{digest}", tags={TRIGGER_TAG: "source_data", "impact_assets/sources": ",".join(changed[partition])})
+                dg.RunRequest(
+                    partition_key=partition,
+                    run_key=f"data:{partition}:{digest}",
+                    tags={
+                        TRIGGER_TAG: "source_data",
+                        "impact_assets/sources": ",".join(changed[partition]),
+                    },
+                )
             )
-        return dg.SensorResult(run_requests=requests, asset_events=events, cursor=json.dumps(prints, sort_keys=True))
+        return dg.SensorResult(
+            run_requests=requests, asset_events=events, cursor=json.dumps(prints, sort_keys=True)
+        )
 
     sensors: list[dg.SensorDefinition] = [source_data]
     registry = assessment.registry
@@ -120,7 +139,13 @@ def build_automation(
             if partition is None:
                 return dg.SkipReason("no complete partition yet")
             return dg.SensorResult(
-                run_requests=[dg.RunRequest(partition_key=partition, run_key=f"model:{version}:{partition}", tags={TRIGGER_TAG: "model_version", MODEL_TAG: version})],
+                run_requests=[
+                    dg.RunRequest(
+                        partition_key=partition,
+                        run_key=f"model:{version}:{partition}",
+                        tags={TRIGGER_TAG: "model_version", MODEL_TAG: version},
+                    )
+                ],
                 cursor=version,
             )
 
@@ -139,7 +164,11 @@ def build_automation(
         with duckdb.connect(str(database)) as conn:
             migrate(conn)
             pipeline.record_run_failure(
-                conn, assessment, run_id=run.run_id, partition_key=run.tags.get("dagster/partition"), message=context.failure_event.message or "run failed"
+                conn,
+                assessment,
+                run_id=run.run_id,
+                partition_key=run.tags.get("dagster/partition"),
+                message=context.failure_event.message or "run failed",
             )
 
     sensors.append(run_failure)

@@ -9,28 +9,37 @@ Asset keys are prefixed by the assessment id and all assets of an assessment for
 * ``<id>/group_metrics``, ``<id>/disparities``, ``<id>/impact_register_snapshot``.
 """
 
-
 import contextlib
 import datetime
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
-
 import dagster as dg
+import duckdb
 from dagster_duckdb import DuckDBResource
 
 from impact_assets import pipeline
 from impact_assets.assessment import Assessment
 from impact_assets.errors import DataContractError, ImpactAssetsError
 from impact_assets.modeling import PREDICTIONS_TABLE
-from impact_assets.quality import QualityCheck, assessment_checks
 from impact_assets.orchestration._automation import build_automation
-from impact_assets.orchestration._markdown import markdown_table, register_markdown, selection_rates_markdown
+from impact_assets.orchestration._markdown import (
+    markdown_table,
+    register_markdown,
+    selection_rates_markdown,
+)
+from impact_assets.quality import QualityCheck, assessment_checks
 from impact_assets.register import STATUSES
 
-__all__ = ["DUCKDB_RESOURCE_KEY", "RELEASE_CHECK", "assessment_job_name", "build_assessment_definitions", "register_check_name", "release_job_name"]
+__all__ = [
+    "DUCKDB_RESOURCE_KEY",
+    "RELEASE_CHECK",
+    "assessment_job_name",
+    "build_assessment_definitions",
+    "register_check_name",
+    "release_job_name",
+]
 
 DUCKDB_RESOURCE_KEY = "impact_duckdb"
 DATA_VERSION_TAG = "dagster/data_version"
@@ -57,7 +66,10 @@ def _failures() -> Iterator[None]:
     try:
         yield
     except ImpactAssetsError as exc:
-        raise dg.Failure(description=str(exc), metadata={f"impact_assets/{k}": str(v) for k, v in exc.context.items()}) from exc
+        raise dg.Failure(
+            description=str(exc),
+            metadata={f"impact_assets/{k}": str(v) for k, v in exc.context.items()},
+        ) from exc
 
 
 @contextlib.contextmanager
@@ -95,7 +107,10 @@ def _column_lineage(assessment: Assessment, keys: _Keys, name: str) -> dict[str,
     return {
         "dagster/column_lineage": dg.TableColumnLineage(
             deps_by_column={
-                column: [dg.TableColumnDep(asset_key=keys.table(d.table), column_name=d.column) for d in upstream]
+                column: [
+                    dg.TableColumnDep(asset_key=keys.table(d.table), column_name=d.column)
+                    for d in upstream
+                ]
                 for column, upstream in deps.items()
             }
         )
@@ -116,7 +131,9 @@ def _check_spec_name(assessment: Assessment, table: str, check: QualityCheck) ->
     return f"{table}__{check.name}" if table in assessment.spec.sources else check.name
 
 
-def _quality_specs(assessment: Assessment, key: dg.AssetKey, tables: list[str]) -> list[dg.AssetCheckSpec]:
+def _quality_specs(
+    assessment: Assessment, key: dg.AssetKey, tables: list[str]
+) -> list[dg.AssetCheckSpec]:
     checks = assessment_checks(assessment.spec)
     return [
         dg.AssetCheckSpec(
@@ -127,14 +144,24 @@ def _quality_specs(assessment: Assessment, key: dg.AssetKey, tables: list[str]) 
                 f"severity {c.severity}{'; blocks fairness metrics and the register for the partition' if c.blocking and c.severity == 'error' else ''}"
                 f"{' (derived from the bindings)' if c.derived else ''}"
             ),
-            metadata={"impact_assets/severity": c.severity, "impact_assets/blocking": c.blocking, "impact_assets/table": c.table},
+            metadata={
+                "impact_assets/severity": c.severity,
+                "impact_assets/blocking": c.blocking,
+                "impact_assets/table": c.table,
+            },
         )
         for c in checks
         if c.table in tables
     ]
 
 
-def _quality_check_results(assessment: Assessment, conn: duckdb.DuckDBPyConnection, tables: list[str], partition_key: str, run_id: str) -> list[dg.AssetCheckResult]:
+def _quality_check_results(
+    assessment: Assessment,
+    conn: duckdb.DuckDBPyConnection,
+    tables: list[str],
+    partition_key: str,
+    run_id: str,
+) -> list[dg.AssetCheckResult]:
     out = []
     for table in tables:
         for r in pipeline.run_quality(conn, assessment, table, partition_key, run_id):
@@ -142,16 +169,26 @@ def _quality_check_results(assessment: Assessment, conn: duckdb.DuckDBPyConnecti
                 dg.AssetCheckResult(
                     check_name=_check_spec_name(assessment, table, r.check),
                     passed=r.success,
-                    severity=dg.AssetCheckSeverity.ERROR if r.check.severity == "error" else dg.AssetCheckSeverity.WARN,
+                    severity=dg.AssetCheckSeverity.ERROR
+                    if r.check.severity == "error"
+                    else dg.AssetCheckSeverity.WARN,
                     metadata={
                         "expectation": r.check.expectation,
                         "kwargs": r.check.kwargs_json,
                         "severity": r.check.severity,
                         "blocking": r.check.blocking,
-                        "observed_value": r.observed_value if r.observed_value is not None else dg.MetadataValue.null(),
-                        "element_count": dg.MetadataValue.int(r.element_count) if r.element_count is not None else dg.MetadataValue.null(),
-                        "unexpected_count": dg.MetadataValue.int(r.unexpected_count) if r.unexpected_count is not None else dg.MetadataValue.null(),
-                        "unexpected_percent": dg.MetadataValue.float(r.unexpected_percent) if r.unexpected_percent is not None else dg.MetadataValue.null(),
+                        "observed_value": r.observed_value
+                        if r.observed_value is not None
+                        else dg.MetadataValue.null(),
+                        "element_count": dg.MetadataValue.int(r.element_count)
+                        if r.element_count is not None
+                        else dg.MetadataValue.null(),
+                        "unexpected_count": dg.MetadataValue.int(r.unexpected_count)
+                        if r.unexpected_count is not None
+                        else dg.MetadataValue.null(),
+                        "unexpected_percent": dg.MetadataValue.float(r.unexpected_percent)
+                        if r.unexpected_percent is not None
+                        else dg.MetadataValue.null(),
                         "sample_unexpected_values": ", ".join(r.sample) if r.sample else "",
                     },
                 )
@@ -164,11 +201,15 @@ def _freshness(assessment: Assessment) -> dg.FreshnessPolicy | None:
     if fresh is None:
         return None
     return dg.FreshnessPolicy.cron(
-        deadline_cron=fresh.deadline_cron, lower_bound_delta=datetime.timedelta(hours=fresh.lower_bound_hours), timezone=assessment.spec.partitions.timezone
+        deadline_cron=fresh.deadline_cron,
+        lower_bound_delta=datetime.timedelta(hours=fresh.lower_bound_hours),
+        timezone=assessment.spec.partitions.timezone,
     )
 
 
-def _source_specs(assessment: Assessment, keys: _Keys, partitions: dg.PartitionsDefinition) -> list[dg.AssetSpec]:
+def _source_specs(
+    assessment: Assessment, keys: _Keys, partitions: dg.PartitionsDefinition
+) -> list[dg.AssetSpec]:
     return [
         dg.AssetSpec(
             key=keys.table(name),
@@ -177,13 +218,18 @@ def _source_specs(assessment: Assessment, keys: _Keys, partitions: dg.Partitions
             partitions_def=partitions,
             kinds={source.format},
             freshness_policy=_freshness(assessment),
-            metadata={"impact_assets/path": str(assessment.source_path(name)), "impact_assets/format": source.format},
+            metadata={
+                "impact_assets/path": str(assessment.source_path(name)),
+                "impact_assets/format": source.format,
+            },
         )
         for name, source in assessment.spec.sources.items()
     ]
 
 
-def _sql_asset(assessment: Assessment, keys: _Keys, partitions: dg.PartitionsDefinition, name: str) -> dg.AssetsDefinition:
+def _sql_asset(
+    assessment: Assessment, keys: _Keys, partitions: dg.PartitionsDefinition, name: str
+) -> dg.AssetsDefinition:
     model = assessment.sql.models[name]
     sources_read = sorted(t for t in model.reads if t in assessment.spec.sources)
     tables = _quality_tables(assessment, name)
@@ -203,11 +249,15 @@ def _sql_asset(assessment: Assessment, keys: _Keys, partitions: dg.PartitionsDef
             **_column_lineage(assessment, keys, name),
         },
     )
-    def _sql_model(context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource) -> dg.MaterializeResult:
+    def _sql_model(
+        context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource
+    ) -> dg.MaterializeResult:
         with _failures(), _connect(impact_duckdb) as conn:
             pipeline.prepare(conn, assessment)
             for source in sources_read:
-                prints = pipeline.source_fingerprints(conn, assessment, context.partition_key)[source]
+                prints = pipeline.source_fingerprints(conn, assessment, context.partition_key)[
+                    source
+                ]
                 context.log_event(
                     dg.AssetObservation(
                         asset_key=keys.table(source),
@@ -216,14 +266,20 @@ def _sql_asset(assessment: Assessment, keys: _Keys, partitions: dg.PartitionsDef
                     )
                 )
             written = pipeline.run_sql_model(conn, assessment, name, context.partition_key)
-            check_results = _quality_check_results(assessment, conn, tables, context.partition_key, context.run.run_id)
+            check_results = _quality_check_results(
+                assessment, conn, tables, context.partition_key, context.run.run_id
+            )
         if written.rebuilt:
-            context.log.warning(f"{written.table}: the query's columns changed, so the table was rebuilt from the whole query")
+            context.log.warning(
+                f"{written.table}: the query's columns changed, so the table was rebuilt from the whole query"
+            )
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": written.total_rows,
                 "dagster/partition_row_count": written.partition_rows,
-                "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(c, t) for c, t in written.columns]),
+                "dagster/column_schema": dg.TableSchema(
+                    columns=[dg.TableColumn(c, t) for c, t in written.columns]
+                ),
                 "impact_assets/sql": dg.MetadataValue.md(f"```sql\n{model.sql.strip()}\n```"),
                 **_column_lineage(assessment, keys, name),
             },
@@ -233,7 +289,9 @@ def _sql_asset(assessment: Assessment, keys: _Keys, partitions: dg.PartitionsDef
     return _sql_model
 
 
-def _predictions_asset(assessment: Assessment, keys: _Keys, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+def _predictions_asset(
+    assessment: Assessment, keys: _Keys, partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
     scoring = assessment.spec.model.registry
     assert scoring is not None
 
@@ -246,13 +304,20 @@ def _predictions_asset(assessment: Assessment, keys: _Keys, partitions: dg.Parti
         group_name=assessment.id,
         kinds={"duckdb", "scikit-learn"},
         description=f"Scores and decisions of the latest version of model `{assessment.spec.model.name}` in the registry, one row per case.",
-        metadata={"dagster/table_name": f"{assessment.schema}.{PREDICTIONS_TABLE}", "impact_assets/registry": str(assessment.registry.path if assessment.registry else "")},
+        metadata={
+            "dagster/table_name": f"{assessment.schema}.{PREDICTIONS_TABLE}",
+            "impact_assets/registry": str(assessment.registry.path if assessment.registry else ""),
+        },
     )
-    def _predictions(context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource) -> dg.MaterializeResult:
+    def _predictions(
+        context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource
+    ) -> dg.MaterializeResult:
         with _failures(), _connect(impact_duckdb) as conn:
             pipeline.prepare(conn, assessment, sources=False)
             scored = pipeline.score(conn, assessment, context.partition_key)
-            check_results = _quality_check_results(assessment, conn, [PREDICTIONS_TABLE], context.partition_key, context.run.run_id)
+            check_results = _quality_check_results(
+                assessment, conn, [PREDICTIONS_TABLE], context.partition_key, context.run.run_id
+            )
         context.log.info(f"scored {scored.rows} rows with model version {scored.model_version}")
         return dg.MaterializeResult(
             metadata={
@@ -269,17 +334,28 @@ def _predictions_asset(assessment: Assessment, keys: _Keys, partitions: dg.Parti
     return _predictions
 
 
-def _blocked(context: dg.AssetExecutionContext, failures: list[str], checks: list[dg.AssetCheckResult] | None = None) -> dg.MaterializeResult:
+def _blocked(
+    context: dg.AssetExecutionContext,
+    failures: list[str],
+    checks: list[dg.AssetCheckResult] | None = None,
+) -> dg.MaterializeResult:
     """Nothing computed on this partition: blocking data-quality checks failed."""
-    context.log.warning(f"not computed for partition {context.partition_key}: failed blocking checks {', '.join(failures)}")
+    context.log.warning(
+        f"not computed for partition {context.partition_key}: failed blocking checks {', '.join(failures)}"
+    )
     return dg.MaterializeResult(
-        metadata={"dagster/partition_row_count": 0, "impact_assets/blocked_by": ", ".join(failures)},
+        metadata={
+            "dagster/partition_row_count": 0,
+            "impact_assets/blocked_by": ", ".join(failures),
+        },
         data_version=dg.DataVersion(f"blocked:{','.join(failures)}"),
         check_results=checks,
     )
 
 
-def _fairness_assets(assessment: Assessment, keys: _Keys, partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+def _fairness_assets(
+    assessment: Assessment, keys: _Keys, partitions: dg.PartitionsDefinition
+) -> list[dg.AssetsDefinition]:
     bindings = assessment.spec.bindings
 
     contract = dg.AssetCheckSpec(
@@ -301,17 +377,23 @@ def _fairness_assets(assessment: Assessment, keys: _Keys, partitions: dg.Partiti
         ),
         metadata={"dagster/table_name": "impact.group_metrics"},
     )
-    def _group_metrics(context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource) -> dg.MaterializeResult:
+    def _group_metrics(
+        context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource
+    ) -> dg.MaterializeResult:
         violation = None
         with _failures(), _connect(impact_duckdb) as conn:
             pipeline.prepare(conn, assessment)
             blocked = pipeline.blocking_failures(conn, assessment, context.partition_key)
             if not blocked:
                 try:
-                    results = pipeline.compute_fairness(conn, assessment, context.partition_key, context.run.run_id)
+                    results = pipeline.compute_fairness(
+                        conn, assessment, context.partition_key, context.run.run_id
+                    )
                 except DataContractError as exc:
                     violation = str(exc)
-                    pipeline.record_contract_violation(conn, assessment, context.partition_key, context.run.run_id, violation)
+                    pipeline.record_contract_violation(
+                        conn, assessment, context.partition_key, context.run.run_id, violation
+                    )
                     blocked = pipeline.blocking_failures(conn, assessment, context.partition_key)
         check = dg.AssetCheckResult(
             check_name=pipeline.CONTRACT_CHECK,
@@ -346,7 +428,9 @@ def _fairness_assets(assessment: Assessment, keys: _Keys, partitions: dg.Partiti
         description="Differences and ratios of group metrics between groups and to overall (fairlearn semantics).",
         metadata={"dagster/table_name": "impact.disparities"},
     )
-    def _disparities(context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource) -> dg.MaterializeResult:
+    def _disparities(
+        context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource
+    ) -> dg.MaterializeResult:
         with _failures(), _connect(impact_duckdb) as conn:
             pipeline.prepare(conn, assessment, sources=False)
             blocked = pipeline.blocking_failures(conn, assessment, context.partition_key)
@@ -355,22 +439,41 @@ def _fairness_assets(assessment: Assessment, keys: _Keys, partitions: dg.Partiti
             return _blocked(context, blocked)
         gaps = results.get("disparities")
         if gaps is None or gaps.empty:
-            raise dg.Failure(description=f"no group metrics for partition {context.partition_key}; materialize group_metrics first")
-        ratios = gaps[(gaps["method"] == "ratio") & (gaps["relative_to"] == "between_groups") & gaps["metric"].isin(["demographic_parity", "equalized_odds"])]
+            raise dg.Failure(
+                description=f"no group metrics for partition {context.partition_key}; materialize group_metrics first"
+            )
+        ratios = gaps[
+            (gaps["method"] == "ratio")
+            & (gaps["relative_to"] == "between_groups")
+            & gaps["metric"].isin(["demographic_parity", "equalized_odds"])
+        ]
         table = "\n".join(
             ["| feature set | disparity | ratio |", "|---|---|---|"]
-            + [f"| {r.feature_set} | {r.metric} | {'—' if r.value != r.value or r.value is None else f'{r.value:.4f}'} |" for r in ratios.itertuples()]
+            + [
+                f"| {r.feature_set} | {r.metric} | {'—' if r.value != r.value or r.value is None else f'{r.value:.4f}'} |"
+                for r in ratios.itertuples()
+            ]
         )
         return dg.MaterializeResult(
-            metadata={"dagster/partition_row_count": len(gaps), "impact_assets/ratios": dg.MetadataValue.md(table)}
+            metadata={
+                "dagster/partition_row_count": len(gaps),
+                "impact_assets/ratios": dg.MetadataValue.md(table),
+            }
         )
 
     return [_group_metrics, _disparities]
 
 
-def _snapshot_asset(assessment: Assessment, keys: _Keys, partitions: dg.PartitionsDefinition, upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
+def _snapshot_asset(
+    assessment: Assessment,
+    keys: _Keys,
+    partitions: dg.PartitionsDefinition,
+    upstream: list[dg.AssetKey],
+) -> dg.AssetsDefinition:
     entries = assessment.spec.register_entries
-    thresholds = {e.id: (e.thresholds.warn, e.thresholds.breach, e.thresholds.direction) for e in entries}
+    thresholds = {
+        e.id: (e.thresholds.warn, e.thresholds.breach, e.thresholds.direction) for e in entries
+    }
     deciding = {e.id: e.thresholds.decide_on for e in entries}
     checks = [
         dg.AssetCheckSpec(
@@ -392,10 +495,14 @@ def _snapshot_asset(assessment: Assessment, keys: _Keys, partitions: dg.Partitio
         description="The impact register evaluated on this partition: one row per entry with value, thresholds, status and reason; appended, never overwritten.",
         metadata={"dagster/table_name": "impact.register_snapshots"},
     )
-    def _snapshot(context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource) -> dg.MaterializeResult:
+    def _snapshot(
+        context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource
+    ) -> dg.MaterializeResult:
         with _failures(), _connect(impact_duckdb) as conn:
             pipeline.prepare(conn, assessment, sources=False)
-            snapshot, evaluated = pipeline.snapshot_register(conn, assessment, context.partition_key, context.run.run_id)
+            snapshot, evaluated = pipeline.snapshot_register(
+                conn, assessment, context.partition_key, context.run.run_id
+            )
         counts = {status: sum(r.status == status for r in evaluated) for status in STATUSES}
         with _connect(impact_duckdb) as conn:
             actions = conn.execute(
@@ -406,7 +513,9 @@ def _snapshot_asset(assessment: Assessment, keys: _Keys, partitions: dg.Partitio
         level = snapshot.impact_level
         extra: dict[str, object] = {
             "impact_assets/open_actions": len(actions),
-            "impact_assets/actions": dg.MetadataValue.md(markdown_table(("entry", "action", "owner", "due", "breaches", "overdue"), actions)),
+            "impact_assets/actions": dg.MetadataValue.md(
+                markdown_table(("entry", "action", "owner", "due", "breaches", "overdue"), actions)
+            ),
         }
         if level is not None:
             extra |= {
@@ -419,14 +528,24 @@ def _snapshot_asset(assessment: Assessment, keys: _Keys, partitions: dg.Partitio
             dg.AssetCheckResult(
                 check_name=register_check_name(r.entry_id),
                 passed=r.status == "pass",
-                severity=dg.AssetCheckSeverity.ERROR if r.status == "breach" else dg.AssetCheckSeverity.WARN,
+                severity=dg.AssetCheckSeverity.ERROR
+                if r.status == "breach"
+                else dg.AssetCheckSeverity.WARN,
                 metadata={
                     "status": r.status,
-                    "value": dg.MetadataValue.float(r.value) if r.value is not None else dg.MetadataValue.null(),
-                    "ci_low": dg.MetadataValue.float(r.ci_low) if r.ci_low is not None else dg.MetadataValue.null(),
-                    "ci_high": dg.MetadataValue.float(r.ci_high) if r.ci_high is not None else dg.MetadataValue.null(),
+                    "value": dg.MetadataValue.float(r.value)
+                    if r.value is not None
+                    else dg.MetadataValue.null(),
+                    "ci_low": dg.MetadataValue.float(r.ci_low)
+                    if r.ci_low is not None
+                    else dg.MetadataValue.null(),
+                    "ci_high": dg.MetadataValue.float(r.ci_high)
+                    if r.ci_high is not None
+                    else dg.MetadataValue.null(),
                     "n": dg.MetadataValue.int(r.n) if r.n is not None else dg.MetadataValue.null(),
-                    "threshold_warn": dg.MetadataValue.float(thresholds[r.entry_id][0]) if thresholds[r.entry_id][0] is not None else dg.MetadataValue.null(),
+                    "threshold_warn": dg.MetadataValue.float(thresholds[r.entry_id][0])
+                    if thresholds[r.entry_id][0] is not None
+                    else dg.MetadataValue.null(),
                     "threshold_breach": thresholds[r.entry_id][1],
                     "direction": thresholds[r.entry_id][2],
                     "decide_on": deciding[r.entry_id],
@@ -441,7 +560,9 @@ def _snapshot_asset(assessment: Assessment, keys: _Keys, partitions: dg.Partitio
                 "impact_assets/snapshot_id": snapshot.snapshot_id,
                 "impact_assets/snapshot_version": snapshot.snapshot_version,
                 **{f"impact_assets/status/{status}": count for status, count in counts.items()},
-                "impact_assets/register": dg.MetadataValue.md(register_markdown(evaluated, thresholds)),
+                "impact_assets/register": dg.MetadataValue.md(
+                    register_markdown(evaluated, thresholds)
+                ),
                 **extra,
             },
             check_results=check_results,
@@ -453,7 +574,9 @@ def _snapshot_asset(assessment: Assessment, keys: _Keys, partitions: dg.Partitio
 RELEASE_CHECK = "release_is_approved"
 
 
-def _release_assets(assessment: Assessment, keys: _Keys, partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+def _release_assets(
+    assessment: Assessment, keys: _Keys, partitions: dg.PartitionsDefinition
+) -> list[dg.AssetsDefinition]:
     decision_key = keys.result("release_decision")
 
     @dg.asset(
@@ -474,28 +597,41 @@ def _release_assets(assessment: Assessment, keys: _Keys, partitions: dg.Partitio
         description="approve / hold / rollback of the assessed model version, from the register and the spec's release criteria.",
         metadata={"dagster/table_name": "impact.release_decisions"},
     )
-    def _release_decision(context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource) -> dg.MaterializeResult:
+    def _release_decision(
+        context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource
+    ) -> dg.MaterializeResult:
         with _failures(), _connect(impact_duckdb) as conn:
             pipeline.prepare(conn, assessment, sources=False)
             decided = pipeline.decide_release(conn, assessment, context.partition_key)
-        summary = f"{decided.decision} model version {decided.model_version}" + (f" (roll back to {decided.rollback_to})" if decided.rollback_to else "")
+        summary = f"{decided.decision} model version {decided.model_version}" + (
+            f" (roll back to {decided.rollback_to})" if decided.rollback_to else ""
+        )
         context.log.info(f"release decision: {summary}: {'; '.join(decided.reasons)}")
         return dg.MaterializeResult(
             metadata={
                 "impact_assets/decision": decided.decision,
                 "impact_assets/model_version": decided.model_version,
                 "impact_assets/rollback_to": decided.rollback_to or "",
-                "impact_assets/reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in decided.reasons)),
+                "impact_assets/reasons": dg.MetadataValue.md(
+                    "\n".join(f"- {r}" for r in decided.reasons)
+                ),
             },
             check_results=[
                 dg.AssetCheckResult(
                     check_name=RELEASE_CHECK,
                     passed=decided.decision == "approve",
                     severity=dg.AssetCheckSeverity.ERROR,
-                    metadata={"decision": decided.decision, "model_version": decided.model_version, "reasons": "; ".join(decided.reasons)},
+                    metadata={
+                        "decision": decided.decision,
+                        "model_version": decided.model_version,
+                        "reasons": "; ".join(decided.reasons),
+                    },
                 )
             ],
-            tags={"impact_assets/model_version": decided.model_version, "impact_assets/decision": decided.decision},
+            tags={
+                "impact_assets/model_version": decided.model_version,
+                "impact_assets/decision": decided.decision,
+            },
         )
 
     @dg.asset(
@@ -506,7 +642,9 @@ def _release_assets(assessment: Assessment, keys: _Keys, partitions: dg.Partitio
         kinds={"scikit-learn"},
         description="Points the registry's approved.json at the model version whose release was approved; never runs on a hold or rollback.",
     )
-    def _promoted_model(context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource) -> dg.MaterializeResult:
+    def _promoted_model(
+        context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource
+    ) -> dg.MaterializeResult:
         with _failures(), _connect(impact_duckdb) as conn:
             version = conn.execute(
                 "SELECT model_version FROM impact.release_decisions WHERE assessment_id = ? AND partition_key = ? ORDER BY decided_at DESC LIMIT 1",
@@ -514,7 +652,9 @@ def _release_assets(assessment: Assessment, keys: _Keys, partitions: dg.Partitio
             ).fetchall()[0][0]
         registry = assessment.registry
         if registry is not None and version in registry.versions():
-            registry.promote(version, {"partition": context.partition_key, "run_id": context.run.run_id})
+            registry.promote(
+                version, {"partition": context.partition_key, "run_id": context.run.run_id}
+            )
         return dg.MaterializeResult(metadata={"impact_assets/model_version": version})
 
     return [_release_decision, _promoted_model]
@@ -531,8 +671,12 @@ def build_assessment_definitions(assessment: Assessment) -> dg.Definitions:
     """
     spec = assessment.spec
     keys = _Keys(assessment)
-    partitions = dg.DailyPartitionsDefinition(start_date=spec.partitions.start_date.isoformat(), timezone=spec.partitions.timezone)
-    assets: list[dg.AssetsDefinition | dg.AssetSpec] = list(_source_specs(assessment, keys, partitions))
+    partitions = dg.DailyPartitionsDefinition(
+        start_date=spec.partitions.start_date.isoformat(), timezone=spec.partitions.timezone
+    )
+    assets: list[dg.AssetsDefinition | dg.AssetSpec] = list(
+        _source_specs(assessment, keys, partitions)
+    )
     assets += [_sql_asset(assessment, keys, partitions, name) for name in assessment.sql.order]
     if spec.model.registry is not None:
         assets.append(_predictions_asset(assessment, keys, partitions))
@@ -555,7 +699,11 @@ def build_assessment_definitions(assessment: Assessment) -> dg.Definitions:
         tags={"impact_assets/assessment": spec.id},
     )
     schedules, sensors = build_automation(
-        assessment, job, partitions, {name: keys.table(name) for name in spec.sources}, keys.result("impact_register_snapshot"),
+        assessment,
+        job,
+        partitions,
+        {name: keys.table(name) for name in spec.sources},
+        keys.result("impact_register_snapshot"),
         [keys.result("release_decision")],
     )
     return dg.Definitions(

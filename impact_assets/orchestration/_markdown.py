@@ -25,18 +25,39 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> 
     return "\n".join(lines)
 
 
-def register_markdown(results: Sequence[EntryResult], thresholds: dict[str, tuple[float | None, float, str]]) -> str:
+def register_markdown(
+    results: Sequence[EntryResult], thresholds: dict[str, tuple[float | None, float, str]]
+) -> str:
     """The register of one snapshot: entry, value, n, thresholds, status, reason."""
     rows = []
     for r in results:
         warn, breach, direction = thresholds[r.entry_id]
-        interval = f"[{r.ci_low:.4g}, {r.ci_high:.4g}]" if r.ci_low is not None and r.ci_high is not None else None
-        rows.append((r.entry_id, r.value, interval, r.n, warn, breach, direction, f"**{r.status}**", r.reason))
-    return markdown_table(("entry", "value", "95 % CI", "n", "warn", "breach", "direction", "status", "reason"), rows)
+        interval = (
+            f"[{r.ci_low:.4g}, {r.ci_high:.4g}]"
+            if r.ci_low is not None and r.ci_high is not None
+            else None
+        )
+        rows.append(
+            (
+                r.entry_id,
+                r.value,
+                interval,
+                r.n,
+                warn,
+                breach,
+                direction,
+                f"**{r.status}**",
+                r.reason,
+            )
+        )
+    return markdown_table(
+        ("entry", "value", "95 % CI", "n", "warn", "breach", "direction", "status", "reason"), rows
+    )
 
 
 def selection_rates_markdown(metrics: pd.DataFrame) -> str:
     """Selection rate, TPR, FPR and AUC by group with their intervals, suppressed groups marked."""
+
     def shown(r) -> str | None:
         if r is None or pd.isna(r.value):
             return None
@@ -51,5 +72,14 @@ def selection_rates_markdown(metrics: pd.DataFrame) -> str:
         if r.suppressed:
             rows.append((r.feature_set, r.group_key, r.n, "suppressed", "—", "—", "—"))
             continue
-        rows.append((r.feature_set, r.group_key, r.n, *(shown(found.get((r.feature_set, r.group_key, m))) for m in columns)))
-    return markdown_table(("feature set", "group", "n", "selection rate", "TPR", "FPR", "AUC"), rows)
+        rows.append(
+            (
+                r.feature_set,
+                r.group_key,
+                r.n,
+                *(shown(found.get((r.feature_set, r.group_key, m))) for m in columns),
+            )
+        )
+    return markdown_table(
+        ("feature set", "group", "n", "selection rate", "TPR", "FPR", "AUC"), rows
+    )

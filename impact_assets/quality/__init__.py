@@ -4,4 +4,13 @@ from impact_assets.quality._catalog import build_expectation, expectation_classe
 from impact_assets.quality._evaluate import MASK, QualityResult, evaluate_checks
 from impact_assets.quality._suite import QualityCheck, assessment_checks, check_name
 
-__all__ = ["MASK", "QualityCheck", "QualityResult", "assessment_checks", "build_expectation", "check_name", "evaluate_checks", "expectation_classes"]
+__all__ = [
+    "MASK",
+    "QualityCheck",
+    "QualityResult",
+    "assessment_checks",
+    "build_expectation",
+    "check_name",
+    "evaluate_checks",
+    "expectation_classes",
+]

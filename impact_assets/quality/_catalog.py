@@ -17,7 +17,9 @@ BAD_ARGUMENTS = "invalid arguments for {name}: {problems}"
 def gx() -> Any:
     """The ``great_expectations`` module, imported once and quietly (its dependencies import deprecated modules)."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="module 'sre_.*' is deprecated", category=DeprecationWarning)
+        warnings.filterwarnings(
+            "ignore", message="module 'sre_.*' is deprecated", category=DeprecationWarning
+        )
         import great_expectations
 
     return great_expectations
@@ -45,11 +47,21 @@ def build_expectation(name: str, kwargs: dict[str, Any]) -> Any:
     classes = expectation_classes()
     if name not in classes:
         close = difflib.get_close_matches(name, list(classes), n=3, cutoff=0.6)
-        hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else f" (known: {len(classes)} GX expectations)"
+        hint = (
+            f" (did you mean {', '.join(repr(c) for c in close)}?)"
+            if close
+            else f" (known: {len(classes)} GX expectations)"
+        )
         raise ValueError(UNKNOWN_EXPECTATION.format(name=name, hint=hint))
     try:
         return classes[name](**kwargs)
-    except Exception as exc:  # GX raises pydantic (v1) ValidationError or TypeError for bad arguments
+    except (
+        Exception
+    ) as exc:  # GX raises pydantic (v1) ValidationError or TypeError for bad arguments
         errors = getattr(exc, "errors", None)
-        problems = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in errors()) if callable(errors) else str(exc)
+        problems = (
+            "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in errors())
+            if callable(errors)
+            else str(exc)
+        )
         raise ValueError(BAD_ARGUMENTS.format(name=name, problems=problems)) from None

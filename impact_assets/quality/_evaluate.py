@@ -44,7 +44,9 @@ def _context() -> Any:
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
         context = module.get_context(mode="ephemeral")
-        context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        context.variables.progress_bars = ProgressBarsConfig(
+            globally=False, metric_calculations=False
+        )
         _CONTEXT.append(context)
     return _CONTEXT[0]
 
@@ -56,7 +58,12 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def evaluate_checks(frame: pd.DataFrame, checks: list[QualityCheck], *, sensitive_columns: frozenset[str] | set[str] = frozenset()) -> list[QualityResult]:
+def evaluate_checks(
+    frame: pd.DataFrame,
+    checks: list[QualityCheck],
+    *,
+    sensitive_columns: frozenset[str] | set[str] = frozenset(),
+) -> list[QualityResult]:
     """Validate ``checks`` (all on the same table) against ``frame`` in one GX suite run.
 
     Args:
@@ -68,29 +75,40 @@ def evaluate_checks(frame: pd.DataFrame, checks: list[QualityCheck], *, sensitiv
         return []
     context = _context()
     name = f"impact_{uuid.uuid4().hex}"
-    batch = context.data_sources.add_pandas(name).add_dataframe_asset(name).add_batch_definition_whole_dataframe(name).get_batch(
-        batch_parameters={"dataframe": frame}
+    batch = (
+        context.data_sources.add_pandas(name)
+        .add_dataframe_asset(name)
+        .add_batch_definition_whole_dataframe(name)
+        .get_batch(batch_parameters={"dataframe": frame})
     )
     suite = gx().ExpectationSuite(name=name)
     for check in checks:
         suite.add_expectation(build_expectation(check.expectation, check.kwargs))
     try:
-        outcome = batch.validate(suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5})
+        outcome = batch.validate(
+            suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5}
+        )
     finally:
         context.data_sources.delete(name)
     results = []
     for check, result in zip(checks, outcome.results, strict=True):
         details = result.result or {}
         masked = check.column in sensitive_columns
-        sample = tuple(MASK if masked else str(v) for v in details.get("partial_unexpected_list", [])[:5])
+        sample = tuple(
+            MASK if masked else str(v) for v in details.get("partial_unexpected_list", [])[:5]
+        )
         observed = details.get("observed_value")
         results.append(
             QualityResult(
                 check=check,
                 success=bool(result.success),
                 observed_value=None if observed is None else (MASK if masked else str(observed)),
-                element_count=int(details["element_count"]) if details.get("element_count") is not None else (len(frame) if check.column else None),
-                unexpected_count=int(details["unexpected_count"]) if details.get("unexpected_count") is not None else None,
+                element_count=int(details["element_count"])
+                if details.get("element_count") is not None
+                else (len(frame) if check.column else None),
+                unexpected_count=int(details["unexpected_count"])
+                if details.get("unexpected_count") is not None
+                else None,
                 unexpected_percent=_number(details.get("unexpected_percent")),
                 sample=sample,
             )

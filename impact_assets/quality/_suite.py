@@ -48,7 +48,9 @@ def check_name(expectation: str, kwargs: dict[str, Any]) -> str:
     text = expectation
     for pattern, replacement in _REWRITES:
         text = re.sub(pattern, replacement, text)
-    text = text.replace("table_row_count_are_", "row_count_is_").replace("_count_are_", "_count_is_")
+    text = text.replace("table_row_count_are_", "row_count_is_").replace(
+        "_count_are_", "_count_is_"
+    )
     column = kwargs.get("column")
     if column:
         text = f"{re.sub(r'[^a-z0-9_]', '_', str(column).lower())}_{text}"
@@ -62,16 +64,52 @@ def _derived(spec: AssessmentSpec) -> list[tuple[str, str, dict[str, Any], str, 
         (table, "expect_table_row_count_to_be_between", {"min_value": 1}, "error", True),
     ]
     for column in (b.label, b.prediction):
-        out.append((table, "expect_column_values_to_not_be_null", {"column": column}, "error", True))
-        out.append((table, "expect_column_unique_value_count_to_be_between", {"column": column, "max_value": 2}, "error", True))
+        out.append(
+            (table, "expect_column_values_to_not_be_null", {"column": column}, "error", True)
+        )
+        out.append(
+            (
+                table,
+                "expect_column_unique_value_count_to_be_between",
+                {"column": column, "max_value": 2},
+                "error",
+                True,
+            )
+        )
     if b.score is not None:
-        out.append((table, "expect_column_values_to_not_be_null", {"column": b.score}, "error", True))
-        out.append((table, "expect_column_values_to_be_between", {"column": b.score, "min_value": 0, "max_value": 1}, "error", True))
+        out.append(
+            (table, "expect_column_values_to_not_be_null", {"column": b.score}, "error", True)
+        )
+        out.append(
+            (
+                table,
+                "expect_column_values_to_be_between",
+                {"column": b.score, "min_value": 0, "max_value": 1},
+                "error",
+                True,
+            )
+        )
     for feature in b.sensitive_features:
         rejecting = b.missing_groups == "reject"
-        out.append((table, "expect_column_values_to_not_be_null", {"column": feature.name}, "error" if rejecting else "warn", rejecting))
+        out.append(
+            (
+                table,
+                "expect_column_values_to_not_be_null",
+                {"column": feature.name},
+                "error" if rejecting else "warn",
+                rejecting,
+            )
+        )
         if feature.values is not None:
-            out.append((table, "expect_column_values_to_be_in_set", {"column": feature.name, "value_set": list(feature.values)}, "warn", False))
+            out.append(
+                (
+                    table,
+                    "expect_column_values_to_be_in_set",
+                    {"column": feature.name, "value_set": list(feature.values)},
+                    "warn",
+                    False,
+                )
+            )
     return out
 
 
@@ -79,7 +117,11 @@ def assessment_checks(spec: AssessmentSpec) -> list[QualityCheck]:
     """The defaults (when enabled) followed by the spec's own expectations; names unique per table."""
     rows = _derived(spec) if spec.quality.defaults else []
     derived = len(rows)
-    rows += [(table, e.expectation, dict(e.kwargs), e.severity, e.blocking, e.name) for table, items in spec.quality.tables.items() for e in items]  # type: ignore[misc]
+    rows += [
+        (table, e.expectation, dict(e.kwargs), e.severity, e.blocking, e.name)
+        for table, items in spec.quality.tables.items()
+        for e in items
+    ]  # type: ignore[misc]
     checks: list[QualityCheck] = []
     taken: set[tuple[str, str]] = set()
     for i, row in enumerate(rows):
@@ -89,5 +131,7 @@ def assessment_checks(spec: AssessmentSpec) -> list[QualityCheck]:
         while (table, name) in taken:
             name, k = f"{base}_{k}", k + 1
         taken.add((table, name))
-        checks.append(QualityCheck(name, table, expectation, kwargs, severity, blocking, derived=i < derived))
+        checks.append(
+            QualityCheck(name, table, expectation, kwargs, severity, blocking, derived=i < derived)
+        )
     return checks

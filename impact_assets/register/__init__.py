@@ -11,7 +11,12 @@ from impact_assets.register._evaluate import (
     status_for,
 )
 from impact_assets.register._export import AUDIT_TABLES, export_audit
-from impact_assets.register._governance import ImpactLevel, apply_governance, impact_level, release_decision
+from impact_assets.register._governance import (
+    ImpactLevel,
+    apply_governance,
+    impact_level,
+    release_decision,
+)
 from impact_assets.register._snapshot import Snapshot, current_register, write_snapshot
 
 __all__ = [
@@ -21,9 +26,9 @@ __all__ = [
     "EntryResult",
     "ImpactLevel",
     "Snapshot",
+    "apply_governance",
     "blocked_register",
     "current_register",
-    "apply_governance",
     "describe_ref",
     "evaluate_entry",
     "evaluate_register",

@@ -24,7 +24,16 @@ import pandas as pd
 
 from impact_assets.spec import MetricRef, RegisterEntry, Thresholds
 
-__all__ = ["RESULT_SOURCES", "STATUSES", "EntryResult", "blocked_register", "describe_ref", "evaluate_entry", "evaluate_register", "status_for"]
+__all__ = [
+    "RESULT_SOURCES",
+    "STATUSES",
+    "EntryResult",
+    "blocked_register",
+    "describe_ref",
+    "evaluate_entry",
+    "evaluate_register",
+    "status_for",
+]
 
 STATUSES = ("pass", "warn", "breach", "insufficient_data", "suppressed")
 
@@ -33,8 +42,19 @@ BLOCKED = "not evaluated: {why}"
 
 #: Result source of each reference kind: the table it lives in and how reference fields map to its key columns.
 RESULT_SOURCES: dict[str, tuple[str, dict[str, str]]] = {
-    "group_metric": ("group_metrics", {"metric": "metric", "feature_set": "feature_set", "group": "group_key"}),
-    "disparity": ("disparities", {"metric": "metric", "feature_set": "feature_set", "method": "method", "relative_to": "relative_to"}),
+    "group_metric": (
+        "group_metrics",
+        {"metric": "metric", "feature_set": "feature_set", "group": "group_key"},
+    ),
+    "disparity": (
+        "disparities",
+        {
+            "metric": "metric",
+            "feature_set": "feature_set",
+            "method": "method",
+            "relative_to": "relative_to",
+        },
+    ),
     "quality": ("quality_results", {"table": "table_name", "check": "check_name"}),
 }
 #: Sources whose value column is named by the reference's ``metric`` rather than ``value``.
@@ -60,7 +80,9 @@ def describe_ref(ref: MetricRef) -> str:
     return json.dumps(ref.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
 
 
-def status_for(value: float, thresholds: Thresholds, ci: tuple[float | None, float | None] = (None, None)) -> tuple[str, str]:
+def status_for(
+    value: float, thresholds: Thresholds, ci: tuple[float | None, float | None] = (None, None)
+) -> tuple[str, str]:
     """Status and reason of a measured value against its thresholds.
 
     With ``decide_on: interval``, a threshold counts as crossed only when the whole confidence
@@ -74,21 +96,39 @@ def status_for(value: float, thresholds: Thresholds, ci: tuple[float | None, flo
     if thresholds.decide_on == "interval" and (beyond_breach or beyond_warn):
         low, high = ci
         if low is None or high is None:
-            return "insufficient_data", f"{value:.4g} crosses a threshold but has no confidence interval to decide on"
+            return (
+                "insufficient_data",
+                f"{value:.4g} crosses a threshold but has no confidence interval to decide on",
+            )
         best = high if sign == 1 else low  # the end of the interval closest to passing
         interval = f"{value:.4g} [{low:.4g}, {high:.4g}]"
         if sign * best < sign * thresholds.breach:
-            return "breach", f"{interval}: the whole interval is {worse} the breach threshold {thresholds.breach:g}"
+            return (
+                "breach",
+                f"{interval}: the whole interval is {worse} the breach threshold {thresholds.breach:g}",
+            )
         if thresholds.warn is not None and sign * best < sign * thresholds.warn:
-            return "warn", f"{interval}: the whole interval is {worse} the warn threshold {thresholds.warn:g}"
+            return (
+                "warn",
+                f"{interval}: the whole interval is {worse} the warn threshold {thresholds.warn:g}",
+            )
         if beyond_breach:
-            return "warn", f"{interval}: the estimate is {worse} the breach threshold {thresholds.breach:g} but the interval reaches over it"
-        return "pass", f"{interval}: the estimate is {worse} the warn threshold {thresholds.warn:g} but the interval reaches over it"
+            return (
+                "warn",
+                f"{interval}: the estimate is {worse} the breach threshold {thresholds.breach:g} but the interval reaches over it",
+            )
+        return (
+            "pass",
+            f"{interval}: the estimate is {worse} the warn threshold {thresholds.warn:g} but the interval reaches over it",
+        )
     if beyond_breach:
         return "breach", f"{value:.4g} is {worse} the breach threshold {thresholds.breach:g}"
     if beyond_warn:
         return "warn", f"{value:.4g} is {worse} the warn threshold {thresholds.warn:g}"
-    return "pass", f"{value:.4g} is within thresholds ({thresholds.direction}, breach {thresholds.breach:g})"
+    return (
+        "pass",
+        f"{value:.4g} is within thresholds ({thresholds.direction}, breach {thresholds.breach:g})",
+    )
 
 
 def _lookup(ref: MetricRef, results: Mapping[str, pd.DataFrame]) -> tuple[pd.Series | None, str]:
@@ -110,7 +150,11 @@ def _optional(row: pd.Series, column: str) -> float | None:
     if column not in row.index:
         return None
     value = row[column]
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value) else float(value)
+    return (
+        None
+        if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value)
+        else float(value)
+    )
 
 
 def evaluate_entry(entry: RegisterEntry, results: Mapping[str, pd.DataFrame]) -> EntryResult:
@@ -124,7 +168,11 @@ def evaluate_entry(entry: RegisterEntry, results: Mapping[str, pd.DataFrame]) ->
     if ref.source in VALUE_FROM_METRIC:
         n = int(row["element_count"]) if not pd.isna(row.get("element_count")) else None
         raw = row.get(ref.metric)
-        value = float(bool(raw)) if ref.metric == "success" else _optional(pd.Series({"v": pd.to_numeric(raw, errors="coerce")}), "v")
+        value = (
+            float(bool(raw))
+            if ref.metric == "success"
+            else _optional(pd.Series({"v": pd.to_numeric(raw, errors="coerce")}), "v")
+        )
     else:
         value = _optional(row, "value")
     ci_low, ci_high = _optional(row, "ci_low"), _optional(row, "ci_high")
@@ -132,18 +180,32 @@ def evaluate_entry(entry: RegisterEntry, results: Mapping[str, pd.DataFrame]) ->
     if bool(row.get("suppressed", False)):
         return EntryResult(entry.id, text, None, None, None, n, "suppressed", str(reason))
     if value is None:
-        return EntryResult(entry.id, text, None, None, None, n, "insufficient_data", str(reason or "no value"))
+        return EntryResult(
+            entry.id, text, None, None, None, n, "insufficient_data", str(reason or "no value")
+        )
     status, why = status_for(value, entry.thresholds, (ci_low, ci_high))
     return EntryResult(entry.id, text, value, ci_low, ci_high, n, status, why)
 
 
-def evaluate_register(entries: tuple[RegisterEntry, ...], results: Mapping[str, pd.DataFrame]) -> list[EntryResult]:
+def evaluate_register(
+    entries: tuple[RegisterEntry, ...], results: Mapping[str, pd.DataFrame]
+) -> list[EntryResult]:
     """Evaluate every entry; see :func:`evaluate_entry`."""
     return [evaluate_entry(entry, results) for entry in entries]
 
 
 def blocked_register(entries: tuple[RegisterEntry, ...], why: str) -> list[EntryResult]:
     """Every entry as ``insufficient_data`` because its inputs could not be trusted or computed."""
-    return [EntryResult(e.id, describe_ref(e.measure), None, None, None, None, "insufficient_data", BLOCKED.format(why=why)) for e in entries]
-
-
+    return [
+        EntryResult(
+            e.id,
+            describe_ref(e.measure),
+            None,
+            None,
+            None,
+            None,
+            "insufficient_data",
+            BLOCKED.format(why=why),
+        )
+        for e in entries
+    ]

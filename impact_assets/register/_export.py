@@ -37,16 +37,28 @@ def _rows(frame: pd.DataFrame) -> list[dict]:
     return json.loads(frame.to_json(orient="records", date_format="iso"))
 
 
-def export_audit(conn: duckdb.DuckDBPyConnection, assessment_id: str, out_dir: Path, *, model_version: str | None = None) -> list[Path]:
+def export_audit(
+    conn: duckdb.DuckDBPyConnection,
+    assessment_id: str,
+    out_dir: Path,
+    *,
+    model_version: str | None = None,
+) -> list[Path]:
     """Write ``audit.json`` (all tables, with framework tags) and one CSV per table into a new folder.
 
     Returns:
         The files written.
     """
-    label = f"{assessment_id}_v{model_version}" if model_version else f"{assessment_id}_all_versions"
+    label = (
+        f"{assessment_id}_v{model_version}" if model_version else f"{assessment_id}_all_versions"
+    )
     folder = Path(out_dir) / f"{label}_{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}"
     folder.mkdir(parents=True, exist_ok=False)
-    document: dict[str, object] = {"assessment_id": assessment_id, "model_version": model_version, "exported_at": dt.datetime.now(dt.UTC).isoformat()}
+    document: dict[str, object] = {
+        "assessment_id": assessment_id,
+        "model_version": model_version,
+        "exported_at": dt.datetime.now(dt.UTC).isoformat(),
+    }
     written = []
     for name, query in AUDIT_TABLES.items():
         params = {"version": model_version}
@@ -56,8 +68,12 @@ def export_audit(conn: duckdb.DuckDBPyConnection, assessment_id: str, out_dir: P
         path = folder / f"{name}.csv"
         frame.to_csv(path, index=False)
         written.append(path)
-    tags = sorted({tag for row in document["register_entries"] for tag in (row.get("frameworks") or [])})  # type: ignore[union-attr]
+    tags = sorted(
+        {tag for row in document["register_entries"] for tag in (row.get("frameworks") or [])}
+    )  # type: ignore[union-attr]
     document["framework_tags"] = tags
     path = folder / "audit.json"
-    path.write_text(json.dumps(document, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    path.write_text(
+        json.dumps(document, indent=2, ensure_ascii=False, default=str), encoding="utf-8"
+    )
     return [path, *written]

@@ -61,24 +61,46 @@ def impact_level(spec: ImpactLevelSpec, statuses: Mapping[str, str]) -> ImpactLe
     """
     raw = sum(q.points for q in spec.impact)
     max_raw = sum(q.max for q in spec.impact)
-    mitigation = sum(q.points for q in spec.mitigation if q.control is None or statuses.get(q.control) == "pass")
+    mitigation = sum(
+        q.points for q in spec.mitigation if q.control is None or statuses.get(q.control) == "pass"
+    )
     max_mitigation = sum(q.max for q in spec.mitigation)
     reduced = max_mitigation > 0 and mitigation >= 0.8 * max_mitigation
     score = raw * 0.85 if reduced else float(raw)
     share = score / max_raw
-    level = LEVELS[0] if share <= 0.25 else LEVELS[1] if share <= 0.5 else LEVELS[2] if share <= 0.75 else LEVELS[3]
+    level = (
+        LEVELS[0]
+        if share <= 0.25
+        else LEVELS[1]
+        if share <= 0.5
+        else LEVELS[2]
+        if share <= 0.75
+        else LEVELS[3]
+    )
     return ImpactLevel(raw, max_raw, mitigation, max_mitigation, reduced, score, level)
 
 
-def release_decision(entries: Sequence[RegisterEntry], statuses: Mapping[str, str], spec: ReleaseSpec) -> tuple[str, list[str]]:
+def release_decision(
+    entries: Sequence[RegisterEntry], statuses: Mapping[str, str], spec: ReleaseSpec
+) -> tuple[str, list[str]]:
     """``approve``, ``hold`` or ``rollback`` for a model version, with the entries that decided it."""
-    rollback = [f"{e.id} is {statuses[e.id]}" for e in entries if e.action == "rollback" and statuses.get(e.id) in spec.rollback_on]
+    rollback = [
+        f"{e.id} is {statuses[e.id]}"
+        for e in entries
+        if e.action == "rollback" and statuses.get(e.id) in spec.rollback_on
+    ]
     if rollback:
         return "rollback", rollback
-    hold = [f"{e.id} is {statuses[e.id]}" for e in entries if e.action in ("block_release", "rollback") and statuses.get(e.id) in spec.hold_on]
+    hold = [
+        f"{e.id} is {statuses[e.id]}"
+        for e in entries
+        if e.action in ("block_release", "rollback") and statuses.get(e.id) in spec.hold_on
+    ]
     if hold:
         return "hold", hold
-    return "approve", [f"no block_release or rollback entry is in {sorted({*spec.hold_on, *spec.rollback_on})}"]
+    return "approve", [
+        f"no block_release or rollback entry is in {sorted({*spec.hold_on, *spec.rollback_on})}"
+    ]
 
 
 def _earlier(alias: str = "s") -> str:
@@ -113,21 +135,65 @@ def apply_governance(
         delta = None if prev_value is None or result.value is None else result.value - prev_value
         conn.execute(
             f"INSERT INTO {SCHEMA}.register_changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [snapshot_id, assessment_id, result.entry_id, partition_key, prev_id, prev_status, result.status, prev_value, result.value, delta, taken_at],
+            [
+                snapshot_id,
+                assessment_id,
+                result.entry_id,
+                partition_key,
+                prev_id,
+                prev_status,
+                result.status,
+                prev_value,
+                result.value,
+                delta,
+                taken_at,
+            ],
         )
-        _act(conn, assessment_id, snapshot_id, partition_key, snapshot_version, taken_at, by_id[result.entry_id], result, governance)
+        _act(
+            conn,
+            assessment_id,
+            snapshot_id,
+            partition_key,
+            snapshot_version,
+            taken_at,
+            by_id[result.entry_id],
+            result,
+            governance,
+        )
 
 
-def _event(conn: duckdb.DuckDBPyConnection, action_id: str, event: str, snapshot_id: str, at: dt.datetime, detail: str) -> None:
-    conn.execute(f"INSERT INTO {SCHEMA}.governance_action_events VALUES (?, ?, ?, ?, ?)", [action_id, event, snapshot_id, at, detail])
+def _event(
+    conn: duckdb.DuckDBPyConnection,
+    action_id: str,
+    event: str,
+    snapshot_id: str,
+    at: dt.datetime,
+    detail: str,
+) -> None:
+    conn.execute(
+        f"INSERT INTO {SCHEMA}.governance_action_events VALUES (?, ?, ?, ?, ?)",
+        [action_id, event, snapshot_id, at, detail],
+    )
 
 
-def _act(conn, assessment_id, snapshot_id, partition_key, snapshot_version, taken_at, entry: RegisterEntry, result: EntryResult, governance: GovernanceSpec) -> None:
+def _act(
+    conn,
+    assessment_id,
+    snapshot_id,
+    partition_key,
+    snapshot_version,
+    taken_at,
+    entry: RegisterEntry,
+    result: EntryResult,
+    governance: GovernanceSpec,
+) -> None:
     open_action = conn.execute(
         f"SELECT action_id, due_at FROM {SCHEMA}.governance_actions WHERE assessment_id = ? AND entry_id = ? AND status = 'open'",
         [assessment_id, entry.id],
     ).fetchall()
-    evidence = f"{result.status}: {result.reason} (partition {partition_key}, snapshot {snapshot_id})"
+    evidence = (
+        f"{result.status}: {result.reason} (partition {partition_key}, snapshot {snapshot_id})"
+    )
     if result.status == "breach":
         if open_action:
             action_id = open_action[0][0]
@@ -144,7 +210,18 @@ def _act(conn, assessment_id, snapshot_id, partition_key, snapshot_version, take
                     (action_id, assessment_id, entry_id, owner, action_type, opened_at, due_at, status, resolved_at,
                      opened_snapshot_id, resolved_snapshot_id, breach_count, last_breach_at, resolution_evidence, frameworks)
                     VALUES (?, ?, ?, ?, ?, ?, ?, 'open', NULL, ?, NULL, 1, ?, NULL, ?)""",
-                [action_id, assessment_id, entry.id, entry.owner, entry.action, taken_at, due, snapshot_id, taken_at, list(entry.frameworks)],
+                [
+                    action_id,
+                    assessment_id,
+                    entry.id,
+                    entry.owner,
+                    entry.action,
+                    taken_at,
+                    due,
+                    snapshot_id,
+                    taken_at,
+                    list(entry.frameworks),
+                ],
             )
             _event(conn, action_id, "opened", snapshot_id, taken_at, evidence)
         return
@@ -156,19 +233,45 @@ def _act(conn, assessment_id, snapshot_id, partition_key, snapshot_version, take
             f"""SELECT s.snapshot_id, e.status, e.value, s.partition_key FROM {SCHEMA}.register_entries e JOIN {SCHEMA}.register_snapshots s USING (snapshot_id)
                 WHERE s.assessment_id = ? AND e.entry_id = ? AND (s.partition_key < ? OR (s.partition_key = ? AND s.snapshot_version <= ?))
                 ORDER BY s.partition_key DESC, s.snapshot_version DESC LIMIT ?""",
-            [assessment_id, entry.id, partition_key, partition_key, snapshot_version, governance.resolve_after_passes],
+            [
+                assessment_id,
+                entry.id,
+                partition_key,
+                partition_key,
+                snapshot_version,
+                governance.resolve_after_passes,
+            ],
         ).fetchall()
-        if len(recent) == governance.resolve_after_passes and all(status == "pass" for _, status, _, _ in recent):
-            proof = json.dumps([{"snapshot_id": s, "partition": p, "value": v} for s, _, v, p in recent])
+        if len(recent) == governance.resolve_after_passes and all(
+            status == "pass" for _, status, _, _ in recent
+        ):
+            proof = json.dumps(
+                [{"snapshot_id": s, "partition": p, "value": v} for s, _, v, p in recent]
+            )
             conn.execute(
                 f"UPDATE {SCHEMA}.governance_actions SET status = 'resolved', resolved_at = ?, resolved_snapshot_id = ?, resolution_evidence = ? WHERE action_id = ?",
                 [taken_at, snapshot_id, proof, action_id],
             )
-            _event(conn, action_id, "resolved", snapshot_id, taken_at, f"passed in {governance.resolve_after_passes} consecutive snapshots: {proof}")
+            _event(
+                conn,
+                action_id,
+                "resolved",
+                snapshot_id,
+                taken_at,
+                f"passed in {governance.resolve_after_passes} consecutive snapshots: {proof}",
+            )
             return
     if due_at is not None and taken_at > due_at:
         flagged = conn.execute(
-            f"SELECT count(*) FROM {SCHEMA}.governance_action_events WHERE action_id = ? AND event = 'overdue'", [action_id]
+            f"SELECT count(*) FROM {SCHEMA}.governance_action_events WHERE action_id = ? AND event = 'overdue'",
+            [action_id],
         ).fetchall()[0][0]
         if not flagged:
-            _event(conn, action_id, "overdue", snapshot_id, taken_at, f"open past its due date {due_at.isoformat()}")
+            _event(
+                conn,
+                action_id,
+                "overdue",
+                snapshot_id,
+                taken_at,
+                f"open past its due date {due_at.isoformat()}",
+            )

@@ -56,7 +56,11 @@ def write_snapshot(
     by_id = {e.id: e for e in entries}
     snapshot_id = str(uuid.uuid4())
     taken_at = taken_at or dt.datetime.now(dt.UTC)
-    level = impact_level(impact, {r.entry_id: r.status for r in results}) if impact is not None else None
+    level = (
+        impact_level(impact, {r.entry_id: r.status for r in results})
+        if impact is not None
+        else None
+    )
     frame = pd.DataFrame(
         [
             {
@@ -83,19 +87,47 @@ def write_snapshot(
             for r in results
         ]
     )
-    frame = frame.astype({"value": "float64", "ci_low": "float64", "ci_high": "float64", "threshold_warn": "float64", "n": "Int64"})
+    frame = frame.astype(
+        {
+            "value": "float64",
+            "ci_low": "float64",
+            "ci_high": "float64",
+            "threshold_warn": "float64",
+            "n": "Int64",
+        }
+    )
     for attempt in range(CONFLICT_RETRIES):
         try:
             with _writer_lock(conn):
-                version = _write(conn, snapshot_id, assessment_id, partition_key, run_id, model_version, data_version, taken_at, level, frame,
-                                 entries, results, governance)
+                version = _write(
+                    conn,
+                    snapshot_id,
+                    assessment_id,
+                    partition_key,
+                    run_id,
+                    model_version,
+                    data_version,
+                    taken_at,
+                    level,
+                    frame,
+                    entries,
+                    results,
+                    governance,
+                )
             break
         except duckdb.TransactionException:
             # another writer took the same snapshot version first: try again with the next one
             if attempt == CONFLICT_RETRIES - 1:
-                raise StorageError(SNAPSHOT_FAILED.format(partition=partition_key, message="too many concurrent writers"), context={"assessment": assessment_id}) from None
+                raise StorageError(
+                    SNAPSHOT_FAILED.format(
+                        partition=partition_key, message="too many concurrent writers"
+                    ),
+                    context={"assessment": assessment_id},
+                ) from None
             time.sleep(0.01 * (attempt + 1))
-    return Snapshot(snapshot_id=snapshot_id, snapshot_version=int(version), entries=frame, impact_level=level)
+    return Snapshot(
+        snapshot_id=snapshot_id, snapshot_version=int(version), entries=frame, impact_level=level
+    )
 
 
 _LOCKS: dict[str, threading.Lock] = {}
@@ -109,12 +141,31 @@ def _writer_lock(conn: duckdb.DuckDBPyConnection) -> threading.Lock:
     two snapshots of the same entry racing could both open an action. Serializing snapshot writes per
     file prevents that; across processes DuckDB's own file lock already lets one writer in at a time.
     """
-    name = conn.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()[0][0] or ":memory:"
+    name = (
+        conn.execute(
+            "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+        ).fetchall()[0][0]
+        or ":memory:"
+    )
     with _LOCKS_GUARD:
         return _LOCKS.setdefault(str(name), threading.Lock())
 
 
-def _write(conn, snapshot_id, assessment_id, partition_key, run_id, model_version, data_version, taken_at, level, frame, entries, results, governance) -> int:
+def _write(
+    conn,
+    snapshot_id,
+    assessment_id,
+    partition_key,
+    run_id,
+    model_version,
+    data_version,
+    taken_at,
+    level,
+    frame,
+    entries,
+    results,
+    governance,
+) -> int:
     conn.execute("BEGIN TRANSACTION")
     try:
         version = conn.execute(
@@ -124,13 +175,32 @@ def _write(conn, snapshot_id, assessment_id, partition_key, run_id, model_versio
         conn.execute(
             f"INSERT INTO {SCHEMA}.register_snapshots (snapshot_id, assessment_id, partition_key, run_id, model_version, data_version, taken_at, "
             "snapshot_version, raw_impact_score, mitigation_score, impact_score, impact_level) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [snapshot_id, assessment_id, partition_key, run_id, model_version, data_version, taken_at, version,
-             level.raw_score if level else None, level.mitigation_score if level else None, level.score if level else None, level.level if level else None],
+            [
+                snapshot_id,
+                assessment_id,
+                partition_key,
+                run_id,
+                model_version,
+                data_version,
+                taken_at,
+                version,
+                level.raw_score if level else None,
+                level.mitigation_score if level else None,
+                level.score if level else None,
+                level.level if level else None,
+            ],
         )
         append_frame(conn, "register_entries", frame)
         apply_governance(
-            conn, assessment_id=assessment_id, snapshot_id=snapshot_id, partition_key=partition_key, snapshot_version=int(version),
-            taken_at=taken_at, entries=entries, results=results, governance=governance or GovernanceSpec(),
+            conn,
+            assessment_id=assessment_id,
+            snapshot_id=snapshot_id,
+            partition_key=partition_key,
+            snapshot_version=int(version),
+            taken_at=taken_at,
+            entries=entries,
+            results=results,
+            governance=governance or GovernanceSpec(),
         )
         conn.execute(
             f"INSERT INTO {SCHEMA}.runs (run_id, assessment_id, partition_key, model_version, data_version, started_at, finished_at, status) "
@@ -146,7 +216,10 @@ def _write(conn, snapshot_id, assessment_id, partition_key, run_id, model_versio
         conn.execute("ROLLBACK")
         if "conflict" in str(exc).lower() or isinstance(exc, duckdb.ConstraintException):
             raise duckdb.TransactionException(str(exc)) from exc
-        raise StorageError(SNAPSHOT_FAILED.format(partition=partition_key, message=exc), context={"assessment": assessment_id}) from exc
+        raise StorageError(
+            SNAPSHOT_FAILED.format(partition=partition_key, message=exc),
+            context={"assessment": assessment_id},
+        ) from exc
     except BaseException:
         conn.execute("ROLLBACK")
         raise

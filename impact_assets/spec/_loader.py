@@ -42,7 +42,9 @@ class SpecSource:
         """A :class:`SpecError` pointing at the field ``loc``."""
         loc = tuple(loc)
         field = ".".join(str(p) for p in loc) or "<root>"
-        return SpecError(message, context={"file": str(self.path), "line": self.line_of(loc), "field": field})
+        return SpecError(
+            message, context={"file": str(self.path), "line": self.line_of(loc), "field": field}
+        )
 
 
 def spec_error(source: SpecSource, problems: list[tuple[Location, str]]) -> SpecError:
@@ -50,7 +52,9 @@ def spec_error(source: SpecSource, problems: list[tuple[Location, str]]) -> Spec
     first = source.error(problems[0][0], problems[0][1])
     if len(problems) == 1:
         return first
-    listing = "; ".join(f"line {source.line_of(loc)} {'.'.join(map(str, loc))}: {msg}" for loc, msg in problems)
+    listing = "; ".join(
+        f"line {source.line_of(loc)} {'.'.join(map(str, loc))}: {msg}" for loc, msg in problems
+    )
     return SpecError(f"{len(problems)} problems in the spec: {listing}", context=first.context)
 
 
@@ -105,7 +109,9 @@ def load_spec(path: str | Path) -> tuple[AssessmentSpec, SpecSource]:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
         problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(YAML_SYNTAX.format(problem=problem), context={"file": str(path), "line": line}) from exc
+        raise SpecError(
+            YAML_SYNTAX.format(problem=problem), context={"file": str(path), "line": line}
+        ) from exc
     if root is None or not isinstance(data, dict):
         raise SpecError(NOT_A_MAPPING, context={"file": str(path), "line": 1})
     _index_lines(root, (), source)
@@ -114,7 +120,11 @@ def load_spec(path: str | Path) -> tuple[AssessmentSpec, SpecSource]:
     except ValidationError as exc:
         problems: list[tuple[Location, str]] = []
         for err in exc.errors():
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in {"group_metric", "disparity", "quality"}))
+            loc = tuple(
+                p
+                for p in err["loc"]
+                if not (isinstance(p, str) and p in {"group_metric", "disparity", "quality"})
+            )
             message = _describe(err)
             if err["type"] == "extra_forbidden":
                 message += _suggest_keys(source, loc, _fields_at(loc))

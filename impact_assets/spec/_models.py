@@ -17,34 +17,34 @@ __all__ = [
     "DISPARITY_METRICS",
     "GROUP_METRICS",
     "NAMED_DISPARITIES",
-    "SCORE_METRICS",
-    "BootstrapSpec",
-    "OrchestrationSpec",
-    "ScheduleSpec",
-    "GovernanceSpec",
-    "ImpactLevelSpec",
-    "ImpactQuestion",
-    "ReleaseSpec",
-    "ExpectationSpec",
-    "FreshnessSpec",
-    "QualitySpec",
-    "FairnessSpec",
     "OVERALL",
+    "SCORE_METRICS",
     "AssessmentSpec",
     "Bindings",
+    "BootstrapSpec",
     "DisparityRef",
+    "ExpectationSpec",
+    "FairnessSpec",
+    "FreshnessSpec",
+    "GovernanceSpec",
     "GroupMetricRef",
+    "ImpactLevelSpec",
+    "ImpactQuestion",
     "MetricRef",
     "ModelSpec",
+    "OrchestrationSpec",
     "PartitionsSpec",
+    "QualityRef",
+    "QualitySpec",
     "RegisterEntry",
     "RegistryScoring",
+    "ReleaseSpec",
+    "ScheduleSpec",
     "SensitiveFeature",
     "SimulationSpec",
     "SourceSpec",
     "SqlSpec",
     "Stakeholder",
-    "QualityRef",
     "Thresholds",
     "intersection_name",
     "reference_errors",
@@ -92,7 +92,9 @@ def intersection_name(features: tuple[str, ...] | list[str]) -> str:
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True
+    )
 
 
 class Stakeholder(_Spec):
@@ -105,9 +107,14 @@ class Stakeholder(_Spec):
 class SourceSpec(_Spec):
     """A raw input: files the SQL models read as a view named after the source."""
 
-    path: NonEmptyText = Field(description="Glob of the files; `{state_dir}`/`{project_dir}` placeholders, else relative to the project.")
+    path: NonEmptyText = Field(
+        description="Glob of the files; `{state_dir}`/`{project_dir}` placeholders, else relative to the project."
+    )
     format: Literal["parquet", "csv"] = "parquet"
-    partition_column: ColumnName | None = Field(default=None, description="Column holding the partition date; defaults to the bindings' partition column.")
+    partition_column: ColumnName | None = Field(
+        default=None,
+        description="Column holding the partition date; defaults to the bindings' partition column.",
+    )
     description: str = ""
 
 
@@ -120,11 +127,15 @@ class SqlSpec(_Spec):
 class RegistryScoring(_Spec):
     """Score partitions with the latest version in the local model registry."""
 
-    path: str | None = Field(default=None, description="Registry folder; default `{state_dir}/models/<assessment id>`.")
+    path: str | None = Field(
+        default=None, description="Registry folder; default `{state_dir}/models/<assessment id>`."
+    )
     features_table: Identifier = Field(description="SQL model holding one row per case to score.")
     id_column: ColumnName
     features: tuple[ColumnName, ...] = Field(min_length=1)
-    label: ColumnName = Field(description="Outcome column the demo model is trained on (1 = positive label).")
+    label: ColumnName = Field(
+        description="Outcome column the demo model is trained on (1 = positive label)."
+    )
     decision_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
 
 
@@ -161,7 +172,8 @@ class Bindings(_Spec):
     intersections: tuple[tuple[ColumnName, ...], ...] = ()
     min_group_size: int = Field(default=30, ge=1)
     missing_groups: Literal["group", "reject"] = Field(
-        default="group", description="NULL in a sensitive feature: report as its own group `(missing)`, or reject the partition."
+        default="group",
+        description="NULL in a sensitive feature: report as its own group `(missing)`, or reject the partition.",
     )
 
     @model_validator(mode="after")
@@ -171,10 +183,14 @@ class Bindings(_Spec):
             raise ValueError(f"sensitive_features are declared twice: {declared}")
         for combo in self.intersections:
             if len(combo) < 2 or len(set(combo)) != len(combo):
-                raise ValueError(f"an intersection needs two or more distinct features, got {list(combo)}")
+                raise ValueError(
+                    f"an intersection needs two or more distinct features, got {list(combo)}"
+                )
             unknown = [c for c in combo if c not in declared]
             if unknown:
-                raise ValueError(f"intersection {list(combo)} names {unknown}, which are not sensitive_features (declared: {declared})")
+                raise ValueError(
+                    f"intersection {list(combo)} names {unknown}, which are not sensitive_features (declared: {declared})"
+                )
         return self
 
     @property
@@ -201,9 +217,13 @@ class Thresholds(_Spec):
     def _ordered(self) -> Thresholds:
         if self.warn is not None:
             if self.direction == "higher_is_better" and self.warn < self.breach:
-                raise ValueError(f"with direction higher_is_better, warn ({self.warn}) must be >= breach ({self.breach})")
+                raise ValueError(
+                    f"with direction higher_is_better, warn ({self.warn}) must be >= breach ({self.breach})"
+                )
             if self.direction == "lower_is_better" and self.warn > self.breach:
-                raise ValueError(f"with direction lower_is_better, warn ({self.warn}) must be <= breach ({self.breach})")
+                raise ValueError(
+                    f"with direction lower_is_better, warn ({self.warn}) must be <= breach ({self.breach})"
+                )
         return self
 
 
@@ -235,7 +255,9 @@ class QualityRef(_Spec):
     source: Literal["quality"]
     table: str
     check: str
-    metric: Literal["unexpected_percent", "unexpected_count", "observed_value", "success"] = "unexpected_percent"
+    metric: Literal["unexpected_percent", "unexpected_count", "observed_value", "success"] = (
+        "unexpected_percent"
+    )
     feature_set: str = OVERALL
 
 
@@ -268,39 +290,68 @@ class FairnessSpec(_Spec):
     """How group metrics and disparities are computed."""
 
     bootstrap: BootstrapSpec = BootstrapSpec()
-    calibration_bins: int = Field(default=10, ge=2, le=100, description="Equal-width score bins of the expected calibration error; must divide 100.")
+    calibration_bins: int = Field(
+        default=10,
+        ge=2,
+        le=100,
+        description="Equal-width score bins of the expected calibration error; must divide 100.",
+    )
     reference_groups: dict[str, str] = Field(
-        default_factory=dict, description="Feature set -> group that disparities are also computed against, e.g. `{sex: male}`."
+        default_factory=dict,
+        description="Feature set -> group that disparities are also computed against, e.g. `{sex: male}`.",
     )
 
     @model_validator(mode="after")
     def _bins_divide_100(self) -> FairnessSpec:
         if 100 % self.calibration_bins:
-            raise ValueError(f"calibration_bins must divide 100 (2, 4, 5, 10, 20, 25, 50, 100), got {self.calibration_bins}")
+            raise ValueError(
+                f"calibration_bins must divide 100 (2, 4, 5, 10, 20, 25, 50, 100), got {self.calibration_bins}"
+            )
         return self
 
 
 class ExpectationSpec(_Spec):
     """One Great Expectations 1.x expectation on a table, by its snake_case name and arguments."""
 
-    expectation: NonEmptyText = Field(description="GX name, e.g. `expect_column_values_to_be_between`.")
-    kwargs: dict[str, Any] = Field(default_factory=dict, description="The expectation's arguments (`column`, `min_value`, `value_set`, `mostly`...).")
+    expectation: NonEmptyText = Field(
+        description="GX name, e.g. `expect_column_values_to_be_between`."
+    )
+    kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The expectation's arguments (`column`, `min_value`, `value_set`, `mostly`...).",
+    )
     severity: Literal["warn", "error"] = "error"
-    blocking: bool = Field(default=False, description="A failure with severity `error` stops fairness metrics and register evaluation for the partition.")
-    name: Identifier | None = Field(default=None, description="Asset check name; derived from the expectation and column when omitted.")
+    blocking: bool = Field(
+        default=False,
+        description="A failure with severity `error` stops fairness metrics and register evaluation for the partition.",
+    )
+    name: Identifier | None = Field(
+        default=None,
+        description="Asset check name; derived from the expectation and column when omitted.",
+    )
 
 
 class FreshnessSpec(_Spec):
     """Dagster freshness policy of the raw sources and the predictions."""
 
-    deadline_cron: str = Field(default="0 3 * * *", description="When each day's data must have arrived.")
-    lower_bound_hours: int = Field(default=24, ge=1, le=24, description="How recent, before the deadline, the last update must be.")
+    deadline_cron: str = Field(
+        default="0 3 * * *", description="When each day's data must have arrived."
+    )
+    lower_bound_hours: int = Field(
+        default=24,
+        ge=1,
+        le=24,
+        description="How recent, before the deadline, the last update must be.",
+    )
 
 
 class QualitySpec(_Spec):
     """Data-quality expectations per table (SQL model, source or `predictions`), evaluated per partition."""
 
-    defaults: bool = Field(default=True, description="Add the expectations derived from the bindings (binary label and decision, score in [0, 1], declared groups, non-empty partition).")
+    defaults: bool = Field(
+        default=True,
+        description="Add the expectations derived from the bindings (binary label and decision, score in [0, 1], declared groups, non-empty partition).",
+    )
     tables: dict[str, tuple[ExpectationSpec, ...]] = Field(default_factory=dict)
     freshness: FreshnessSpec | None = FreshnessSpec()
 
@@ -312,17 +363,23 @@ class GovernanceSpec(_Spec):
         default_factory=lambda: {"notify": 14, "review": 14, "block_release": 7, "rollback": 2},
         description="Days from opening to due date, per action type.",
     )
-    resolve_after_passes: int = Field(default=3, ge=1, description="An open action resolves itself after this many consecutive passing snapshots of its entry.")
+    resolve_after_passes: int = Field(
+        default=3,
+        ge=1,
+        description="An open action resolves itself after this many consecutive passing snapshots of its entry.",
+    )
 
 
 class ReleaseSpec(_Spec):
     """Release criteria: which register states hold or roll back a model version."""
 
     hold_on: tuple[Literal["breach", "warn", "insufficient_data", "suppressed"], ...] = Field(
-        default=("breach", "insufficient_data"), description="Statuses of `block_release` entries that hold the release."
+        default=("breach", "insufficient_data"),
+        description="Statuses of `block_release` entries that hold the release.",
     )
     rollback_on: tuple[Literal["breach", "warn", "insufficient_data", "suppressed"], ...] = Field(
-        default=("breach",), description="Statuses of `rollback` entries that roll the version back to the last approved one."
+        default=("breach",),
+        description="Statuses of `rollback` entries that roll the version back to the last approved one.",
     )
 
 
@@ -332,7 +389,9 @@ class ImpactQuestion(_Spec):
     question: NonEmptyText
     points: int = Field(ge=0, description="Points of the answer given.")
     max: int = Field(ge=1, description="Points of the highest-scoring answer.")
-    control: Identifier | None = Field(default=None, description="Mitigation only: register entry whose passing earns the credit.")
+    control: Identifier | None = Field(
+        default=None, description="Mitigation only: register entry whose passing earns the credit."
+    )
 
     @model_validator(mode="after")
     def _within_max(self) -> ImpactQuestion:
@@ -359,7 +418,12 @@ class OrchestrationSpec(_Spec):
     """Schedule and sensors of the assessment."""
 
     schedule: ScheduleSpec = ScheduleSpec()
-    sensor_interval_seconds: int = Field(default=60, ge=5, le=86_400, description="How often the data and model sensors look for changes.")
+    sensor_interval_seconds: int = Field(
+        default=60,
+        ge=5,
+        le=86_400,
+        description="How often the data and model sensors look for changes.",
+    )
 
 
 class PartitionsSpec(_Spec):
@@ -376,7 +440,10 @@ class SimulationSpec(_Spec):
     source: Identifier = Field(description="The source whose landing files the simulator writes.")
     rows_per_day: int = Field(default=3000, ge=1, le=10_000_000)
     seed: int = 0
-    drift_from: dt.date | None = Field(default=None, description="From this date on, batches drift (younger applicants, larger loans).")
+    drift_from: dt.date | None = Field(
+        default=None,
+        description="From this date on, batches drift (younger applicants, larger loans).",
+    )
 
 
 class AssessmentSpec(_Spec):
@@ -418,20 +485,38 @@ def reference_errors(spec: AssessmentSpec) -> list[tuple[Path, str]]:
         if ids.count(entry.id) > 1:
             errors.append(((*at, "id"), f"register entry id {entry.id!r} is used more than once"))
         if entry.stakeholder not in stakeholders:
-            errors.append(((*at, "stakeholder"), f"stakeholder {entry.stakeholder!r} is not declared (declared: {stakeholders})"))
+            errors.append(
+                (
+                    (*at, "stakeholder"),
+                    f"stakeholder {entry.stakeholder!r} is not declared (declared: {stakeholders})",
+                )
+            )
         ref = entry.measure
         if isinstance(ref, QualityRef):
             continue  # checked against the quality suite when the assessment is resolved
         if ref.feature_set not in feature_sets:
-            errors.append(((*at, "measure", "feature_set"), f"feature_set {ref.feature_set!r} is unknown (valid: {list(feature_sets)})"))
+            errors.append(
+                (
+                    (*at, "measure", "feature_set"),
+                    f"feature_set {ref.feature_set!r} is unknown (valid: {list(feature_sets)})",
+                )
+            )
             continue
         if isinstance(ref, GroupMetricRef):
             problem = _group_problem(ref, feature_sets[ref.feature_set], values)
             if problem:
                 errors.append(((*at, "measure", "group"), problem))
         elif ref.feature_set == OVERALL:
-            errors.append(((*at, "measure", "feature_set"), "a disparity needs a feature_set with groups, not 'overall'"))
-        elif ref.relative_to not in ("between_groups", "to_overall") and spec.fairness.reference_groups.get(ref.feature_set) != ref.relative_to:
+            errors.append(
+                (
+                    (*at, "measure", "feature_set"),
+                    "a disparity needs a feature_set with groups, not 'overall'",
+                )
+            )
+        elif (
+            ref.relative_to not in ("between_groups", "to_overall")
+            and spec.fairness.reference_groups.get(ref.feature_set) != ref.relative_to
+        ):
             errors.append(
                 (
                     (*at, "measure", "relative_to"),
@@ -440,36 +525,92 @@ def reference_errors(spec: AssessmentSpec) -> list[tuple[Path, str]]:
                 )
             )
         if entry.thresholds.decide_on == "interval" and spec.fairness.bootstrap.resamples == 0:
-            errors.append(((*at, "thresholds", "decide_on"), "deciding on the interval needs bootstrap intervals (fairness.bootstrap.resamples > 0)"))
-        if isinstance(ref, (GroupMetricRef, DisparityRef)) and ref.metric in SCORE_METRICS and spec.bindings.score is None:
-            errors.append(((*at, "measure", "metric"), f"{ref.metric!r} needs a score column (bindings.score)"))
+            errors.append(
+                (
+                    (*at, "thresholds", "decide_on"),
+                    "deciding on the interval needs bootstrap intervals (fairness.bootstrap.resamples > 0)",
+                )
+            )
+        if (
+            isinstance(ref, (GroupMetricRef, DisparityRef))
+            and ref.metric in SCORE_METRICS
+            and spec.bindings.score is None
+        ):
+            errors.append(
+                (
+                    (*at, "measure", "metric"),
+                    f"{ref.metric!r} needs a score column (bindings.score)",
+                )
+            )
     for feature_set, group in spec.fairness.reference_groups.items():
         at = ("fairness", "reference_groups", feature_set)
         if feature_set not in feature_sets or feature_set == OVERALL:
-            errors.append((at, f"{feature_set!r} is not a feature set (valid: {[f for f in feature_sets if f != OVERALL]})"))
+            errors.append(
+                (
+                    at,
+                    f"{feature_set!r} is not a feature set (valid: {[f for f in feature_sets if f != OVERALL]})",
+                )
+            )
             continue
-        problem = _group_problem(GroupMetricRef(source="group_metric", metric="count", feature_set=feature_set, group=group), feature_sets[feature_set], values)
+        problem = _group_problem(
+            GroupMetricRef(
+                source="group_metric", metric="count", feature_set=feature_set, group=group
+            ),
+            feature_sets[feature_set],
+            values,
+        )
         if problem:
             errors.append((at, problem))
     if spec.id in RESERVED_IDS:
-        errors.append((("id",), f"{spec.id!r} is reserved (it names a DuckDB schema the package uses); choose another id"))
+        errors.append(
+            (
+                ("id",),
+                f"{spec.id!r} is reserved (it names a DuckDB schema the package uses); choose another id",
+            )
+        )
     if spec.impact_level is not None:
         for i, question in enumerate(spec.impact_level.mitigation):
             if question.control is not None and question.control not in ids:
-                errors.append((("impact_level", "mitigation", i, "control"), f"control {question.control!r} is not a register entry (entries: {ids})"))
+                errors.append(
+                    (
+                        ("impact_level", "mitigation", i, "control"),
+                        f"control {question.control!r} is not a register entry (entries: {ids})",
+                    )
+                )
         for i, question in enumerate(spec.impact_level.impact):
             if question.control is not None:
-                errors.append((("impact_level", "impact", i, "control"), "only mitigation questions take a control"))
+                errors.append(
+                    (
+                        ("impact_level", "impact", i, "control"),
+                        "only mitigation questions take a control",
+                    )
+                )
     if spec.simulation and spec.simulation.source not in spec.sources:
-        errors.append((("simulation", "source"), f"{spec.simulation.source!r} is not a source (sources: {list(spec.sources)})"))
+        errors.append(
+            (
+                ("simulation", "source"),
+                f"{spec.simulation.source!r} is not a source (sources: {list(spec.sources)})",
+            )
+        )
     if spec.model.registry and spec.model.registry.features_table == spec.bindings.scored_table:
-        errors.append((("model", "registry", "features_table"), "the features table cannot be the scored table (scores are joined onto features)"))
+        errors.append(
+            (
+                ("model", "registry", "features_table"),
+                "the features table cannot be the scored table (scores are joined onto features)",
+            )
+        )
     return errors
 
 
-def _group_problem(ref: GroupMetricRef, features: tuple[str, ...], values: dict[str, tuple[str, ...] | None]) -> str | None:
+def _group_problem(
+    ref: GroupMetricRef, features: tuple[str, ...], values: dict[str, tuple[str, ...] | None]
+) -> str | None:
     if not features:
-        return None if ref.group == OVERALL else f"feature_set 'overall' has the single group 'overall', not {ref.group!r}"
+        return (
+            None
+            if ref.group == OVERALL
+            else f"feature_set 'overall' has the single group 'overall', not {ref.group!r}"
+        )
     parts = ref.group.split(INTERSECTION_SEPARATOR)
     if len(parts) != len(features):
         return f"group {ref.group!r} needs one value per feature of {list(features)}, joined by {INTERSECTION_SEPARATOR!r}"

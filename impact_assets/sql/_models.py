@@ -71,23 +71,36 @@ def _parse(path: Path, text: str) -> exp.Query:
             context={"model": str(path), "line": first.get("line"), "column": first.get("col")},
         ) from None
     if len(statements) != 1:
-        raise SqlModelError(NOT_ONE_STATEMENT.format(count=len(statements)), context={"model": str(path)})
+        raise SqlModelError(
+            NOT_ONE_STATEMENT.format(count=len(statements)), context={"model": str(path)}
+        )
     statement = statements[0]
     if not isinstance(statement, exp.Query):
-        raise SqlModelError(NOT_A_SELECT.format(kind=statement.key.upper()), context={"model": str(path)})
+        raise SqlModelError(
+            NOT_A_SELECT.format(kind=statement.key.upper()), context={"model": str(path)}
+        )
     return statement
 
 
 def _tables_read(expression: exp.Query) -> frozenset[str]:
     ctes = {cte.alias_or_name for cte in expression.find_all(exp.CTE)}
-    return frozenset(t.name for t in expression.find_all(exp.Table) if t.name and t.name not in ctes)
+    return frozenset(
+        t.name for t in expression.find_all(exp.Table) if t.name and t.name not in ctes
+    )
 
 
 def discover_models(root: Path, patterns: Iterable[str]) -> list[SqlModel]:
     """Find and parse the models under ``root`` matching ``patterns`` (globs, e.g. ``staging/*.sql``)."""
     root = Path(root)
     patterns = tuple(patterns)
-    files = sorted({p for pattern in patterns for p in root.glob(pattern) if p.is_file() and p.suffix == ".sql"})
+    files = sorted(
+        {
+            p
+            for pattern in patterns
+            for p in root.glob(pattern)
+            if p.is_file() and p.suffix == ".sql"
+        }
+    )
     if not files:
         raise SqlModelError(NO_MODELS.format(patterns=list(patterns), root=root))
     models: dict[str, SqlModel] = {}
@@ -96,7 +109,9 @@ def discover_models(root: Path, patterns: Iterable[str]) -> list[SqlModel]:
         expression = _parse(path, text)
         name = path.stem
         if name in models:
-            raise SqlModelError(DUPLICATE_NAME.format(name=name, first=models[name].path, second=path))
+            raise SqlModelError(
+                DUPLICATE_NAME.format(name=name, first=models[name].path, second=path)
+            )
         models[name] = SqlModel(
             name=name,
             path=path,
@@ -132,18 +147,27 @@ class SqlProject:
         self.external = dict(external)
         for name in reserved:
             if name in self.models:
-                raise SqlModelError(RESERVED_NAME.format(name=name), context={"model": str(self.models[name].path)})
+                raise SqlModelError(
+                    RESERVED_NAME.format(name=name), context={"model": str(self.models[name].path)}
+                )
         known = sorted({*self.models, *self.external})
         for model in self.models.values():
             for table in sorted(model.reads):
                 if table not in self.models and table not in self.external:
-                    raise SqlModelError(UNKNOWN_TABLE.format(table=table, known=known), context={"model": str(model.path)})
-        sorter = graphlib.TopologicalSorter({m.name: {t for t in m.reads if t in self.models} for m in self.models.values()})
+                    raise SqlModelError(
+                        UNKNOWN_TABLE.format(table=table, known=known),
+                        context={"model": str(model.path)},
+                    )
+        sorter = graphlib.TopologicalSorter(
+            {m.name: {t for t in m.reads if t in self.models} for m in self.models.values()}
+        )
         try:
             self.order: tuple[str, ...] = tuple(sorter.static_order())
         except graphlib.CycleError as exc:
             cycle = " -> ".join(exc.args[1])
-            raise SqlModelError(CYCLE.format(cycle=cycle), context={"model": str(self.models[exc.args[1][0]].path)}) from None
+            raise SqlModelError(
+                CYCLE.format(cycle=cycle), context={"model": str(self.models[exc.args[1][0]].path)}
+            ) from None
         self.columns: dict[str, tuple[str, ...] | None] = {}
         self.column_lineage: dict[str, dict[str, tuple[ColumnDep, ...]] | None] = {}
         for name in self.order:
@@ -158,7 +182,10 @@ class SqlProject:
     def _analyse(self, model: SqlModel) -> None:
         """Output columns and their upstream columns, when the upstream schemas make them knowable."""
         schema = {t: dict(s) for t in model.reads if (s := self._schema_of(t)) is not None}
-        stars = any(isinstance(s, exp.Star) or (isinstance(s, exp.Column) and isinstance(s.this, exp.Star)) for s in model.expression.selects)
+        stars = any(
+            isinstance(s, exp.Star) or (isinstance(s, exp.Column) and isinstance(s.this, exp.Star))
+            for s in model.expression.selects
+        )
         if stars and len(schema) < len(model.reads):
             self.columns[model.name] = None
             self.column_lineage[model.name] = None

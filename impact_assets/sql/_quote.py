@@ -10,7 +10,9 @@ from impact_assets.errors import SqlModelError
 
 __all__ = ["ident", "literal", "qualified"]
 
-UNSAFE_IDENTIFIER = "identifier {name!r} cannot be used in SQL: it is empty or contains a NUL character"
+UNSAFE_IDENTIFIER = (
+    "identifier {name!r} cannot be used in SQL: it is empty or contains a NUL character"
+)
 
 
 def ident(name: str) -> str:

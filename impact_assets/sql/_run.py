@@ -33,7 +33,9 @@ __all__ = [
 ]
 
 EXECUTION_ERROR = "DuckDB could not run the model: {message}"
-MISSING_PARTITION_COLUMN = "the model's output has no partition column {column!r} (columns: {columns})"
+MISSING_PARTITION_COLUMN = (
+    "the model's output has no partition column {column!r} (columns: {columns})"
+)
 NO_SOURCE_FILES = "no files match the source path {path}"
 SOURCE_ERROR = "source {name!r} cannot be read from {path}: {message}"
 
@@ -56,7 +58,9 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection, schema: str) -> None:
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
 
 
-def table_columns(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> tuple[tuple[str, str], ...]:
+def table_columns(
+    conn: duckdb.DuckDBPyConnection, schema: str, table: str
+) -> tuple[tuple[str, str], ...]:
     """(name, type) of a table's columns in order; empty when it does not exist."""
     rows = conn.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
@@ -66,7 +70,9 @@ def table_columns(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> t
     return tuple((str(n), str(t)) for n, t in rows)
 
 
-def create_source_view(conn: duckdb.DuckDBPyConnection, schema: str, name: str, path: Path, file_format: str) -> None:
+def create_source_view(
+    conn: duckdb.DuckDBPyConnection, schema: str, name: str, path: Path, file_format: str
+) -> None:
     """Expose a source's files as the view ``schema.name`` that SQL models read."""
     reader = "read_parquet" if file_format == "parquet" else "read_csv"
     if not glob.glob(str(path), recursive=True):
@@ -77,10 +83,17 @@ def create_source_view(conn: duckdb.DuckDBPyConnection, schema: str, name: str, 
             f"SELECT * FROM {reader}({literal(str(path))}, union_by_name = true)"
         )
     except duckdb.Error as exc:
-        raise SqlModelError(SOURCE_ERROR.format(name=name, path=path, message=exc), context={"source": name}) from exc
+        raise SqlModelError(
+            SOURCE_ERROR.format(name=name, path=path, message=exc), context={"source": name}
+        ) from exc
 
 
-def partition_fingerprint(conn: duckdb.DuckDBPyConnection, relation: str, partition_column: str, partition_key: str | None = None) -> dict[str, str]:
+def partition_fingerprint(
+    conn: duckdb.DuckDBPyConnection,
+    relation: str,
+    partition_column: str,
+    partition_key: str | None = None,
+) -> dict[str, str]:
     """Content fingerprint per partition of a table or view: order-independent hash of its rows.
 
     Args:
@@ -91,14 +104,22 @@ def partition_fingerprint(conn: duckdb.DuckDBPyConnection, relation: str, partit
     Returns:
         ``{partition_key: fingerprint}``; a partition with no rows is absent.
     """
-    where = f"WHERE CAST(r.{ident(partition_column)} AS DATE) = CAST(? AS DATE)" if partition_key else ""
+    where = (
+        f"WHERE CAST(r.{ident(partition_column)} AS DATE) = CAST(? AS DATE)"
+        if partition_key
+        else ""
+    )
     rows = conn.execute(
         f"SELECT strftime(CAST(r.{ident(partition_column)} AS DATE), '%Y-%m-%d') AS p, count(*) AS n, "
         f"CAST(sum(hash(r)) AS VARCHAR) AS h, CAST(bit_xor(hash(r)) AS VARCHAR) AS x "
         f"FROM {relation} AS r {where} GROUP BY p ORDER BY p",
         [partition_key] if partition_key else [],
     ).fetchall()
-    return {p: hashlib.sha256(f"{n}:{h}:{x}".encode()).hexdigest()[:16] for p, n, h, x in rows if p is not None}
+    return {
+        p: hashlib.sha256(f"{n}:{h}:{x}".encode()).hexdigest()[:16]
+        for p, n, h, x in rows
+        if p is not None
+    }
 
 
 def _model_error(model: SqlModel, exc: duckdb.Error, line_offset: int) -> SqlModelError:
@@ -107,7 +128,11 @@ def _model_error(model: SqlModel, exc: duckdb.Error, line_offset: int) -> SqlMod
     line = int(match.group(1)) - line_offset if match else None
     return SqlModelError(
         EXECUTION_ERROR.format(message=message.splitlines()[0]),
-        context={"model": str(model.path), "line": line if line and line > 0 else None, "duckdb": message},
+        context={
+            "model": str(model.path),
+            "line": line if line and line > 0 else None,
+            "duckdb": message,
+        },
     )
 
 
@@ -136,7 +161,9 @@ def materialize_partition(
         columns = tuple((str(r[0]), str(r[1])) for r in described)
         if partition_column not in {c for c, _ in columns}:
             raise SqlModelError(
-                MISSING_PARTITION_COLUMN.format(column=partition_column, columns=[c for c, _ in columns]),
+                MISSING_PARTITION_COLUMN.format(
+                    column=partition_column, columns=[c for c, _ in columns]
+                ),
                 context={"model": str(model.path)},
             )
         existing = table_columns(conn, schema, model.name)
@@ -144,12 +171,18 @@ def materialize_partition(
         if not existing:
             conn.execute(f"CREATE TABLE {target} AS {filtered}", [partition_key])
         elif rebuilt:
-            conn.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM (\n{query}\n) AS _model")
+            conn.execute(
+                f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM (\n{query}\n) AS _model"
+            )
         else:
-            conn.execute(f"DELETE FROM {target} WHERE CAST({ident(partition_column)} AS DATE) = CAST(? AS DATE)", [partition_key])
+            conn.execute(
+                f"DELETE FROM {target} WHERE CAST({ident(partition_column)} AS DATE) = CAST(? AS DATE)",
+                [partition_key],
+            )
             conn.execute(f"INSERT INTO {target} BY NAME {filtered}", [partition_key])
         partition_rows = conn.execute(
-            f"SELECT count(*) FROM {target} WHERE CAST({ident(partition_column)} AS DATE) = CAST(? AS DATE)", [partition_key]
+            f"SELECT count(*) FROM {target} WHERE CAST({ident(partition_column)} AS DATE) = CAST(? AS DATE)",
+            [partition_key],
         ).fetchall()[0][0]
         total_rows = conn.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
         conn.execute("COMMIT")

@@ -11,7 +11,9 @@ from impact_assets.storage._schema import MIGRATIONS, SCHEMA
 
 __all__ = ["append_frame", "migrate"]
 
-MIGRATION_FAILED = "the results schema could not be migrated to version {version} ({description}): {message}"
+MIGRATION_FAILED = (
+    "the results schema could not be migrated to version {version} ({description}): {message}"
+)
 WRITE_FAILED = "could not write to {table}: {message}"
 
 
@@ -26,7 +28,9 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> int:
         f"CREATE TABLE IF NOT EXISTS {SCHEMA}.schema_migrations "
         "(version INTEGER PRIMARY KEY, description VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
     )
-    applied = {row[0] for row in conn.execute(f"SELECT version FROM {SCHEMA}.schema_migrations").fetchall()}
+    applied = {
+        row[0] for row in conn.execute(f"SELECT version FROM {SCHEMA}.schema_migrations").fetchall()
+    }
     for migration in MIGRATIONS:
         if migration.version in applied:
             continue
@@ -42,7 +46,9 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> int:
         except duckdb.Error as exc:
             conn.execute("ROLLBACK")
             raise StorageError(
-                MIGRATION_FAILED.format(version=migration.version, description=migration.description, message=exc)
+                MIGRATION_FAILED.format(
+                    version=migration.version, description=migration.description, message=exc
+                )
             ) from exc
     return max(m.version for m in MIGRATIONS)
 
@@ -59,7 +65,10 @@ def append_frame(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFram
     try:
         conn.execute(f"INSERT INTO {SCHEMA}.{ident(table)} BY NAME SELECT * FROM {ident(view)}")
     except duckdb.Error as exc:
-        raise StorageError(WRITE_FAILED.format(table=f"{SCHEMA}.{table}", message=exc), context={"table": f"{SCHEMA}.{table}"}) from exc
+        raise StorageError(
+            WRITE_FAILED.format(table=f"{SCHEMA}.{table}", message=exc),
+            context={"table": f"{SCHEMA}.{table}"},
+        ) from exc
     finally:
         conn.unregister(view)
     return len(frame)
