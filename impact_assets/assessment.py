@@ -11,7 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from impact_assets.errors import SpecError, SqlModelError
-from impact_assets.modeling import PREDICTIONS_TABLE, LocalModelRegistry, predictions_columns
+from impact_assets.modeling import (
+    PREDICTIONS_TABLE,
+    LocalModelRegistry,
+    MlflowModelRegistry,
+    predictions_columns,
+)
 from impact_assets.settings import ProjectPaths
 from impact_assets.spec import AssessmentSpec, SpecSource, load_spec, spec_error
 from impact_assets.sql import SqlProject, discover_models
@@ -44,11 +49,16 @@ class Assessment:
         return self.spec.id
 
     @property
-    def registry(self) -> LocalModelRegistry | None:
+    def registry(self) -> LocalModelRegistry | MlflowModelRegistry | None:
         """The model registry, when this assessment scores with one."""
         scoring = self.spec.model.registry
         if scoring is None:
             return None
+        if scoring.mlflow is not None:
+            uri = scoring.mlflow.tracking_uri
+            if uri and uri.startswith("sqlite:///") and "{" in uri:
+                uri = "sqlite:///" + str(self.paths.expand(uri.removeprefix("sqlite:///")))
+            return MlflowModelRegistry(scoring.mlflow.model_name, uri)
         folder = (
             self.paths.expand(scoring.path)
             if scoring.path

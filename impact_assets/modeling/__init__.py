@@ -1,5 +1,6 @@
 """The demo model: local registry, training and scoring."""
 
+from impact_assets.modeling._mlflow import MlflowModelRegistry
 from impact_assets.modeling._registry import LocalModelRegistry, ModelVersion
 from impact_assets.modeling._score import (
     PREDICTIONS_TABLE,
@@ -12,6 +13,7 @@ from impact_assets.modeling._train import fingerprint_frame, train_classifier
 __all__ = [
     "PREDICTIONS_TABLE",
     "LocalModelRegistry",
+    "MlflowModelRegistry",
     "ModelVersion",
     "ScoredPartition",
     "fingerprint_frame",

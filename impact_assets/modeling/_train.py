@@ -61,6 +61,7 @@ def train_classifier(
     metadata = {
         "trained_at": dt.datetime.now(dt.UTC).isoformat(),
         "features": features,
+        "feature_types": {c: ("double" if c in numeric else "string") for c in features},
         "label": label,
         "training_rows": len(frame),
         "training_data_fingerprint": fingerprint_frame(frame[[*features, label]]),

@@ -31,6 +31,7 @@ __all__ = [
     "ImpactLevelSpec",
     "ImpactQuestion",
     "MetricRef",
+    "MlflowRegistrySpec",
     "ModelSpec",
     "OrchestrationSpec",
     "PartitionsSpec",
@@ -124,8 +125,20 @@ class SqlSpec(_Spec):
     paths: tuple[NonEmptyText, ...] = ("**/*.sql",)
 
 
+class MlflowRegistrySpec(_Spec):
+    """MLflow's model registry instead of the local folder (needs ``impact-assets[mlflow]``)."""
+
+    model_name: NonEmptyText
+    tracking_uri: str | None = Field(
+        default=None,
+        description="Default: MLflow's own MLFLOW_TRACKING_URI. Credentials come from MLflow's environment variables.",
+    )
+
+
 class RegistryScoring(_Spec):
-    """Score partitions with the latest version in the local model registry."""
+    """Score partitions with the newest usable version in the model registry."""
+
+    mlflow: MlflowRegistrySpec | None = None
 
     path: str | None = Field(
         default=None, description="Registry folder; default `{state_dir}/models/<assessment id>`."

@@ -1,0 +1,85 @@
+"""MLflow's model registry in place of the local folder, against a local sqlite-backed MLflow store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+import yaml
+
+from impact_assets import (
+    ProjectPaths,
+    assessment_job_name,
+    build_definitions,
+    discover_assessments,
+    release_job_name,
+)
+from impact_assets.cli import simulate_days, train_version
+from impact_assets.modeling import MlflowModelRegistry
+
+from .conftest import DAYS, DEMO_SPEC, REPO
+
+pytest.importorskip("mlflow")
+
+
+@pytest.fixture
+def mlflow_paths(tmp_path: Path) -> ProjectPaths:
+    spec = yaml.safe_load(DEMO_SPEC.read_text())
+    spec["model"]["registry"]["mlflow"] = {
+        "model_name": "credit_scoring_logreg",
+        "tracking_uri": "sqlite:///{state_dir}/mlflow.db",
+    }
+    (tmp_path / "assessments").mkdir()
+    (tmp_path / "assessments" / "credit_scoring.yaml").write_text(
+        yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
+    )
+    return ProjectPaths(
+        project_dir=REPO,
+        assessments_dir=tmp_path / "assessments",
+        sql_dir=REPO / "dbt_like_sql",
+        state_dir=tmp_path / "state",
+    )
+
+
+def test_assessment_scores_decides_and_promotes_through_mlflow(mlflow_paths: ProjectPaths):
+    (assessment,) = discover_assessments(mlflow_paths)
+    registry = assessment.registry
+    assert isinstance(registry, MlflowModelRegistry)
+    assert registry.versions() == []
+    day = DAYS[0].isoformat()
+    simulate_days(assessment, [DAYS[0]])
+    assert train_version(assessment) == "1"
+    assert registry.get("1").metadata["features"][:2] == ["checking_status", "duration_months"]
+
+    defs = build_definitions(mlflow_paths)
+    sensor = next(s for s in defs.sensors if s.name == "credit_scoring__model_version_sensor")
+    with dg.instance_for_test() as instance:
+        tick = sensor.evaluate_tick(
+            dg.build_sensor_context(
+                instance=instance, cursor=None, repository_def=defs.get_repository_def()
+            )
+        )
+        assert [r.tags["impact_assets/model_version"] for r in tick.run_requests] == ["1"]
+        assert (
+            defs.resolve_job_def(assessment_job_name("credit_scoring"))
+            .execute_in_process(partition_key=day, instance=instance)
+            .success
+        )
+        assert (
+            defs.resolve_job_def(release_job_name("credit_scoring"))
+            .execute_in_process(partition_key=day, instance=instance)
+            .success
+        )
+    with duckdb.connect(str(mlflow_paths.database), read_only=True) as conn:
+        versions = conn.execute(
+            "SELECT DISTINCT model_version FROM credit_scoring.predictions"
+        ).fetchall()
+        decision = conn.execute(
+            "SELECT model_version, decision FROM impact.release_decisions"
+        ).fetchall()
+    assert versions == [("1",)]
+    assert decision == [("1", "approve")]
+    assert registry.status("1") == {"status": "approved"}
+    assert registry.approved() == "1"
