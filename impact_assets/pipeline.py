@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from impact_assets.assessment import Assessment
-from impact_assets.errors import ModelRegistryError, SqlModelError
+from impact_assets.errors import DataContractError, ModelRegistryError, SqlModelError
 from impact_assets.fairness import (
     BOOTSTRAP_DETAIL,
     bootstrap_intervals,
@@ -498,7 +498,11 @@ def run_quality(
 
     Only the partition's rows and the columns the expectations name are loaded (the GX frame is bounded).
     """
-    checks = [c for c in assessment_checks(assessment.spec) if c.table == table]
+    checks = [
+        c.for_partition(assessment.spec, partition_key)
+        for c in assessment_checks(assessment.spec)
+        if c.table == table
+    ]
     if not checks:
         return []
     relation, partition_column = _quality_relation(assessment, table)
@@ -511,6 +515,13 @@ def run_quality(
             if column not in columns:
                 columns.append(column)
     columns = columns or [partition_column]
+    present = [row[0] for row in conn.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()]
+    missing = [c for c in columns if c not in present]
+    if missing:
+        raise DataContractError(
+            f"the data-quality checks on {table!r} name columns it does not have: {missing} (it has {present})",
+            context={"assessment": assessment.id, "table": table, "file": assessment.source.path},
+        )
     frame = partition_frame(
         conn,
         f"SELECT {', '.join(ident(c) for c in columns)} FROM {relation} WHERE CAST({ident(partition_column)} AS DATE) = CAST(? AS DATE)",

@@ -53,7 +53,7 @@ owners: [risk@lender.example]
 stakeholders: [{id: applicants, description: People who apply.}]
 model: {name: vendor_model, positive_label: 1}
 sources:
-  vendor_file: {path: "data/vendor.csv", format: csv, partition_column: day}
+  vendor_file: {path: "data/vendor.csv", format: csv, partition_column: day, loaded_at_column: loaded_at}
 sql: {paths: ["vendor/*.sql"]}
 partitions: {start_date: "2026-03-01"}
 bindings:
@@ -77,10 +77,11 @@ register:
 """
 
 
-VENDOR_ROWS = (
-    "id,day,region,outcome,score\n"
-    "1,2026-03-02,north,1,0.9\n2,2026-03-02,north,0,0.7\n3,2026-03-02,south,1,0.2\n4,2026-03-02,south,1,0.8\n"
-    "5,2026-03-03,south,0,0.1\n"
+VENDOR_ROWS = (  # each day's batch is loaded at 01:00 the next day (default freshness: after 03:00 the same day)
+    "id,day,region,outcome,score,loaded_at\n"
+    "1,2026-03-02,north,1,0.9,2026-03-03 01:00\n2,2026-03-02,north,0,0.7,2026-03-03 01:00\n"
+    "3,2026-03-02,south,1,0.2,2026-03-03 01:00\n4,2026-03-02,south,1,0.8,2026-03-03 01:00\n"
+    "5,2026-03-03,south,0,0.1,2026-03-04 01:00\n"
 )
 VENDOR_SQL = "SELECT id, CAST(day AS DATE) AS day, region, outcome, CAST(score >= 0.5 AS INTEGER) AS decision, score FROM vendor_file\n"
 

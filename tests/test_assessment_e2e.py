@@ -30,6 +30,7 @@ EXPECTED_ASSETS = {
 QUALITY_CHECKS = {
     "credit_scoring/staging/stg_applications": {
         "raw_applications__creditability_values_are_in_set",
+        "raw_applications__batch_is_fresh",
         "application_id_values_are_unique",
         "age_values_are_between",
         "credit_amount_values_are_between",
@@ -237,7 +238,8 @@ def test_bad_data_is_refused_with_a_clear_error_and_the_register_says_so(project
     # without the derived quality checks, the fairness step itself refuses non-binary labels
     vendor_project(
         project,
-        "id,day,region,outcome,score\n1,2026-03-02,north,2,0.9\n2,2026-03-02,south,0,0.7\n3,2026-03-02,south,1,0.7\n",
+        "id,day,region,outcome,score,loaded_at\n1,2026-03-02,north,2,0.9,2026-03-03\n"
+        "2,2026-03-02,south,0,0.7,2026-03-03\n3,2026-03-02,south,1,0.7,2026-03-03\n",
         quality="quality: {defaults: false}\n",
     )
     defs = build_definitions(project)

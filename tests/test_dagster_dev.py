@@ -103,6 +103,7 @@ def test_model_version_sensor_launches_a_run_under_dg_dev(
         "DAGSTER_HOME": str(tmp_path / "dagster_home"),
         "IMPACT_ASSETS_HOME": str(project_state.state_dir),
         "IMPACT_ASSETS_ASSESSMENTS_DIR": str(project_state.assessments_dir),
+        "FRESHNESS_DAEMON_INTERVAL_SECONDS": "5",
     }
     with log.open("w") as out:
         process = subprocess.Popen(
@@ -171,6 +172,22 @@ def test_model_version_sensor_launches_a_run_under_dg_dev(
 
         runs = _wait(finished, RUN_SECONDS, f"the run of model version {version}", process, log)
         assert [r["status"] for r in runs] == ["SUCCESS"]
+
+        # The source sensor recorded yesterday's batch as landed; the freshness daemon finds it fresh.
+        def freshness():
+            found = {
+                "/".join(n["assetKey"]["path"]): (n["freshnessStatusInfo"] or {}).get(
+                    "freshnessStatus"
+                )
+                for n in _graphql(
+                    port,
+                    "{ assetNodes { assetKey { path } freshnessStatusInfo { freshnessStatus } } }",
+                )["assetNodes"]
+            }
+            wanted = ("credit_scoring/raw_applications", "credit_scoring/predictions")
+            return found if all(found.get(k) == "HEALTHY" for k in wanted) else None
+
+        _wait(freshness, RUN_SECONDS, "fresh sources and predictions", process, log)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:

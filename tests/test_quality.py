@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import dagster as dg
@@ -17,7 +18,8 @@ from impact_assets import (
     build_definitions,
     load_assessment,
 )
-from impact_assets.quality import MASK, assessment_checks, check_name, evaluate_checks
+from impact_assets.quality import MASK, assessment_checks, check_name, evaluate_checks, fresh_after
+from impact_assets.spec import FreshnessSpec
 
 from .conftest import DEMO_SPEC as DEMO
 from .conftest import REPO, VENDOR_ROWS, spec_variant, vendor_project
@@ -149,6 +151,11 @@ DEFECTS = {
         {"outcome_values_are_not_null"},
         True,
     ),
+    "stale batch": (  # the batch of 03-02 is yesterday's extract: loaded before its window opened
+        VENDOR_ROWS.replace("2026-03-03 01:00", "2026-03-02 02:59"),
+        {"vendor_file__batch_is_fresh"},
+        False,
+    ),
     "empty partition": (
         VENDOR_ROWS.replace("2026-03-02", "2026-03-01"),
         {"row_count_is_between"},
@@ -176,7 +183,11 @@ def test_each_defect_fails_exactly_its_check(project: ProjectPaths, defect: str)
             dg.AssetKey(["vendor_scores", "group_metrics"])
         ).asset_materialization
     assert {name for name, e in evaluations.items() if not e.passed} == failing
-    expected = {"region_values_are_not_null": "WARN", "region_values_are_in_set": "WARN"}
+    expected = {
+        "region_values_are_not_null": "WARN",
+        "region_values_are_in_set": "WARN",
+        "vendor_file__batch_is_fresh": "WARN",
+    }
     for name in failing:
         assert evaluations[name].severity.value == expected.get(name, "ERROR")
     with duckdb.connect(str(project.database), read_only=True) as conn:
@@ -277,3 +288,49 @@ def test_a_quality_reference_must_name_an_existing_check(tmp_path: Path):
         info.value.context["field"]
         == f"register.{len(yaml.safe_load(DEMO.read_text())['register']) - 1}.measure.check"
     )
+
+
+@pytest.mark.parametrize(
+    ("deadline", "hours", "timezone", "day", "opens"),
+    [
+        ("0 3 * * *", 24, "UTC", "2026-03-02", "2026-03-02T03:00:00+00:00"),
+        # Friday's batch is due by Monday 06:30 (weekday deadlines); the window opens 12 hours before.
+        ("30 6 * * 1-5", 12, "UTC", "2026-03-06", "2026-03-08T18:30:00+00:00"),
+        # Berlin switches to summer time in the night of 2026-03-29: the 03:00 deadline is 01:00 UTC.
+        ("0 3 * * *", 2, "Europe/Berlin", "2026-03-29", "2026-03-30T01:00:00+02:00"),
+        ("0 0 * * *", 24, "UTC", "2026-12-31", "2026-12-31T00:00:00+00:00"),
+    ],
+)
+def test_freshness_window_opens_before_the_deadline_after_the_day(
+    deadline: str, hours: int, timezone: str, day: str, opens: str
+):
+    freshness = FreshnessSpec(deadline_cron=deadline, lower_bound_hours=hours)
+    assert fresh_after(freshness, day, timezone) == dt.datetime.fromisoformat(opens)
+
+
+def test_a_deadline_that_is_not_cron_is_rejected(tmp_path: Path):
+    def edit(spec: dict) -> None:
+        spec["quality"]["freshness"] = {"deadline_cron": "3am daily"}
+
+    with pytest.raises(SpecError) as info:
+        _load(tmp_path, edit)
+    assert "quality.freshness.deadline_cron" in str(info.value)
+    assert "'3am daily' is not a cron expression" in str(info.value)
+
+
+def test_a_check_on_a_column_the_source_lacks_names_table_and_column(project: ProjectPaths):
+    rows = "id,day,region,outcome,score\n1,2026-03-02,north,1,0.9\n2,2026-03-02,south,0,0.7\n"
+    vendor_project(project, rows)  # the spec declares loaded_at_column: loaded_at
+    defs = build_definitions(project)
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def(assessment_job_name("vendor_scores")).execute_in_process(
+            partition_key="2026-03-02", instance=instance, raise_on_error=False
+        )
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    message = failure.step_failure_data.error.cause.message
+    assert (
+        "the data-quality checks on 'vendor_file' name columns it does not have: ['loaded_at']"
+        in message
+    )
+    assert "vendor.yaml" in message

@@ -96,6 +96,11 @@ def simulate_batch(
     )
     batch.insert(0, "application_id", [f"{day:%Y%m%d}-{i:06d}" for i in range(n)])
     batch.insert(1, "application_date", pd.Timestamp(day).date())
+    # Extracted in the night after the day, between 01:00 and 02:30 UTC.
+    extracted = (
+        pd.Timestamp(day) + pd.Timedelta(hours=25) + pd.Timedelta(minutes=int(rng.integers(0, 91)))
+    )
+    batch.insert(2, "loaded_at", extracted + pd.to_timedelta(rng.integers(0, 60, size=n), unit="s"))
     return batch
 
 

@@ -4,9 +4,10 @@
   timezone, of the scheduled time.
 * **Source data sensor**: fingerprints every source's rows per partition straight from the files; a
   partition whose fingerprint changed since the last evaluation (a late or corrected batch) is assessed
-  once: the run key holds the fingerprints, so the same data never runs twice. It also reports the
-  fingerprints as data versions of the source assets. A partition seen for the first time is assessed
-  unless the instance already has its register snapshot.
+  once: the run key holds the fingerprints, so the same data never runs twice. It records each landed
+  or changed batch as a materialization of the (external) source asset, with the fingerprint as its data
+  version, so the source's freshness policy sees when data last arrived. A partition seen for the first
+  time is assessed unless the instance already has its register snapshot.
 * **Model version sensor**: a new usable version in the registry (a retrain) triggers the assessment of
   the latest complete partition, tagged with the version; once per version.
 * **Run failure sensor**: a failed assessment run becomes a governance action for the owners.
@@ -89,11 +90,14 @@ def build_automation(
                 before = seen.get(source, {}).get(partition)
                 if before == fingerprint or not _valid(partition, last):
                     continue
+                # A materialization (not an observation) of the external source: a batch landed,
+                # which is what the source's freshness policy measures.
                 events.append(
-                    dg.AssetObservation(
+                    dg.AssetMaterialization(
                         asset_key=source_keys[source],
                         partition=partition,
                         tags={DATA_VERSION_TAG: fingerprint},
+                        description="batch landed" if before is None else "batch changed",
                     )
                 )
                 if before is None and partition in assessed:

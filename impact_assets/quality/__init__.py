@@ -2,9 +2,16 @@
 
 from impact_assets.quality._catalog import build_expectation, expectation_classes
 from impact_assets.quality._evaluate import MASK, QualityResult, evaluate_checks
-from impact_assets.quality._suite import QualityCheck, assessment_checks, check_name
+from impact_assets.quality._suite import (
+    BATCH_IS_FRESH,
+    QualityCheck,
+    assessment_checks,
+    check_name,
+    fresh_after,
+)
 
 __all__ = [
+    "BATCH_IS_FRESH",
     "MASK",
     "QualityCheck",
     "QualityResult",
@@ -13,4 +20,5 @@ __all__ = [
     "check_name",
     "evaluate_checks",
     "expectation_classes",
+    "fresh_after",
 ]

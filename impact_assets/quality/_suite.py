@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from impact_assets.spec import AssessmentSpec
+from cronsim import CronSim
 
-__all__ = ["QualityCheck", "assessment_checks", "check_name"]
+from impact_assets.spec import AssessmentSpec, FreshnessSpec
+
+__all__ = ["BATCH_IS_FRESH", "QualityCheck", "assessment_checks", "check_name", "fresh_after"]
+
+#: Name of the derived check that a source's batch is fresh.
+BATCH_IS_FRESH = "batch_is_fresh"
+#: Placeholder of the freshness bound in the check's arguments, resolved per partition.
+_FRESH_AFTER = "{fresh_after}"
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,29 @@ class QualityCheck:
     @property
     def kwargs_json(self) -> str:
         return json.dumps(self.kwargs, sort_keys=True, default=str, ensure_ascii=False)
+
+    def for_partition(self, spec: AssessmentSpec, partition_key: str) -> QualityCheck:
+        """The check with its partition-dependent arguments (the freshness bound) filled in."""
+        if self.kwargs.get("min_value") != _FRESH_AFTER or spec.quality.freshness is None:
+            return self
+        bound = fresh_after(spec.quality.freshness, partition_key, spec.partitions.timezone)
+        kwargs = {**self.kwargs, "min_value": bound.astimezone(dt.UTC).replace(tzinfo=None)}
+        return dataclasses.replace(self, kwargs=kwargs)
+
+
+def fresh_after(freshness: FreshnessSpec, partition_key: str, timezone: str) -> dt.datetime:
+    """When the freshness window of a daily partition's batch opens.
+
+    That is ``lower_bound_hours`` before the first deadline (``deadline_cron``, in the partitions'
+    timezone) at or after the end of the day: with a 03:00 deadline and 24 hours, the batch of
+    2026-03-02 must have been loaded after 2026-03-02 03:00.
+    """
+    zone = ZoneInfo(timezone)
+    day_end = dt.datetime.combine(
+        dt.date.fromisoformat(partition_key) + dt.timedelta(days=1), dt.time(), zone
+    )
+    deadline = next(iter(CronSim(freshness.deadline_cron, day_end - dt.timedelta(seconds=1))))
+    return deadline - dt.timedelta(hours=freshness.lower_bound_hours)
 
 
 _REWRITES = (
@@ -57,10 +90,10 @@ def check_name(expectation: str, kwargs: dict[str, Any]) -> str:
     return text[:120]
 
 
-def _derived(spec: AssessmentSpec) -> list[tuple[str, str, dict[str, Any], str, bool]]:
+def _derived(spec: AssessmentSpec) -> list[tuple[Any, ...]]:
     b = spec.bindings
     table = b.scored_table
-    out: list[tuple[str, str, dict[str, Any], str, bool]] = [
+    out: list[tuple[Any, ...]] = [
         (table, "expect_table_row_count_to_be_between", {"min_value": 1}, "error", True),
     ]
     for column in (b.label, b.prediction):
@@ -113,9 +146,32 @@ def _derived(spec: AssessmentSpec) -> list[tuple[str, str, dict[str, Any], str, 
     return out
 
 
+def _freshness(spec: AssessmentSpec) -> list[tuple[Any, ...]]:
+    """A ``batch_is_fresh`` check per source that declares when its rows were loaded.
+
+    Every row of the partition must have been loaded after the window opened, so rows carried over from
+    an older extract count as unexpected; an empty partition is the row-count check's to report.
+    """
+    fresh = spec.quality.freshness
+    if fresh is None:
+        return []
+    return [
+        (
+            name,
+            "expect_column_values_to_be_between",
+            {"column": source.loaded_at_column, "min_value": _FRESH_AFTER},
+            fresh.severity,
+            fresh.blocking,
+            BATCH_IS_FRESH,
+        )
+        for name, source in spec.sources.items()
+        if source.loaded_at_column is not None
+    ]
+
+
 def assessment_checks(spec: AssessmentSpec) -> list[QualityCheck]:
     """The defaults (when enabled) followed by the spec's own expectations; names unique per table."""
-    rows = _derived(spec) if spec.quality.defaults else []
+    rows = [*(_derived(spec) if spec.quality.defaults else []), *_freshness(spec)]
     derived = len(rows)
     rows += [
         (table, e.expectation, dict(e.kwargs), e.severity, e.blocking, e.name)

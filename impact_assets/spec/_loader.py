@@ -5,13 +5,13 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 from pydantic import ValidationError
 
 from impact_assets.errors import SpecError
-from impact_assets.spec._models import AssessmentSpec, reference_errors
+from impact_assets.spec._models import AssessmentSpec, MetricRef, reference_errors
 
 __all__ = ["SpecSource", "load_spec", "spec_error"]
 
@@ -21,6 +21,10 @@ DUPLICATE_KEY = "key {key!r} appears twice in the same mapping"
 INVALID_FIELD = "{message}"
 
 Location = tuple[str | int, ...]
+#: The ``source`` values of the measure references (pydantic's tags of that union in error locations).
+_MEASURE_TAGS = frozenset(
+    get_args(ref.model_fields["source"].annotation)[0] for ref in get_args(get_args(MetricRef)[0])
+)
 
 
 class SpecSource:
@@ -76,7 +80,7 @@ def _index_lines(node: yaml.Node, at: Location, source: SpecSource) -> None:
 
 
 def _describe(error: dict[str, Any]) -> str:
-    message = error["msg"]
+    message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         return f"unknown key {error['loc'][-1]!r}"
     return INVALID_FIELD.format(message=message)
@@ -120,10 +124,12 @@ def load_spec(path: str | Path) -> tuple[AssessmentSpec, SpecSource]:
     except ValidationError as exc:
         problems: list[tuple[Location, str]] = []
         for err in exc.errors():
+            # Drop the tag pydantic inserts after ``measure`` (a discriminated union): it is no key.
+            raw = err["loc"]
             loc = tuple(
                 p
-                for p in err["loc"]
-                if not (isinstance(p, str) and p in {"group_metric", "disparity", "quality"})
+                for i, p in enumerate(raw)
+                if not (i > 0 and raw[i - 1] == "measure" and p in _MEASURE_TAGS)
             )
             message = _describe(err)
             if err["type"] == "extra_forbidden":

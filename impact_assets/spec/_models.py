@@ -10,7 +10,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from cronsim import CronSim, CronSimError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 __all__ = [
     "DECISION_METRICS",
@@ -92,6 +100,17 @@ def intersection_name(features: tuple[str, ...] | list[str]) -> str:
     return INTERSECTION_SEPARATOR.join(features)
 
 
+def _cron(text: str) -> str:
+    try:
+        CronSim(text, dt.datetime(2026, 1, 1))
+    except CronSimError as exc:
+        raise ValueError(f"{text!r} is not a cron expression: {exc}") from None
+    return text
+
+
+Cron = Annotated[str, AfterValidator(_cron)]
+
+
 class _Spec(BaseModel):
     model_config = ConfigDict(
         extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True
@@ -115,6 +134,10 @@ class SourceSpec(_Spec):
     partition_column: ColumnName | None = Field(
         default=None,
         description="Column holding the partition date; defaults to the bindings' partition column.",
+    )
+    loaded_at_column: ColumnName | None = Field(
+        default=None,
+        description="When each row was extracted or loaded; with `quality.freshness` it gives the derived check that each partition's batch is fresh.",
     )
     description: str = ""
 
@@ -345,9 +368,15 @@ class ExpectationSpec(_Spec):
 
 
 class FreshnessSpec(_Spec):
-    """Dagster freshness policy of the raw sources and the predictions."""
+    """When data must arrive: Dagster's freshness policy of the raw sources and the predictions, and the
+    per-partition `batch_is_fresh` check of every source with a `loaded_at_column`.
 
-    deadline_cron: str = Field(
+    A day's batch is fresh when every row was loaded after the window of the deadline that follows the
+    day opened: no earlier than ``lower_bound_hours`` before that deadline (the semantics of Dagster's
+    cron freshness policy, applied to the batch's own load times).
+    """
+
+    deadline_cron: Cron = Field(
         default="0 3 * * *", description="When each day's data must have arrived."
     )
     lower_bound_hours: int = Field(
@@ -355,6 +384,10 @@ class FreshnessSpec(_Spec):
         ge=1,
         le=24,
         description="How recent, before the deadline, the last update must be.",
+    )
+    severity: Literal["warn", "error"] = "warn"
+    blocking: bool = Field(
+        default=False, description="A stale batch stops fairness metrics and the register."
     )
 
 
@@ -423,7 +456,7 @@ class ImpactLevelSpec(_Spec):
 class ScheduleSpec(_Spec):
     """When the nightly assessment of the previous day runs."""
 
-    cron: str = "0 2 * * *"
+    cron: Cron = "0 2 * * *"
     timezone: str = "UTC"
 
 
