@@ -49,7 +49,12 @@ __all__ = [
 
 
 def build_definitions(paths: ProjectPaths) -> dg.Definitions:
-    """Definitions of every assessment in ``paths.assessments_dir``, merged into one code location."""
+    """Definitions of every assessment in ``paths.assessments_dir``, merged into one code location,
+    with the sensor that delivers their OpenLineage events."""
+    from impact_assets.lineage import lineage_sensor
+
+    assessments = discover_assessments(paths)
     return dg.Definitions.merge(
-        *(build_assessment_definitions(a) for a in discover_assessments(paths))
+        *(build_assessment_definitions(a) for a in assessments),
+        dg.Definitions(sensors=[lineage_sensor(assessments, paths)]),
     )

@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import duckdb
@@ -17,6 +18,9 @@ from impact_assets.datasets import simulate_batch, write_batch
 from impact_assets.errors import ImpactAssetsError
 from impact_assets.register import current_register
 from impact_assets.settings import ProjectPaths
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # a held or rolled-back release fails its run by design (the blocking check); its decision is printed instead
@@ -246,6 +250,7 @@ def demo(paths: ProjectPaths, days: int) -> None:
                         click.echo(
                             f"[{assessment.id}] version {version} is marked rolled_back in {registry.path}; scoring uses version {registry.latest(usable=True).version} again"
                         )
+            _deliver_lineage(paths, assessments, defs, instance)
         for assessment in assessments:
             _print_register(paths, assessment.id, [d.isoformat() for d in day_list])
             _print_actions(paths, assessment.id)
@@ -318,7 +323,57 @@ def assess(
                 run_config=SILENT_LOGS,
             )
             _print_decision(paths, assessment_id)
+        _deliver_lineage(paths, discover_assessments(paths), defs, instance)
     if failed:
+        sys.exit(1)
+
+
+def _deliver_lineage(
+    paths: ProjectPaths,
+    assessments: list[Assessment],
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+) -> None:
+    """Send the lineage of the runs just made (the lineage sensor does it under ``dagster dev``)."""
+    from impact_assets.lineage import LineageCatalog, deliver_pending
+
+    report = deliver_pending(
+        instance, LineageCatalog(assessments, defs.resolve_asset_graph()), paths.state_dir
+    )
+    click.echo(f"OpenLineage: {report.summary()}")
+
+
+@main.command()
+@click.option(
+    "--deliver/--status",
+    default=True,
+    show_default=True,
+    help="Send pending events, or only count them.",
+)
+@click.pass_obj
+def lineage(paths: ProjectPaths, deliver: bool) -> None:
+    """Deliver the OpenLineage events of finished runs (or, with --status, count what is pending)."""
+    import dagster as dg
+
+    from impact_assets import build_definitions
+    from impact_assets.lineage import LineageCatalog, pending_lineage
+
+    _use_local_instance(paths)
+    try:
+        assessments = discover_assessments(paths)
+        defs = build_definitions(paths)
+    except ImpactAssetsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    with dg.DagsterInstance.get() as instance:
+        if deliver:
+            _deliver_lineage(paths, assessments, defs, instance)
+        status = pending_lineage(
+            instance, LineageCatalog(assessments, defs.resolve_asset_graph()), paths.state_dir
+        )
+    click.echo(f"pending: {status.pending_events} events in {status.pending_runs} runs")
+    for reason in status.rejected:
+        click.echo(f"rejected: {reason}")
+    if status.pending_events:
         sys.exit(1)
 
 

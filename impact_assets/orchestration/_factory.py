@@ -641,6 +641,9 @@ def _release_assets(
         group_name=assessment.id,
         kinds={"scikit-learn"},
         description="Points the registry's approved.json at the model version whose release was approved; never runs on a hold or rollback.",
+        metadata={
+            "impact_assets/registry": str(assessment.registry.path if assessment.registry else "")
+        },
     )
     def _promoted_model(
         context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource
