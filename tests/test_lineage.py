@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
+from click.testing import CliRunner
 
 from impact_assets import (
     ProjectPaths,
@@ -22,6 +23,7 @@ from impact_assets import (
     discover_assessments,
     release_job_name,
 )
+from impact_assets.cli import main
 from impact_assets.lineage import (
     Dataset,
     LineageCatalog,
@@ -32,7 +34,7 @@ from impact_assets.lineage import (
 )
 from impact_assets.sql import SqlProject, discover_models
 
-from .conftest import DAYS, REPO
+from .conftest import DAYS, REPO, vendor_project
 
 SPEC_DIR = Path(os.environ.get("OPENLINEAGE_SPEC_DIR", REPO.parent / "shared" / "openlineage-spec"))
 CASES = sorted((Path(__file__).parent / "sql_cases").glob("*.yaml"))
@@ -286,3 +288,44 @@ def test_column_lineage_facet_matches_the_sql(case_file: Path, tmp_path: Path):
         for column, fields in facet.fields.items()
     }
     assert edges == {c: sorted(v) for c, v in case["expected_lineage"].items()}
+
+
+def test_a_failed_step_and_run_give_fail_events(project: ProjectPaths):
+    vendor_project(
+        project, "id,day,region,outcome,score\n1,2026-03-02,north,1,0.9\n"
+    )  # no loaded_at
+    defs = build_definitions(project)
+    with dg.instance_for_test() as instance:
+        assert (
+            not defs.resolve_job_def(assessment_job_name("vendor_scores"))
+            .execute_in_process(partition_key="2026-03-02", instance=instance, raise_on_error=False)
+            .success
+        )
+        catalog = LineageCatalog(discover_assessments(project), defs.resolve_asset_graph())
+        assert deliver_pending(instance, catalog, project.state_dir).delivered > 0
+    events = [
+        json.loads(line)
+        for line in (project.state_dir / "lineage" / "events.jsonl").read_text().splitlines()
+    ]
+    ends = {e["job"]["name"]: e for e in events if e["eventType"] != "START"}
+    failed = ends["vendor_scores.vendor.vendor_decisions"]
+    assert failed["eventType"] == "FAIL"
+    error = failed["run"]["facets"]["errorMessage"]
+    assert "name columns it does not have: ['loaded_at']" in error["message"]
+    assert error["programmingLanguage"] == "python" and error["stackTrace"]
+    assert ends["vendor_scores__assessment"]["eventType"] == "FAIL"
+
+
+def test_the_command_line_reports_pending_lineage(
+    demo_paths: ProjectPaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("IMPACT_ASSETS_HOME", str(demo_paths.state_dir))
+    with dg.DagsterInstance.get() as instance:
+        _assess(demo_paths, instance, DAYS[:1])
+    runner = CliRunner()
+    status = runner.invoke(main, ["--project-dir", str(REPO), "lineage", "--status"])
+    assert status.exit_code == 1, status.output
+    assert "pending: " in status.output and " events in 1 runs" in status.output
