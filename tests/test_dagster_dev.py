@@ -136,6 +136,7 @@ def test_model_version_sensor_launches_a_run_under_dg_dev(
             "automation",
         ):
             assert sensors[f"credit_scoring__{name}"] == "RUNNING"
+        assert sensors["impact_assets__lineage_sensor"] == "RUNNING"
         nodes = _graphql(
             port,
             "{ assetNodes { assetKey { path } assetChecksOrError { ... on AssetChecks { checks { name } } } } }",
@@ -188,6 +189,15 @@ def test_model_version_sensor_launches_a_run_under_dg_dev(
             return found if all(found.get(k) == "HEALTHY" for k in wanted) else None
 
         _wait(freshness, RUN_SECONDS, "fresh sources and predictions", process, log)
+
+        # The lineage sensor delivers the run's OpenLineage events (default: the JSON-lines file).
+        events = project_state.state_dir / "lineage" / "events.jsonl"
+
+        def delivered():
+            text = events.read_text() if events.exists() else ""
+            return runs[0]["runId"] in text and '"eventType": "COMPLETE"' in text
+
+        _wait(delivered, RUN_SECONDS, "the run's lineage events", process, log)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:

@@ -20,6 +20,7 @@ import json
 import uuid
 from importlib import metadata as package_metadata
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import attr
 import dagster as dg
@@ -142,8 +143,6 @@ class _RunTranslator:
         if not self.partition:
             return {}
         zone = asset.assessment.spec.partitions.timezone if asset else "UTC"
-        from zoneinfo import ZoneInfo
-
         start = dt.datetime.combine(
             dt.date.fromisoformat(self.partition), dt.time(), ZoneInfo(zone)
         )
