@@ -14,6 +14,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from impact_assets.analytics import DriftColumn, column_drift, compute_kpis
 from impact_assets.assessment import Assessment
 from impact_assets.errors import DataContractError, ModelRegistryError, SqlModelError
 from impact_assets.fairness import (
@@ -340,6 +341,128 @@ def compute_fairness(
     return FairnessResults(metrics, gaps, keys["model_version"], keys["data_version"], cells.rows)
 
 
+def _replace_rows(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    assessment: Assessment,
+    partition_key: str,
+    run_id: str,
+    rows: pd.DataFrame,
+) -> None:
+    """Replace this run's rows of a partition in ``impact.<table>``, in one transaction."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.execute(
+            f"DELETE FROM {SCHEMA}.{table} WHERE run_id = ? AND assessment_id = ? AND partition_key = ?",
+            [run_id, assessment.id, partition_key],
+        )
+        append_frame(conn, table, rows)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _result_keys(
+    conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str, run_id: str
+) -> dict[str, object]:
+    relation = qualified(assessment.schema, assessment.spec.bindings.scored_table)
+    return {
+        "run_id": run_id,
+        "assessment_id": assessment.id,
+        "partition_key": partition_key,
+        "model_version": _model_version_in(conn, relation, assessment, partition_key),
+        "data_version": data_version(conn, assessment, partition_key),
+        "computed_at": dt.datetime.now(dt.UTC),
+    }
+
+
+def compute_business_kpis(
+    conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str, run_id: str
+) -> pd.DataFrame:
+    """The spec's KPIs and cost-benefit on a partition, written to ``impact.kpis``."""
+    relation = qualified(assessment.schema, assessment.spec.bindings.scored_table)
+    frame = compute_kpis(conn, relation, assessment.spec, partition_key)
+    rows = frame.assign(**_result_keys(conn, assessment, partition_key, run_id))
+    _replace_rows(conn, "kpis", assessment, partition_key, run_id, rows)
+    return frame
+
+
+NO_REFERENCE = "no training snapshot is kept for model version {version} in {registry}"
+NOT_IN_REFERENCE = "column {column!r} is not in the reference snapshot"
+
+
+def compute_drift(
+    conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str, run_id: str
+) -> pd.DataFrame:
+    """Drift of a partition against its model version's training snapshot, written to ``impact.drift``.
+
+    Compared: the spec's drift columns (default: the model's features), the score, the label (its rate)
+    and each sensitive feature (the group mix). A column is read from the scored table, else from the
+    features table the model scores.
+    """
+    spec = assessment.spec
+    drift = spec.analytics.drift
+    registry = assessment.registry
+    keys = _result_keys(conn, assessment, partition_key, run_id)
+    if drift is None or registry is None:
+        return pd.DataFrame()
+    bindings = spec.bindings
+    scoring = spec.model.registry
+    version = str(keys["model_version"]).split("+")[-1]
+    reference = registry.reference(version) if version in registry.versions() else None
+    features = list(drift.columns or scoring.features)
+    wanted = [(c, "feature") for c in features]
+    wanted += [(bindings.score, "score")] if bindings.score else []
+    wanted += [(bindings.label, "label")]
+    wanted += [(f.name, "group") for f in bindings.sensitive_features]
+    where = f"WHERE CAST({ident(bindings.partition_column)} AS DATE) = CAST({literal(partition_key)} AS DATE)"
+    scored_columns = set(assessment.sql.columns.get(bindings.scored_table) or ())
+    rows: list[dict] = []
+    ref_types: dict[str, str] = {}
+    if reference is not None:
+        ref_relation = f"read_parquet({literal(str(reference))})"
+        ref_types = {
+            r[0]: r[1] for r in conn.execute(f"DESCRIBE SELECT * FROM {ref_relation}").fetchall()
+        }
+    for column, role in dict.fromkeys(wanted):
+        table = bindings.scored_table if column in scored_columns else scoring.features_table
+        base = {"column_name": column, "role": role, "reference": str(reference or "")}
+        if reference is None or column not in ref_types:
+            why = (
+                NO_REFERENCE.format(version=version, registry=registry.path)
+                if reference is None
+                else NOT_IN_REFERENCE.format(column=column)
+            )
+            rows.append(
+                {
+                    **base,
+                    "kind": "categorical",
+                    "statistic": "psi",
+                    "value": None,
+                    "n": 0,
+                    "n_reference": 0,
+                    "reason": why,
+                }
+            )
+            continue
+        numeric = role in ("feature", "score") and any(
+            t in ref_types[column].upper() for t in ("INT", "DOUBLE", "FLOAT", "DECIMAL", "REAL")
+        )
+        current = f"(SELECT {ident(column)} FROM {qualified(assessment.schema, table)} {where})"
+        for stat in column_drift(
+            conn,
+            current,
+            f"(SELECT {ident(column)} FROM {ref_relation})",
+            DriftColumn(column, role, numeric),
+            bins=drift.bins,
+        ):
+            rows.append({**base, "kind": "numeric" if numeric else "categorical", **stat})
+    frame = pd.DataFrame(rows)
+    _replace_rows(conn, "drift", assessment, partition_key, run_id, frame.assign(**keys))
+    return frame
+
+
 def latest_results(
     conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str
 ) -> tuple[dict[str, pd.DataFrame], str, str]:
@@ -351,7 +474,10 @@ def latest_results(
     ).fetchall()
     if not latest:
         return (
-            {"quality_results": latest_quality(conn, assessment, partition_key)},
+            {
+                "quality_results": latest_quality(conn, assessment, partition_key),
+                **latest_analytics(conn, assessment, partition_key),
+            },
             UNVERSIONED,
             "unknown",
         )
@@ -364,7 +490,22 @@ def latest_results(
         for table in ("group_metrics", "disparities")
     }
     results["quality_results"] = latest_quality(conn, assessment, partition_key)
+    results.update(latest_analytics(conn, assessment, partition_key))
     return results, model_version, version
+
+
+def latest_analytics(
+    conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str
+) -> dict[str, pd.DataFrame]:
+    """The newest run's KPIs and drift of a partition."""
+    return {
+        table: conn.execute(
+            f"""SELECT * FROM {SCHEMA}.{table} WHERE assessment_id = ? AND partition_key = ?
+                QUALIFY run_id = first(run_id ORDER BY computed_at DESC) OVER ()""",
+            [assessment.id, partition_key],
+        ).df()
+        for table in ("kpis", "drift")
+    }
 
 
 def latest_quality(
@@ -734,4 +875,11 @@ def train_model(
     if note:
         metadata["note"] = note
     metadata["raw_training_fingerprint"] = fingerprint_frame(training_rows)
-    return registry.register(pipeline, metadata)
+    reference = frame.assign(
+        **{
+            assessment.spec.bindings.score or "score": pipeline.predict_proba(
+                frame[metadata["features"]]
+            )[:, 1]
+        }
+    )
+    return registry.register(pipeline, metadata, reference)

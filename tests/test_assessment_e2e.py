@@ -23,6 +23,8 @@ EXPECTED_ASSETS = {
     "credit_scoring/marts/scored_applications",
     "credit_scoring/group_metrics",
     "credit_scoring/disparities",
+    "credit_scoring/kpis",
+    "credit_scoring/drift",
     "credit_scoring/impact_register_snapshot",
     "credit_scoring/release_decision",
     "credit_scoring/promoted_model",
@@ -64,6 +66,8 @@ EXPECTED_CHECKS = {
     "score_discrimination_within_thresholds",
     "calibration_within_thresholds",
     "outcomes_recorded_within_thresholds",
+    "lender_net_benefit_within_thresholds",
+    "score_drift_within_thresholds",
 }
 
 
@@ -101,6 +105,8 @@ def test_definitions_shape(demo_state: ProjectPaths):
     assert {p.to_user_string() for p in snapshot.parent_keys} == {
         "credit_scoring/group_metrics",
         "credit_scoring/disparities",
+        "credit_scoring/kpis",
+        "credit_scoring/drift",
     }
     mart = graph.get(dg.AssetKey(["credit_scoring", "marts", "scored_applications"]))
     assert {p.to_user_string() for p in mart.parent_keys} == {

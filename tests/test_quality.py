@@ -277,17 +277,17 @@ def test_register_entries_can_measure_a_quality_check(project: ProjectPaths):
 
 
 def test_a_quality_reference_must_name_an_existing_check(tmp_path: Path):
+    entries = yaml.safe_load(DEMO.read_text())["register"]
+    i = next(i for i, e in enumerate(entries) if e["measure"]["source"] == "quality")
+
     def edit(d):
-        d["register"][-1]["measure"]["check"] = "repaid_is_recorded"
+        d["register"][i]["measure"]["check"] = "repaid_is_recorded"
 
     with pytest.raises(
         SpecError, match="no quality check 'repaid_is_recorded' on table 'scored_applications'"
     ) as info:
         _load(tmp_path, edit)
-    assert (
-        info.value.context["field"]
-        == f"register.{len(yaml.safe_load(DEMO.read_text())['register']) - 1}.measure.check"
-    )
+    assert info.value.context["field"] == f"register.{i}.measure.check"
 
 
 @pytest.mark.parametrize(

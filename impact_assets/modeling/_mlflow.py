@@ -11,14 +11,18 @@ environment variables (``MLFLOW_TRACKING_USERNAME``/``PASSWORD``/``TOKEN``) and 
 from __future__ import annotations
 
 import json
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from impact_assets.errors import ModelRegistryError
 from impact_assets.modeling._registry import (
     EMPTY_REGISTRY,
     LOAD_FAILED,
+    REFERENCE_FILE,
     UNKNOWN_VERSION,
     ModelVersion,
 )
@@ -120,6 +124,24 @@ class MlflowModelRegistry:
         info = _mlflow().models.get_model_info(f"models:/{self.model_name}/{version}")
         return list(info.signature.inputs.input_names()) if info.signature is not None else []
 
+    def reference(self, version: str) -> Path | None:
+        """The training snapshot of ``version``, downloaded from its run's artifacts, if it was kept."""
+        entry = self.get(version)
+        mlflow = _mlflow()
+        target = (
+            Path(tempfile.gettempdir()) / "impact_assets_mlflow" / self.model_name / str(version)
+        )
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                run_id=entry.metadata["run_id"],
+                artifact_path=REFERENCE_FILE,
+                dst_path=str(target),
+                tracking_uri=self.tracking_uri,
+            )
+        except Exception:  # no such artifact: the version was registered without a snapshot
+            return None
+        return Path(local)
+
     def load(self, version: str) -> tuple[Any, ModelVersion]:
         entry = self.get(version)
         mlflow = _mlflow()
@@ -135,7 +157,9 @@ class MlflowModelRegistry:
             ) from exc
         return model, entry
 
-    def register(self, model: Any, metadata: dict[str, Any]) -> ModelVersion:
+    def register(
+        self, model: Any, metadata: dict[str, Any], reference: pd.DataFrame | None = None
+    ) -> ModelVersion:
         mlflow = _mlflow()
         if self.tracking_uri:
             mlflow.set_tracking_uri(self.tracking_uri)
@@ -149,6 +173,11 @@ class MlflowModelRegistry:
             mlflow.log_metrics(
                 {f"validation_{k}": v for k, v in metadata.get("validation", {}).items()}
             )
+            if reference is not None:
+                with tempfile.TemporaryDirectory() as folder:
+                    path = Path(folder) / REFERENCE_FILE
+                    reference.to_parquet(path, index=False)
+                    mlflow.log_artifact(str(path))
             mlflow.sklearn.log_model(
                 model,
                 name="model",

@@ -23,10 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import pandas as pd
 
 from impact_assets.errors import ModelRegistryError
 
 __all__ = ["LocalModelRegistry", "ModelVersion"]
+#: The training snapshot kept with each version (drift reference).
+REFERENCE_FILE = "reference.parquet"
 
 EMPTY_REGISTRY = (
     "the model registry {path} holds no model version; train one first (`impact-assets train`)"
@@ -125,6 +128,11 @@ class LocalModelRegistry:
             str(version), folder, json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
         )
 
+    def reference(self, version: str) -> Path | None:
+        """The training snapshot of ``version`` (Parquet), if it was kept."""
+        path = self.get(version).path / REFERENCE_FILE
+        return path if path.is_file() else None
+
     def load(self, version: str) -> tuple[Any, ModelVersion]:
         """The fitted model of ``version`` and its metadata."""
         entry = self.get(version)
@@ -146,14 +154,22 @@ class LocalModelRegistry:
             )
         return model, entry
 
-    def register(self, model: Any, metadata: dict[str, Any]) -> ModelVersion:
-        """Store ``model`` as the next version; ``metadata`` is completed with the version."""
+    def register(
+        self, model: Any, metadata: dict[str, Any], reference: pd.DataFrame | None = None
+    ) -> ModelVersion:
+        """Store ``model`` as the next version; ``metadata`` is completed with the version.
+
+        ``reference`` (the training rows with their scores) is kept as ``reference.parquet``: the
+        snapshot that drift is measured against.
+        """
         self.path.mkdir(parents=True, exist_ok=True)
         versions = self.versions()
         version = str(int(versions[-1]) + 1 if versions else 1)
         staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=self.path))
         try:
             joblib.dump(model, staging / "model.joblib")
+            if reference is not None:
+                reference.to_parquet(staging / REFERENCE_FILE, index=False)
             (staging / "metadata.json").write_text(
                 json.dumps({**metadata, "version": version}, indent=2, default=str),
                 encoding="utf-8",

@@ -464,6 +464,85 @@ def _fairness_assets(
     return [_group_metrics, _disparities]
 
 
+def _analytics_assets(
+    assessment: Assessment, keys: _Keys, partitions: dg.PartitionsDefinition
+) -> list[dg.AssetsDefinition]:
+    """KPIs and cost-benefit (when declared) and drift (when the model registry keeps snapshots)."""
+    spec = assessment.spec
+    bindings = spec.bindings
+    scored = keys.table(bindings.scored_table)
+    assets = []
+    if spec.analytics.kpis or spec.analytics.cost_benefit is not None:
+
+        @dg.asset(
+            key=keys.result("kpis"),
+            deps=[scored],
+            partitions_def=partitions,
+            group_name=assessment.id,
+            kinds={"duckdb"},
+            description="Business KPIs and cost-benefit of the decisions, overall and per group (SQL aggregates over the scored rows).",
+            metadata={"dagster/table_name": "impact.kpis"},
+        )
+        def _kpis(
+            context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource
+        ) -> dg.MaterializeResult:
+            with _failures(), _connect(impact_duckdb) as conn:
+                pipeline.prepare(conn, assessment, sources=False)
+                frame = pipeline.compute_business_kpis(
+                    conn, assessment, context.partition_key, context.run.run_id
+                )
+            overall = frame[frame["feature_set"] == "overall"]
+            return dg.MaterializeResult(
+                metadata={
+                    "dagster/partition_row_count": len(frame),
+                    **{
+                        f"impact_assets/kpi/{r.kpi}": float(r.value)
+                        for r in overall.itertuples()
+                        if r.value is not None and r.value == r.value
+                    },
+                }
+            )
+
+        assets.append(_kpis)
+    scoring = spec.model.registry
+    if spec.analytics.drift is not None and scoring is not None:
+
+        @dg.asset(
+            key=keys.result("drift"),
+            deps=[scored, keys.table(scoring.features_table)],
+            partitions_def=partitions,
+            group_name=assessment.id,
+            kinds={"duckdb", "scipy"},
+            description="Drift against the model version's training snapshot: PSI and KS of numeric columns, PSI, chi-square and Jensen-Shannon of categorical ones; features, score, label rate and group mix.",
+            metadata={"dagster/table_name": "impact.drift"},
+        )
+        def _drift(
+            context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource
+        ) -> dg.MaterializeResult:
+            with _failures(), _connect(impact_duckdb) as conn:
+                pipeline.prepare(conn, assessment, sources=False)
+                frame = pipeline.compute_drift(
+                    conn, assessment, context.partition_key, context.run.run_id
+                )
+            psi = frame[frame["statistic"] == "psi"] if not frame.empty else frame
+            table = "\n".join(
+                ["| column | role | PSI |", "|---|---|---|"]
+                + [
+                    f"| {r.column_name} | {r.role} | {'—' if r.value is None or r.value != r.value else f'{r.value:.4f}'} |"
+                    for r in psi.itertuples()
+                ]
+            )
+            return dg.MaterializeResult(
+                metadata={
+                    "dagster/partition_row_count": len(frame),
+                    "impact_assets/psi": dg.MetadataValue.md(table),
+                }
+            )
+
+        assets.append(_drift)
+    return assets
+
+
 def _snapshot_asset(
     assessment: Assessment,
     keys: _Keys,
@@ -685,7 +764,11 @@ def build_assessment_definitions(assessment: Assessment) -> dg.Definitions:
         assets.append(_predictions_asset(assessment, keys, partitions))
     fairness = _fairness_assets(assessment, keys, partitions)
     assets += fairness
-    assets.append(_snapshot_asset(assessment, keys, partitions, [a.key for a in fairness]))
+    analytics = _analytics_assets(assessment, keys, partitions)
+    assets += analytics
+    assets.append(
+        _snapshot_asset(assessment, keys, partitions, [a.key for a in [*fairness, *analytics]])
+    )
     release = _release_assets(assessment, keys, partitions)
     assets += release
     release_selection = dg.AssetSelection.assets(*release)

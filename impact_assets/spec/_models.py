@@ -27,10 +27,14 @@ __all__ = [
     "NAMED_DISPARITIES",
     "OVERALL",
     "SCORE_METRICS",
+    "AnalyticsSpec",
     "AssessmentSpec",
     "Bindings",
     "BootstrapSpec",
+    "CostBenefitSpec",
     "DisparityRef",
+    "DriftRef",
+    "DriftSpec",
     "ExpectationSpec",
     "FairnessSpec",
     "FreshnessSpec",
@@ -38,6 +42,8 @@ __all__ = [
     "GroupMetricRef",
     "ImpactLevelSpec",
     "ImpactQuestion",
+    "KpiRef",
+    "KpiSpec",
     "MetricRef",
     "MlflowRegistrySpec",
     "ModelSpec",
@@ -297,7 +303,28 @@ class QualityRef(_Spec):
     feature_set: str = OVERALL
 
 
-MetricRef = Annotated[GroupMetricRef | DisparityRef | QualityRef, Field(discriminator="source")]
+class KpiRef(_Spec):
+    """A KPI or cost-benefit result (``net_benefit``, ``value_fp``...) of one group of one feature set."""
+
+    source: Literal["kpi"]
+    kpi: str
+    feature_set: str = OVERALL
+    group: str = OVERALL
+
+
+class DriftRef(_Spec):
+    """A drift statistic of one column against the reference snapshot."""
+
+    source: Literal["drift"]
+    column: str
+    statistic: Literal[
+        "psi", "ks", "ks_pvalue", "chi_square", "chi_square_pvalue", "js_distance"
+    ] = "psi"
+
+
+MetricRef = Annotated[
+    GroupMetricRef | DisparityRef | QualityRef | KpiRef | DriftRef, Field(discriminator="source")
+]
 
 
 class RegisterEntry(_Spec):
@@ -492,6 +519,49 @@ class SimulationSpec(_Spec):
     )
 
 
+class KpiSpec(_Spec):
+    """A business KPI: a SQL aggregate over the partition's scored rows, overall and per group."""
+
+    name: Identifier
+    sql: NonEmptyText = Field(
+        description="A DuckDB aggregate expression over the scored table's columns, e.g. `avg(approved)`."
+    )
+    description: str = ""
+
+
+class CostBenefitSpec(_Spec):
+    """Value of each decision outcome (positive: a benefit, negative: a cost), a constant or a SQL
+    expression over the scored row (e.g. `0.1 * credit_amount`)."""
+
+    tp: float | NonEmptyText = Field(description="Positive decision, positive outcome.")
+    fp: float | NonEmptyText = Field(description="Positive decision, negative outcome.")
+    tn: float | NonEmptyText = Field(description="Negative decision, negative outcome.")
+    fn: float | NonEmptyText = Field(description="Negative decision, positive outcome.")
+    currency: str = "EUR"
+
+
+class DriftSpec(_Spec):
+    """Drift of the scored rows against the model version's training snapshot."""
+
+    columns: tuple[ColumnName, ...] | None = Field(
+        default=None, description="Columns compared; default: the model's features."
+    )
+    bins: int = Field(
+        default=10,
+        ge=2,
+        le=100,
+        description="Quantile bins of numeric columns (from the reference).",
+    )
+
+
+class AnalyticsSpec(_Spec):
+    """Impact analytics beyond fairness: KPIs, cost-benefit and drift."""
+
+    kpis: tuple[KpiSpec, ...] = ()
+    cost_benefit: CostBenefitSpec | None = None
+    drift: DriftSpec | None = DriftSpec()
+
+
 class AssessmentSpec(_Spec):
     """A model impact assessment: intended use, data, groups, register."""
 
@@ -512,11 +582,44 @@ class AssessmentSpec(_Spec):
     release: ReleaseSpec = ReleaseSpec()
     impact_level: ImpactLevelSpec | None = None
     orchestration: OrchestrationSpec = OrchestrationSpec()
+    analytics: AnalyticsSpec = AnalyticsSpec()
     register_entries: tuple[RegisterEntry, ...] = Field(min_length=1, alias="register")
     simulation: SimulationSpec | None = None
 
 
 Path = tuple[str | int, ...]
+
+
+#: What a cost-benefit section adds to the KPIs: each outcome's summed value, their total, per decision.
+COST_BENEFIT_RESULTS = (
+    "value_tp",
+    "value_fp",
+    "value_tn",
+    "value_fn",
+    "net_benefit",
+    "net_benefit_per_decision",
+)
+
+
+def _drift_ref_problems(spec: AssessmentSpec, ref: DriftRef, at: Path) -> list[tuple[Path, str]]:
+    drift, scoring, b = spec.analytics.drift, spec.model.registry, spec.bindings
+    if drift is None or scoring is None:
+        return [
+            (
+                (*at, "measure"),
+                "drift needs analytics.drift and a model registry (its training snapshot)",
+            )
+        ]
+    compared = [*(drift.columns or scoring.features), *([b.score] if b.score else []), b.label]
+    compared += [f.name for f in b.sensitive_features]
+    if ref.column not in compared:
+        return [
+            (
+                (*at, "measure", "column"),
+                f"drift is not computed for {ref.column!r} (compared: {compared})",
+            )
+        ]
+    return []
 
 
 def reference_errors(spec: AssessmentSpec) -> list[tuple[Path, str]]:
@@ -540,6 +643,15 @@ def reference_errors(spec: AssessmentSpec) -> list[tuple[Path, str]]:
         ref = entry.measure
         if isinstance(ref, QualityRef):
             continue  # checked against the quality suite when the assessment is resolved
+        if isinstance(ref, DriftRef):
+            errors += _drift_ref_problems(spec, ref, at)
+            continue
+        if isinstance(ref, KpiRef):
+            kpis = [k.name for k in spec.analytics.kpis]
+            if spec.analytics.cost_benefit is not None:
+                kpis += list(COST_BENEFIT_RESULTS)
+            if ref.kpi not in kpis:
+                errors.append(((*at, "measure", "kpi"), f"no KPI {ref.kpi!r} (declared: {kpis})"))
         if ref.feature_set not in feature_sets:
             errors.append(
                 (
@@ -548,7 +660,7 @@ def reference_errors(spec: AssessmentSpec) -> list[tuple[Path, str]]:
                 )
             )
             continue
-        if isinstance(ref, GroupMetricRef):
+        if isinstance(ref, GroupMetricRef | KpiRef):
             problem = _group_problem(ref, feature_sets[ref.feature_set], values)
             if problem:
                 errors.append(((*at, "measure", "group"), problem))
@@ -649,7 +761,9 @@ def reference_errors(spec: AssessmentSpec) -> list[tuple[Path, str]]:
 
 
 def _group_problem(
-    ref: GroupMetricRef, features: tuple[str, ...], values: dict[str, tuple[str, ...] | None]
+    ref: GroupMetricRef | KpiRef,
+    features: tuple[str, ...],
+    values: dict[str, tuple[str, ...] | None],
 ) -> str | None:
     if not features:
         return (

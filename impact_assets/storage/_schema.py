@@ -201,4 +201,33 @@ QUALIFY row_number() OVER (PARTITION BY s.assessment_id, e.entry_id ORDER BY s.p
 SELECT *, status = 'open' AND due_at < now() AS overdue FROM {SCHEMA}.governance_actions""",
         ),
     ),
+    Migration(
+        5,
+        "impact analytics: KPIs and cost-benefit, drift",
+        (
+            f"""CREATE TABLE {SCHEMA}.kpis ({_RESULT_KEYS}
+    kpi             VARCHAR NOT NULL,
+    kind            VARCHAR NOT NULL CHECK (kind IN ('kpi', 'cost_benefit')),
+    feature_set     VARCHAR NOT NULL,
+    group_key       VARCHAR NOT NULL,
+    value           DOUBLE,
+    n               BIGINT NOT NULL,
+    suppressed      BOOLEAN NOT NULL,
+    reason          VARCHAR,
+    computed_at     TIMESTAMPTZ NOT NULL
+)""",
+            f"""CREATE TABLE {SCHEMA}.drift ({_RESULT_KEYS}
+    column_name     VARCHAR NOT NULL,
+    role            VARCHAR NOT NULL CHECK (role IN ('feature', 'score', 'label', 'group')),
+    kind            VARCHAR NOT NULL CHECK (kind IN ('numeric', 'categorical')),
+    statistic       VARCHAR NOT NULL,
+    value           DOUBLE,
+    n               BIGINT NOT NULL,
+    n_reference     BIGINT NOT NULL,
+    reference       VARCHAR NOT NULL,
+    reason          VARCHAR,
+    computed_at     TIMESTAMPTZ NOT NULL
+)""",
+        ),
+    ),
 )

@@ -1,0 +1,12 @@
+"""Impact analytics beyond fairness: business KPIs and cost-benefit by group, drift against a reference."""
+
+from impact_assets.analytics._drift import PSI_FLOOR, DriftColumn, column_drift, psi
+from impact_assets.analytics._kpis import compute_kpis
+
+__all__ = [
+    "PSI_FLOOR",
+    "DriftColumn",
+    "column_drift",
+    "compute_kpis",
+    "psi",
+]

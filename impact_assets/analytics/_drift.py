@@ -1,0 +1,130 @@
+"""Drift of a partition against a reference snapshot, from histograms computed in DuckDB.
+
+No row leaves DuckDB: each column becomes a few dozen counts (quantile bins of the reference for numeric
+columns, categories for the others) and the exact two-sample Kolmogorov-Smirnov statistic is one
+windowed aggregate over the distinct values. The statistics then come from those counts:
+
+* PSI (population stability index): sum over bins of (p - q) * ln(p / q), current share p against
+  reference share q, each share floored at 1e-4 so an empty bin stays finite; NULLs are a bin of their own;
+* KS (numeric): the largest distance between the two empirical distribution functions, with the
+  asymptotic two-sided p-value of :func:`scipy.stats.ks_2samp`;
+* chi-square (categorical): Pearson's test of the 2 x k table of counts (no continuity correction),
+  statistic and p-value as :func:`scipy.stats.chi2_contingency`;
+* Jensen-Shannon: the distance of :func:`scipy.spatial.distance.jensenshannon` in base 2 (0 to 1).
+"""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
+
+from impact_assets.sql import ident
+
+__all__ = ["PSI_FLOOR", "DriftColumn", "column_drift", "psi"]
+
+PSI_FLOOR = 1e-4
+_NULL = "(null)"
+
+
+def psi(current: np.ndarray, reference: np.ndarray) -> float:
+    """Population stability index of two count vectors over the same bins."""
+    p = np.maximum(current / current.sum(), PSI_FLOOR)
+    q = np.maximum(reference / reference.sum(), PSI_FLOOR)
+    return float(np.sum((p - q) * np.log(p / q)))
+
+
+class DriftColumn:
+    """One column to compare: its name, role and whether it is numeric."""
+
+    def __init__(self, name: str, role: str, numeric: bool) -> None:
+        self.name, self.role, self.numeric = name, role, numeric
+
+
+def _counts(conn: duckdb.DuckDBPyConnection, relation: str, expr: str) -> pd.Series:
+    frame = conn.execute(f"SELECT {expr} AS k, count(*) AS n FROM {relation} GROUP BY 1").df()
+    return frame.set_index("k")["n"].astype("int64")
+
+
+def column_drift(
+    conn: duckdb.DuckDBPyConnection,
+    current: str,
+    reference: str,
+    column: DriftColumn,
+    *,
+    bins: int = 10,
+) -> list[dict]:
+    """Drift statistics of one column; ``current`` and ``reference`` are relations holding it.
+
+    Returns:
+        Rows ``statistic, value, n, n_reference, reason``.
+    """
+    col = ident(column.name)
+    n = conn.execute(f"SELECT count(*) FROM {current}").fetchall()[0][0]
+    n_ref = conn.execute(f"SELECT count(*) FROM {reference}").fetchall()[0][0]
+    if n == 0 or n_ref == 0:
+        why = "the partition is empty" if n == 0 else "the reference snapshot is empty"
+        return [{"statistic": "psi", "value": None, "n": n, "n_reference": n_ref, "reason": why}]
+    if column.numeric:
+        probs = ", ".join(str(i / bins) for i in range(1, bins))
+        edges = conn.execute(
+            f"SELECT quantile_cont(CAST({col} AS DOUBLE), [{probs}]) FROM {reference}"
+        ).fetchall()[0][0]
+        edges = sorted({float(e) for e in edges or [] if e is not None})
+        cases = " ".join(
+            f"WHEN CAST({col} AS DOUBLE) <= {e!r} THEN {i}" for i, e in enumerate(edges)
+        )
+        expr = (
+            f"CASE WHEN {col} IS NULL THEN -1 {cases} ELSE {len(edges)} END"
+            if edges
+            else f"CASE WHEN {col} IS NULL THEN -1 ELSE 0 END"
+        )
+    else:
+        expr = f"COALESCE(CAST({col} AS VARCHAR), '{_NULL}')"
+    cur, ref = _counts(conn, current, expr), _counts(conn, reference, expr)
+    keys = sorted(set(cur.index) | set(ref.index), key=str)
+    p = cur.reindex(keys, fill_value=0).to_numpy(dtype=float)
+    q = ref.reindex(keys, fill_value=0).to_numpy(dtype=float)
+    rows = [{"statistic": "psi", "value": psi(p, q)}]
+    if column.numeric:
+        d = _ks_statistic(conn, current, reference, col)
+        m, k = int(p.sum() - cur.get(-1, 0)), int(q.sum() - ref.get(-1, 0))
+        p_value = float(stats.kstwo.sf(d, round(m * k / (m + k)))) if m and k else None
+        rows += [{"statistic": "ks", "value": d}, {"statistic": "ks_pvalue", "value": p_value}]
+    else:
+        observed = np.vstack([p, q])
+        observed = observed[:, observed.sum(axis=0) > 0]
+        if observed.shape[1] > 1:
+            chi2, p_value, _, _ = stats.chi2_contingency(observed, correction=False)
+            rows += [
+                {"statistic": "chi_square", "value": float(chi2)},
+                {"statistic": "chi_square_pvalue", "value": float(p_value)},
+            ]
+        else:
+            rows += [
+                {"statistic": "chi_square", "value": 0.0},
+                {"statistic": "chi_square_pvalue", "value": 1.0},
+            ]
+        rows.append({"statistic": "js_distance", "value": float(jensenshannon(p, q, base=2))})
+    for row in rows:
+        row.update(n=int(n), n_reference=int(n_ref), reason=None)
+    return rows
+
+
+def _ks_statistic(conn: duckdb.DuckDBPyConnection, current: str, reference: str, col: str) -> float:
+    value = conn.execute(
+        f"""WITH both_ AS (
+                SELECT CAST({col} AS DOUBLE) AS x, 1 AS c FROM {current} WHERE {col} IS NOT NULL
+                UNION ALL
+                SELECT CAST({col} AS DOUBLE) AS x, 0 AS c FROM {reference} WHERE {col} IS NOT NULL
+            ), by_value AS (
+                SELECT x, sum(c) AS nc, count(*) - sum(c) AS nr FROM both_ GROUP BY x
+            ), cdf AS (
+                SELECT sum(nc) OVER w / sum(nc) OVER () AS fc, sum(nr) OVER w / sum(nr) OVER () AS fr
+                FROM by_value WINDOW w AS (ORDER BY x ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+            )
+            SELECT max(abs(fc - fr)) FROM cdf"""
+    ).fetchall()[0][0]
+    return float(value) if value is not None else float("nan")

@@ -1,0 +1,184 @@
+"""Impact analytics: KPIs and cost-benefit by group, drift statistics, and register entries on them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
+
+from impact_assets import SpecError, assessment_job_name, build_definitions, load_assessment
+from impact_assets.analytics import DriftColumn, column_drift, psi
+from impact_assets.settings import ProjectPaths
+
+from .conftest import DAYS, REPO, spec_variant, vendor_project
+
+ROWS = (  # decisions (score >= 0.5) of 8 applicants in two regions on 2026-03-02; one row the day after
+    "id,day,region,outcome,score,loaded_at,amount\n"
+    "1,2026-03-02,north,1,0.9,2026-03-03 01:00,100\n2,2026-03-02,north,0,0.7,2026-03-03 01:00,200\n"
+    "3,2026-03-02,north,1,0.2,2026-03-03 01:00,300\n4,2026-03-02,north,1,0.8,2026-03-03 01:00,400\n"
+    "5,2026-03-02,south,0,0.1,2026-03-03 01:00,500\n6,2026-03-02,south,1,0.6,2026-03-03 01:00,600\n"
+    "7,2026-03-02,south,0,0.3,2026-03-03 01:00,700\n8,2026-03-02,south,1,0.4,2026-03-03 01:00,800\n"
+    "9,2026-03-03,south,0,0.1,2026-03-04 01:00,900\n"
+)
+SQL = "SELECT id, CAST(day AS DATE) AS day, region, outcome, CAST(score >= 0.5 AS INTEGER) AS decision, score, amount FROM vendor_file\n"
+ANALYTICS = """
+analytics:
+  kpis:
+    - {name: approval_rate, sql: avg(decision)}
+    - {name: approved_amount, sql: "sum(CASE WHEN decision = 1 THEN amount ELSE 0 END)"}
+  cost_benefit: {tp: 0.1 * amount, fp: -0.5 * amount, tn: 0, fn: -1}
+"""
+
+
+def _kpis(project: ProjectPaths, min_group_size: int = 2) -> pd.DataFrame:
+    vendor_project(project, ROWS, quality=ANALYTICS, sql=SQL)
+    spec = project.assessments_dir / "vendor.yaml"
+    spec.write_text(
+        spec.read_text().replace("min_group_size: 2", f"min_group_size: {min_group_size}")
+    )
+    defs = build_definitions(project)
+    with dg.instance_for_test() as instance:
+        assert (
+            defs.resolve_job_def(assessment_job_name("vendor_scores"))
+            .execute_in_process(partition_key="2026-03-02", instance=instance)
+            .success
+        )
+    with duckdb.connect(str(project.database), read_only=True) as conn:
+        return conn.execute("SELECT * FROM impact.kpis").df()
+
+
+def _expected(rows: pd.DataFrame) -> dict[str, float]:
+    tp = (rows.decision == 1) & (rows.outcome == 1)
+    fp = (rows.decision == 1) & (rows.outcome == 0)
+    fn = (rows.decision == 0) & (rows.outcome == 1)
+    values = {
+        "approval_rate": rows.decision.mean(),
+        "approved_amount": rows.amount[rows.decision == 1].sum(),
+        "value_tp": 0.1 * rows.amount[tp].sum(),
+        "value_fp": -0.5 * rows.amount[fp].sum(),
+        "value_tn": 0.0,
+        "value_fn": -1.0 * fn.sum(),
+    }
+    values["net_benefit"] = sum(values[k] for k in ("value_tp", "value_fp", "value_tn", "value_fn"))
+    values["net_benefit_per_decision"] = values["net_benefit"] / len(rows)
+    return values
+
+
+def test_kpis_and_cost_benefit_equal_a_hand_count_per_group(project: ProjectPaths):
+    got = _kpis(project)
+    rows = pd.read_csv(pd.io.common.StringIO(ROWS))
+    rows = rows[rows.day == "2026-03-02"].assign(decision=lambda f: (f.score >= 0.5).astype(int))
+    groups = {("overall", "overall"): rows}
+    groups |= {("region", r): g for r, g in rows.groupby("region")}
+    assert len(got) == len(groups) * 8
+    for (feature_set, group), frame in groups.items():
+        mine = got[(got.feature_set == feature_set) & (got.group_key == group)].set_index("kpi")
+        for kpi, value in _expected(frame).items():
+            assert mine.loc[kpi, "value"] == pytest.approx(value, abs=1e-12), (group, kpi)
+            assert mine.loc[kpi, "n"] == len(frame)
+    assert set(got.loc[got.kpi.str.startswith(("value_", "net_")), "kind"]) == {"cost_benefit"}
+
+
+def test_small_groups_are_suppressed_not_dropped(project: ProjectPaths):
+    got = _kpis(project, min_group_size=5)
+    regional = got[got.feature_set == "region"]
+    assert len(regional) == 16 and regional.suppressed.all() and regional.value.isna().all()
+    assert regional.reason.str.contains("below the minimum group size 5").all()
+    assert got[got.feature_set == "overall"].value.notna().all()
+
+
+def _drift(current: pd.DataFrame, reference: pd.DataFrame, column: DriftColumn, bins: int = 10):
+    with duckdb.connect() as conn:
+        conn.register("cur", current)
+        conn.register("ref", reference)
+        return {
+            r["statistic"]: r["value"] for r in column_drift(conn, "cur", "ref", column, bins=bins)
+        }
+
+
+def test_numeric_drift_equals_scipy_and_a_hand_psi():
+    rng = np.random.default_rng(3)
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 5000).round(2)})
+    current = pd.DataFrame({"x": rng.normal(0.3, 1.2, 3000).round(2)})
+    got = _drift(current, reference, DriftColumn("x", "feature", numeric=True))
+    ks = stats.ks_2samp(current.x, reference.x, method="asymp")
+    assert got["ks"] == pytest.approx(ks.statistic, abs=1e-12)
+    assert got["ks_pvalue"] == pytest.approx(ks.pvalue, rel=1e-6)
+    edges = np.unique(np.quantile(reference.x, np.arange(1, 10) / 10))
+    p = np.bincount(np.searchsorted(edges, current.x, side="left"), minlength=len(edges) + 1)
+    q = np.bincount(np.searchsorted(edges, reference.x, side="left"), minlength=len(edges) + 1)
+    p, q = np.maximum(p / p.sum(), 1e-4), np.maximum(q / q.sum(), 1e-4)
+    assert got["psi"] == pytest.approx(np.sum((p - q) * np.log(p / q)), abs=1e-12)
+    same = _drift(reference, reference, DriftColumn("x", "feature", numeric=True))
+    assert same["psi"] == pytest.approx(0, abs=1e-12) and same["ks"] == 0
+
+
+def test_categorical_drift_equals_scipy():
+    reference = pd.DataFrame({"g": ["a"] * 500 + ["b"] * 300 + ["c"] * 200})
+    current = pd.DataFrame({"g": ["a"] * 200 + ["b"] * 300 + ["c"] * 400 + [None] * 100})
+    got = _drift(current, reference, DriftColumn("g", "group", numeric=False))
+    observed = np.array([[200, 300, 400, 100], [500, 300, 200, 0]])
+    chi2, p_value, _, _ = stats.chi2_contingency(observed, correction=False)
+    assert got["chi_square"] == pytest.approx(chi2, rel=1e-12)
+    assert got["chi_square_pvalue"] == pytest.approx(p_value, rel=1e-9, abs=1e-300)
+    assert got["js_distance"] == pytest.approx(jensenshannon(observed[0], observed[1], base=2))
+    assert got["psi"] == pytest.approx(psi(observed[0].astype(float), observed[1].astype(float)))
+    hand = sum(
+        (a - b) * np.log(a / b)
+        for a, b in zip([0.2, 0.3, 0.4, 0.1], [0.5, 0.3, 0.2, 1e-4], strict=True)
+    )
+    assert got["psi"] == pytest.approx(hand, rel=1e-12)
+
+
+def test_register_entries_measure_kpis_and_drift(demo_paths: ProjectPaths):
+    defs = build_definitions(demo_paths)
+    with dg.instance_for_test() as instance:
+        assert (
+            defs.resolve_job_def(assessment_job_name("credit_scoring"))
+            .execute_in_process(partition_key=DAYS[0].isoformat(), instance=instance)
+            .success
+        )
+    with duckdb.connect(str(demo_paths.database), read_only=True) as conn:
+        entries = dict(
+            conn.execute(
+                "SELECT entry_id, value FROM impact.register_entries WHERE entry_id IN ('lender_net_benefit', 'score_drift')"
+            ).fetchall()
+        )
+        net = conn.execute(
+            "SELECT value FROM impact.kpis WHERE kpi = 'net_benefit_per_decision' AND feature_set = 'overall'"
+        ).fetchall()[0][0]
+        score_psi = conn.execute(
+            "SELECT value FROM impact.drift WHERE column_name = 'score' AND statistic = 'psi'"
+        ).fetchall()[0][0]
+        roles = dict(conn.execute("SELECT DISTINCT column_name, role FROM impact.drift").fetchall())
+    assert entries == {"lender_net_benefit": net, "score_drift": score_psi}
+    assert roles["repaid"] == "label" and roles["sex"] == "group" and roles["purpose"] == "feature"
+    assert 0 <= score_psi < 0.1  # the same simulator as the training snapshot: no drift
+
+
+@pytest.mark.parametrize(
+    ("measure", "message"),
+    [
+        ({"source": "kpi", "kpi": "profit"}, "no KPI 'profit'"),
+        (
+            {"source": "kpi", "kpi": "approval_rate", "feature_set": "sex", "group": "other"},
+            "group",
+        ),
+        ({"source": "drift", "column": "loaded_at"}, "drift is not computed for 'loaded_at'"),
+    ],
+)
+def test_a_register_entry_on_an_unknown_result_is_rejected(tmp_path: Path, measure, message):
+    def edit(spec: dict) -> None:
+        spec["register"][0]["measure"] = measure
+
+    with pytest.raises(SpecError) as info:
+        load_assessment(
+            spec_variant(tmp_path, edit), ProjectPaths.for_project(REPO, state_dir=tmp_path)
+        )
+    assert "register.0.measure" in str(info.value) and message in str(info.value)
