@@ -35,6 +35,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/group_metrics.py --skip-reference
 	$(BIN)/python bench/quality.py
+	$(BIN)/python bench/analytics.py --skip-reference
 
 clean:
 	rm -rf $(VENV) .impact
