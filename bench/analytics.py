@@ -120,7 +120,9 @@ def main() -> None:
         _table(conn, "scored", args.rows, 0, 0.0)
         _table(conn, "reference_rows", args.reference_rows, 1, 0.1)
         conn.execute(f"COPY reference_rows TO '{folder}/reference.parquet' (FORMAT parquet)")
-        conn.execute(f"CREATE VIEW reference AS SELECT * FROM read_parquet('{folder}/reference.parquet')")
+        conn.execute(
+            f"CREATE VIEW reference AS SELECT * FROM read_parquet('{folder}/reference.parquet')"
+        )
         conn.execute("CHECKPOINT")
         print(f"{args.rows:,} scored rows, {args.reference_rows:,} reference rows")
         start = time.perf_counter()
@@ -140,7 +142,9 @@ def main() -> None:
             for key, value in ref_kpis.items()
             if key in got.index and got[key] is not None
         ]
-        diffs += [abs(drift[key] - value) / max(1.0, abs(value)) for key, value in ref_drift.items()]
+        diffs += [
+            abs(drift[key] - value) / max(1.0, abs(value)) for key, value in ref_drift.items()
+        ]
         print(f"largest relative difference over {len(diffs)} numbers: {max(diffs):.2e}")
 
 

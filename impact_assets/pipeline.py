@@ -14,7 +14,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from impact_assets.analytics import DriftColumn, column_drift, compute_kpis
+from impact_assets.analytics import DriftColumn, column_drift, compute_kpis, evaluate_scenarios
 from impact_assets.assessment import Assessment
 from impact_assets.errors import DataContractError, ModelRegistryError, SqlModelError
 from impact_assets.fairness import (
@@ -41,6 +41,7 @@ from impact_assets.register import (
     release_decision,
     write_snapshot,
 )
+from impact_assets.spec import ScenarioSpec
 from impact_assets.sql import (
     MaterializedPartition,
     create_source_view,
@@ -463,6 +464,59 @@ def compute_drift(
     return frame
 
 
+def compute_scenarios(
+    conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str, run_id: str
+) -> pd.DataFrame:
+    """The spec's scenarios on a partition beside the baseline, written to ``impact.scenarios``.
+
+    A feature shift is re-scored by the model version that scored the partition.
+    """
+    spec = assessment.spec
+    bindings = spec.bindings
+    relation = qualified(assessment.schema, bindings.scored_table)
+    keys = _result_keys(conn, assessment, partition_key, run_id)
+
+    def rescored(scenario: ScenarioSpec) -> str:
+        registry, scoring = assessment.registry, spec.model.registry
+        if registry is None or scoring is None or bindings.score is None:
+            raise ModelRegistryError(
+                f"scenario {scenario.name!r} shifts a feature, which needs the model registry and a score",
+                context={"scenario": scenario.name},
+            )
+        model, entry = registry.load(str(keys["model_version"]).split("+")[-1])
+        used = list(entry.metadata.get("features", []))
+        if scenario.column not in used:
+            raise ModelRegistryError(
+                f"scenario {scenario.name!r} shifts {scenario.column!r}, which model version {entry.version} does not use (features: {used})",
+                context={"scenario": scenario.name},
+            )
+        frame = conn.execute(
+            f"SELECT {', '.join(ident(c) for c in dict.fromkeys([scoring.id_column, *used]))} "
+            f"FROM {qualified(assessment.schema, scoring.features_table)} "
+            f"WHERE CAST({ident(bindings.partition_column)} AS DATE) = CAST(? AS DATE)",
+            [partition_key],
+        ).df()
+        frame[scenario.column] = frame[scenario.column] * scenario.multiply + scenario.add
+        shifted = pd.DataFrame(
+            {"_id": frame[scoring.id_column], "_score": model.predict_proba(frame[used])[:, 1]}
+        )
+        table = f"_rescored_{scenario.name}"
+        conn.register("_shifted", shifted)
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE {ident(table)} AS SELECT * FROM _shifted")
+        conn.unregister("_shifted")
+        # as the scoring step decides: 1 at or above the threshold, else 0
+        decided = f"CASE WHEN r._score >= {scoring.decision_threshold!r} THEN 1 ELSE 0 END"
+        return (
+            f"(SELECT s.* REPLACE (r._score AS {ident(bindings.score)}, {decided} AS {ident(bindings.prediction)}) "
+            f"FROM {relation} s JOIN {ident(table)} r ON s.{ident(scoring.id_column)} = r._id "
+            f"WHERE CAST(s.{ident(bindings.partition_column)} AS DATE) = CAST({literal(partition_key)} AS DATE))"
+        )
+
+    frame = evaluate_scenarios(conn, relation, spec, partition_key, rescored=rescored)
+    _replace_rows(conn, "scenarios", assessment, partition_key, run_id, frame.assign(**keys))
+    return frame
+
+
 def latest_results(
     conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str
 ) -> tuple[dict[str, pd.DataFrame], str, str]:
@@ -497,14 +551,14 @@ def latest_results(
 def latest_analytics(
     conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str
 ) -> dict[str, pd.DataFrame]:
-    """The newest run's KPIs and drift of a partition."""
+    """The newest run's KPIs, drift and scenarios of a partition."""
     return {
         table: conn.execute(
             f"""SELECT * FROM {SCHEMA}.{table} WHERE assessment_id = ? AND partition_key = ?
                 QUALIFY run_id = first(run_id ORDER BY computed_at DESC) OVER ()""",
             [assessment.id, partition_key],
         ).df()
-        for table in ("kpis", "drift")
+        for table in ("kpis", "drift", "scenarios")
     }
 
 

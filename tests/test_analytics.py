@@ -182,3 +182,117 @@ def test_a_register_entry_on_an_unknown_result_is_rejected(tmp_path: Path, measu
             spec_variant(tmp_path, edit), ProjectPaths.for_project(REPO, state_dir=tmp_path)
         )
     assert "register.0.measure" in str(info.value) and message in str(info.value)
+
+
+SCENARIOS = """
+  scenarios:
+    - {name: sweep, kind: threshold_sweep, thresholds: [0.5, 0.65]}
+    - {name: more_south, kind: group_mix, feature: region, weights: {south: 3}}
+    - {name: downturn, kind: base_rate, factor: 0.5}
+"""
+
+
+def _scenarios(project: ProjectPaths) -> pd.DataFrame:
+    vendor_project(project, ROWS, quality=ANALYTICS + SCENARIOS, sql=SQL)
+    defs = build_definitions(project)
+    with dg.instance_for_test() as instance:
+        assert (
+            defs.resolve_job_def(assessment_job_name("vendor_scores"))
+            .execute_in_process(partition_key="2026-03-02", instance=instance)
+            .success
+        )
+    with duckdb.connect(str(project.database), read_only=True) as conn:
+        return conn.execute("SELECT * FROM impact.scenarios").df()
+
+
+def test_scenarios_against_hand_computations(project: ProjectPaths):
+    got = (
+        _scenarios(project)
+        .set_index(["scenario", "variant", "metric", "feature_set", "group_key"])
+        .sort_index()
+    )
+    rows = pd.read_csv(pd.io.common.StringIO(ROWS))
+    rows = rows[rows.day == "2026-03-02"].assign(decision=lambda f: (f.score >= 0.5).astype(int))
+    # The model's own threshold reproduces the baseline exactly, for every result.
+    same = got.loc["sweep", "0.5"]
+    assert (same.value.fillna(-1) == same.baseline.fillna(-1)).all() and len(same) > 10
+    # A higher threshold: decisions re-made on the score.
+    high = rows.assign(decision=(rows.score >= 0.65).astype(int))
+    assert got.loc[
+        ("sweep", "0.65", "selection_rate", "overall", "overall"), "value"
+    ] == pytest.approx(high.decision.mean())
+    assert got.loc[
+        ("sweep", "0.65", "approved_amount", "overall", "overall"), "value"
+    ] == pytest.approx(high.amount[high.decision == 1].sum())
+    rates = high.groupby("region").decision.mean()
+    assert got.loc[
+        ("sweep", "0.65", "demographic_parity_ratio", "region", "overall"), "value"
+    ] == pytest.approx(rates.min() / rates.max())
+    # Three times as many southern applicants: weighted selection rate and cost-benefit.
+    w = np.where(rows.region == "south", 3.0, 1.0)
+    w = w / w.mean()
+    assert got.loc[
+        ("more_south", "", "selection_rate", "overall", "overall"), "value"
+    ] == pytest.approx(np.sum(w * rows.decision) / w.sum())
+    fn = (rows.decision == 0) & (rows.outcome == 1)
+    assert got.loc[("more_south", "", "value_fn", "overall", "overall"), "value"] == pytest.approx(
+        -np.sum(w[fn])
+    )
+    assert (
+        "more_south",
+        "",
+        "approval_rate",
+        "overall",
+        "overall",
+    ) not in got.index  # no weighted form
+    # A downturn halving the base rate: positives weigh 0.5, negatives make up the rest.
+    p = rows.outcome.mean()
+    w = np.where(rows.outcome == 1, 0.5, (1 - 0.5 * p) / (1 - p))
+    assert w.sum() == pytest.approx(len(rows)) and np.sum(
+        w * rows.outcome
+    ) / w.sum() == pytest.approx(p / 2)
+    tp = (rows.decision == 1) & (rows.outcome == 1)
+    fp = (rows.decision == 1) & (rows.outcome == 0)
+    net = (
+        0.1 * np.sum(w[tp] * rows.amount[tp])
+        - 0.5 * np.sum(w[fp] * rows.amount[fp])
+        - np.sum(w[fn])
+    )
+    assert got.loc[("downturn", "", "net_benefit", "overall", "overall"), "value"] == pytest.approx(
+        net
+    )
+
+
+def test_a_feature_shift_of_nothing_reproduces_the_baseline(
+    demo_paths: ProjectPaths, tmp_path: Path
+):
+    def edit(spec: dict) -> None:
+        spec["analytics"]["scenarios"] += [
+            {"name": "same", "kind": "feature_shift", "column": "credit_amount", "multiply": 1.0},
+            {"name": "dearer", "kind": "feature_shift", "column": "credit_amount", "multiply": 1.5},
+        ]
+
+    variant = spec_variant(tmp_path, edit)
+    paths = ProjectPaths(
+        project_dir=REPO,
+        assessments_dir=variant.parent,
+        sql_dir=REPO / "dbt_like_sql",
+        state_dir=demo_paths.state_dir,
+    )
+    defs = build_definitions(paths)
+    with dg.instance_for_test() as instance:
+        assert (
+            defs.resolve_job_def(assessment_job_name("credit_scoring"))
+            .execute_in_process(partition_key=DAYS[0].isoformat(), instance=instance)
+            .success
+        )
+    with duckdb.connect(str(paths.database), read_only=True) as conn:
+        got = conn.execute(
+            "SELECT scenario, metric, feature_set, group_key, value, baseline FROM impact.scenarios"
+        ).df()
+    same = got[got.scenario == "same"]
+    assert len(same) > 50 and (same.value.fillna(-1) == same.baseline.fillna(-1)).all()
+    dearer = got[
+        (got.scenario == "dearer") & (got.metric == "selection_rate") & (got.group_key == "overall")
+    ]
+    assert (dearer.value != dearer.baseline).all()

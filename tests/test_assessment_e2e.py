@@ -25,6 +25,7 @@ EXPECTED_ASSETS = {
     "credit_scoring/disparities",
     "credit_scoring/kpis",
     "credit_scoring/drift",
+    "credit_scoring/scenarios",
     "credit_scoring/impact_register_snapshot",
     "credit_scoring/release_decision",
     "credit_scoring/promoted_model",
@@ -68,6 +69,7 @@ EXPECTED_CHECKS = {
     "outcomes_recorded_within_thresholds",
     "lender_net_benefit_within_thresholds",
     "score_drift_within_thresholds",
+    "approval_parity_sex_at_0_6_within_thresholds",
 }
 
 
@@ -107,6 +109,7 @@ def test_definitions_shape(demo_state: ProjectPaths):
         "credit_scoring/disparities",
         "credit_scoring/kpis",
         "credit_scoring/drift",
+        "credit_scoring/scenarios",
     }
     mart = graph.get(dg.AssetKey(["credit_scoring", "marts", "scored_applications"]))
     assert {p.to_user_string() for p in mart.parent_keys} == {

@@ -2,11 +2,14 @@
 
 from impact_assets.analytics._drift import PSI_FLOOR, DriftColumn, column_drift, psi
 from impact_assets.analytics._kpis import compute_kpis
+from impact_assets.analytics._scenarios import DISPARITY_RESULTS, evaluate_scenarios
 
 __all__ = [
+    "DISPARITY_RESULTS",
     "PSI_FLOOR",
     "DriftColumn",
     "column_drift",
     "compute_kpis",
+    "evaluate_scenarios",
     "psi",
 ]

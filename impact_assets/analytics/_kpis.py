@@ -28,7 +28,9 @@ def _outcome_value(value: float | str) -> str:
     )
 
 
-def _cost_benefit(spec: CostBenefitSpec, y_true: str, y_pred: str) -> dict[str, str]:
+def _cost_benefit(
+    spec: CostBenefitSpec, y_true: str, y_pred: str, weight: str = "1"
+) -> dict[str, str]:
     cells = {
         "value_tp": f"{y_pred} = 1 AND {y_true} = 1",
         "value_fp": f"{y_pred} = 1 AND {y_true} = 0",
@@ -36,17 +38,32 @@ def _cost_benefit(spec: CostBenefitSpec, y_true: str, y_pred: str) -> dict[str, 
         "value_fn": f"{y_pred} = 0 AND {y_true} = 1",
     }
     sums = {
-        name: f"coalesce(sum(CASE WHEN {condition} THEN {_outcome_value(getattr(spec, name[-2:]))} ELSE 0 END), 0)"
+        name: f"coalesce(sum(CASE WHEN {condition} THEN {weight} * {_outcome_value(getattr(spec, name[-2:]))} ELSE 0 END), 0)"
         for name, condition in cells.items()
     }
     total = " + ".join(f"({s})" for s in sums.values())
-    return {**sums, "net_benefit": total, "net_benefit_per_decision": f"({total}) / count(*)"}
+    return {
+        **sums,
+        "net_benefit": total,
+        "net_benefit_per_decision": f"({total}) / sum({weight})",
+    }
 
 
 def compute_kpis(
-    conn: duckdb.DuckDBPyConnection, relation: str, spec: AssessmentSpec, partition_key: str
+    conn: duckdb.DuckDBPyConnection,
+    relation: str,
+    spec: AssessmentSpec,
+    partition_key: str,
+    *,
+    weight: str | None = None,
+    selection_rate: bool = False,
 ) -> pd.DataFrame:
     """KPIs and cost-benefit of one partition of the scored table.
+
+    Args:
+        weight: A column of row weights (a reweighted scenario): cost-benefit and the selection rate
+            are weighted; the spec's KPIs, arbitrary SQL aggregates with no weighted form, are left out.
+        selection_rate: Add the (weighted) selection rate as the result ``selection_rate``.
 
     Returns:
         Long frame: ``kpi, kind, feature_set, group_key, value, n, suppressed, reason``.
@@ -56,9 +73,12 @@ def compute_kpis(
     positive = spec.model.positive_label
     y_true = f"(CAST({ident(bindings.label)} AS VARCHAR) = {literal(str(positive))})::INTEGER"
     y_pred = f"(CAST({ident(bindings.prediction)} AS VARCHAR) = {literal(str(positive))})::INTEGER"
-    expressions = {k.name: (k.sql, "kpi") for k in analytics.kpis}
+    w = ident(weight) if weight else "1"
+    expressions = {} if weight else {k.name: (k.sql, "kpi") for k in analytics.kpis}
+    if selection_rate:
+        expressions["selection_rate"] = (f"sum({w} * _y_pred) / sum({w})", "fairness")
     if analytics.cost_benefit is not None:
-        for name, sql in _cost_benefit(analytics.cost_benefit, "_y_true", "_y_pred").items():
+        for name, sql in _cost_benefit(analytics.cost_benefit, "_y_true", "_y_pred", w).items():
             expressions[name] = (sql, "cost_benefit")
     if not expressions:
         return pd.DataFrame(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from impact_assets import pipeline
@@ -540,7 +541,57 @@ def _analytics_assets(
             )
 
         assets.append(_drift)
+    if spec.analytics.scenarios:
+
+        @dg.asset(
+            key=keys.result("scenarios"),
+            deps=[scored, *([keys.table(scoring.features_table)] if scoring else [])],
+            partitions_def=partitions,
+            group_name=assessment.id,
+            kinds={"duckdb"},
+            description="What-ifs beside the baseline: threshold sweep, group mix, feature shift (re-scored), base rate; selection rates, demographic parity, KPIs and cost-benefit.",
+            metadata={"dagster/table_name": "impact.scenarios"},
+        )
+        def _scenarios(
+            context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource
+        ) -> dg.MaterializeResult:
+            with _failures(), _connect(impact_duckdb) as conn:
+                pipeline.prepare(conn, assessment, sources=False)
+                frame = pipeline.compute_scenarios(
+                    conn, assessment, context.partition_key, context.run.run_id
+                )
+            return dg.MaterializeResult(
+                metadata={
+                    "dagster/partition_row_count": len(frame),
+                    "impact_assets/side_by_side": dg.MetadataValue.md(scenario_markdown(frame)),
+                }
+            )
+
+        assets.append(_scenarios)
     return assets
+
+
+def scenario_markdown(frame: pd.DataFrame) -> str:
+    """Overall selection rate, net benefit and the largest demographic-parity gap, per scenario."""
+    if frame.empty:
+        return "no scenarios"
+    overall = frame[frame["group_key"] == "overall"]
+    lines = [
+        "| scenario | variant | result | feature set | value | baseline |",
+        "|---|---|---|---|---|---|",
+    ]
+    shown = overall[
+        overall["metric"].isin(
+            ["selection_rate", "net_benefit_per_decision", "demographic_parity_ratio"]
+        )
+    ]
+    for r in shown.itertuples():
+        value = "—" if r.value is None or r.value != r.value else f"{r.value:.4g}"
+        base = "—" if r.baseline is None or r.baseline != r.baseline else f"{r.baseline:.4g}"
+        lines.append(
+            f"| {r.scenario} | {r.variant} | {r.metric} | {r.feature_set} | {value} | {base} |"
+        )
+    return "\n".join(lines)
 
 
 def _snapshot_asset(

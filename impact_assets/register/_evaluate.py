@@ -58,6 +58,16 @@ RESULT_SOURCES: dict[str, tuple[str, dict[str, str]]] = {
     "quality": ("quality_results", {"table": "table_name", "check": "check_name"}),
     "kpi": ("kpis", {"kpi": "kpi", "feature_set": "feature_set", "group": "group_key"}),
     "drift": ("drift", {"column": "column_name", "statistic": "statistic"}),
+    "scenario": (
+        "scenarios",
+        {
+            "scenario": "scenario",
+            "variant": "variant",
+            "metric": "metric",
+            "feature_set": "feature_set",
+            "group": "group_key",
+        },
+    ),
 }
 #: Sources whose value column is named by the reference's ``metric`` rather than ``value``.
 VALUE_FROM_METRIC = frozenset({"quality"})

@@ -54,6 +54,8 @@ __all__ = [
     "RegisterEntry",
     "RegistryScoring",
     "ReleaseSpec",
+    "ScenarioRef",
+    "ScenarioSpec",
     "ScheduleSpec",
     "SensitiveFeature",
     "SimulationSpec",
@@ -322,8 +324,22 @@ class DriftRef(_Spec):
     ] = "psi"
 
 
+class ScenarioRef(_Spec):
+    """A result of a scenario: a KPI, cost-benefit result, selection rate or demographic parity."""
+
+    source: Literal["scenario"]
+    scenario: str
+    variant: str = Field(
+        default="", description="For a threshold sweep: the threshold, e.g. `0.4`."
+    )
+    metric: str
+    feature_set: str = OVERALL
+    group: str = OVERALL
+
+
 MetricRef = Annotated[
-    GroupMetricRef | DisparityRef | QualityRef | KpiRef | DriftRef, Field(discriminator="source")
+    GroupMetricRef | DisparityRef | QualityRef | KpiRef | DriftRef | ScenarioRef,
+    Field(discriminator="source"),
 ]
 
 
@@ -554,12 +570,50 @@ class DriftSpec(_Spec):
     )
 
 
+class ScenarioSpec(_Spec):
+    """A what-if: the partition re-evaluated under a changed threshold, group mix, feature or base rate."""
+
+    name: Identifier
+    kind: Literal["threshold_sweep", "group_mix", "feature_shift", "base_rate"]
+    description: str = ""
+    thresholds: tuple[Annotated[float, Field(ge=0, le=1)], ...] = Field(
+        default=(), description="threshold_sweep: decision thresholds on the score."
+    )
+    feature: str | None = Field(default=None, description="group_mix: the sensitive feature.")
+    weights: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=dict,
+        description="group_mix: relative weight of each group (others 1); the total stays the same.",
+    )
+    column: ColumnName | None = Field(
+        default=None, description="feature_shift: a model feature (numeric)."
+    )
+    multiply: float = Field(default=1.0, description="feature_shift: factor applied to the column.")
+    add: float = Field(default=0.0, description="feature_shift: amount added after multiplying.")
+    factor: float | None = Field(
+        default=None, gt=0, description="base_rate: the base rate is multiplied by this."
+    )
+
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> ScenarioSpec:
+        needed = {
+            "threshold_sweep": ("thresholds",),
+            "group_mix": ("feature", "weights"),
+            "feature_shift": ("column",),
+            "base_rate": ("factor",),
+        }[self.kind]
+        missing = [f for f in needed if not getattr(self, f)]
+        if missing:
+            raise ValueError(f"a {self.kind} scenario needs {', '.join(missing)}")
+        return self
+
+
 class AnalyticsSpec(_Spec):
-    """Impact analytics beyond fairness: KPIs, cost-benefit and drift."""
+    """Impact analytics beyond fairness: KPIs, cost-benefit, drift and scenarios."""
 
     kpis: tuple[KpiSpec, ...] = ()
     cost_benefit: CostBenefitSpec | None = None
     drift: DriftSpec | None = DriftSpec()
+    scenarios: tuple[ScenarioSpec, ...] = ()
 
 
 class AssessmentSpec(_Spec):
@@ -646,6 +700,33 @@ def reference_errors(spec: AssessmentSpec) -> list[tuple[Path, str]]:
         if isinstance(ref, DriftRef):
             errors += _drift_ref_problems(spec, ref, at)
             continue
+        if isinstance(ref, ScenarioRef):
+            names = [s.name for s in spec.analytics.scenarios]
+            if ref.scenario not in names:
+                errors.append(
+                    (
+                        (*at, "measure", "scenario"),
+                        f"no scenario {ref.scenario!r} (declared: {names})",
+                    )
+                )
+                continue
+            if ref.metric.startswith("demographic_parity_"):
+                if ref.feature_set == OVERALL or ref.feature_set not in feature_sets:
+                    valid = [f for f in feature_sets if f != OVERALL]
+                    errors.append(
+                        (
+                            (*at, "measure", "feature_set"),
+                            f"demographic parity needs a feature set with groups (valid: {valid})",
+                        )
+                    )
+                elif ref.group != OVERALL:
+                    errors.append(
+                        (
+                            (*at, "measure", "group"),
+                            "demographic parity is across groups: leave group out",
+                        )
+                    )
+                continue
         if isinstance(ref, KpiRef):
             kpis = [k.name for k in spec.analytics.kpis]
             if spec.analytics.cost_benefit is not None:
@@ -660,7 +741,7 @@ def reference_errors(spec: AssessmentSpec) -> list[tuple[Path, str]]:
                 )
             )
             continue
-        if isinstance(ref, GroupMetricRef | KpiRef):
+        if isinstance(ref, GroupMetricRef | KpiRef | ScenarioRef):
             problem = _group_problem(ref, feature_sets[ref.feature_set], values)
             if problem:
                 errors.append(((*at, "measure", "group"), problem))

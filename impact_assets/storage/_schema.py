@@ -230,4 +230,24 @@ SELECT *, status = 'open' AND due_at < now() AS overdue FROM {SCHEMA}.governance
 )""",
         ),
     ),
+    Migration(
+        6,
+        "impact analytics: scenarios",
+        (
+            f"""CREATE TABLE {SCHEMA}.scenarios ({_RESULT_KEYS}
+    scenario        VARCHAR NOT NULL,
+    kind            VARCHAR NOT NULL,
+    variant         VARCHAR NOT NULL,
+    metric          VARCHAR NOT NULL,
+    feature_set     VARCHAR NOT NULL,
+    group_key       VARCHAR NOT NULL,
+    value           DOUBLE,
+    baseline        DOUBLE,
+    n               BIGINT NOT NULL,
+    suppressed      BOOLEAN NOT NULL,
+    reason          VARCHAR,
+    computed_at     TIMESTAMPTZ NOT NULL
+)""",
+        ),
+    ),
 )
