@@ -14,11 +14,19 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from impact_assets.analytics import DriftColumn, column_drift, compute_kpis, evaluate_scenarios
+from impact_assets.analytics import (
+    DriftColumn,
+    column_drift,
+    compute_kpis,
+    evaluate_scenarios,
+    group_keys,
+    permutation_sensitivity,
+)
 from impact_assets.assessment import Assessment
 from impact_assets.errors import DataContractError, ModelRegistryError, SqlModelError
 from impact_assets.fairness import (
     BOOTSTRAP_DETAIL,
+    MISSING_GROUP,
     bootstrap_intervals,
     disparities,
     group_cells,
@@ -517,6 +525,50 @@ def compute_scenarios(
     return frame
 
 
+def compute_sensitivity(
+    conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str, run_id: str
+) -> pd.DataFrame:
+    """Permutation sensitivity of the watched disparity to each model feature, to ``impact.sensitivity``."""
+    spec = assessment.spec
+    bindings, scoring, watch = spec.bindings, spec.model.registry, spec.analytics.sensitivity
+    registry = assessment.registry
+    if watch is None or scoring is None or registry is None:
+        return pd.DataFrame()
+    keys = _result_keys(conn, assessment, partition_key, run_id)
+    model, entry = registry.load(str(keys["model_version"]).split("+")[-1])
+    used = list(entry.metadata.get("features", []))
+    members = list(bindings.feature_sets[watch.feature_set])
+    scored = qualified(assessment.schema, bindings.scored_table)
+    features = qualified(assessment.schema, scoring.features_table)
+    wanted = ", ".join(f"f.{ident(c)}" for c in dict.fromkeys(used))
+    outcomes = ", ".join(f"s.{ident(c)} AS {ident('_g_' + c)}" for c in members)
+    frame = conn.execute(
+        f"SELECT {wanted}, s.{ident(bindings.label)} AS _label, {outcomes} "
+        f"FROM {features} f JOIN {scored} s ON f.{ident(scoring.id_column)} = s.{ident(bindings.id_column)} "
+        f"WHERE CAST(s.{ident(bindings.partition_column)} AS DATE) = CAST(? AS DATE) "
+        f"AND CAST(f.{ident(bindings.partition_column)} AS DATE) = CAST(? AS DATE) "
+        f"ORDER BY s.{ident(bindings.id_column)}",
+        [partition_key, partition_key],
+    ).df()
+    positives = (
+        (frame["_label"].astype(str) == str(spec.model.positive_label)).to_numpy().astype(int)
+    )
+    result = permutation_sensitivity(
+        frame[used],
+        model,
+        used,
+        positives=positives,
+        groups=group_keys(frame, [f"_g_{c}" for c in members], MISSING_GROUP),
+        threshold=scoring.decision_threshold,
+        metric=watch.metric,
+        min_group_size=bindings.min_group_size,
+        repeats=watch.repeats,
+        seed=watch.seed,
+    ).assign(disparity=watch.metric, feature_set=watch.feature_set, n=len(frame))
+    _replace_rows(conn, "sensitivity", assessment, partition_key, run_id, result.assign(**keys))
+    return result
+
+
 def latest_results(
     conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str
 ) -> tuple[dict[str, pd.DataFrame], str, str]:
@@ -551,14 +603,14 @@ def latest_results(
 def latest_analytics(
     conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str
 ) -> dict[str, pd.DataFrame]:
-    """The newest run's KPIs, drift and scenarios of a partition."""
+    """The newest run's KPIs, drift, scenarios and sensitivity of a partition."""
     return {
         table: conn.execute(
             f"""SELECT * FROM {SCHEMA}.{table} WHERE assessment_id = ? AND partition_key = ?
                 QUALIFY run_id = first(run_id ORDER BY computed_at DESC) OVER ()""",
             [assessment.id, partition_key],
         ).df()
-        for table in ("kpis", "drift", "scenarios")
+        for table in ("kpis", "drift", "scenarios", "sensitivity")
     }
 
 

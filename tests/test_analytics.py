@@ -9,11 +9,18 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from fairlearn.metrics import demographic_parity_difference, demographic_parity_ratio
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from impact_assets import SpecError, assessment_job_name, build_definitions, load_assessment
-from impact_assets.analytics import DriftColumn, column_drift, psi
+from impact_assets.analytics import (
+    DriftColumn,
+    column_drift,
+    disparity_and_accuracy,
+    permutation_sensitivity,
+    psi,
+)
 from impact_assets.settings import ProjectPaths
 
 from .conftest import DAYS, REPO, spec_variant, vendor_project
@@ -296,3 +303,79 @@ def test_a_feature_shift_of_nothing_reproduces_the_baseline(
         (got.scenario == "dearer") & (got.metric == "selection_rate") & (got.group_key == "overall")
     ]
     assert (dearer.value != dearer.baseline).all()
+
+
+class _ThresholdOnA:
+    """A known model: the probability is feature ``a`` itself; ``b`` plays no part."""
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        p = frame["a"].to_numpy(dtype=float)
+        return np.column_stack([1 - p, p])
+
+
+def test_sensitivity_ranks_the_feature_that_carries_the_gap():
+    rng = np.random.default_rng(5)
+    n = 4000
+    group = np.where(rng.random(n) < 0.5, "x", "y")
+    a = np.clip(rng.normal(np.where(group == "x", 0.65, 0.45), 0.1), 0, 1)
+    frame = pd.DataFrame({"a": a, "b": rng.random(n)})
+    positives = (rng.random(n) < a).astype(int)
+    got = permutation_sensitivity(
+        frame,
+        _ThresholdOnA(),
+        ["a", "b"],
+        positives=positives,
+        groups=pd.Series(group),
+        threshold=0.5,
+        metric="demographic_parity_ratio",
+        min_group_size=30,
+        repeats=4,
+        seed=1,
+    ).set_index(["feature", "metric"])
+    assert (
+        got.loc[("b", "disparity"), "mean_change"] == 0
+        and got.loc[("b", "disparity"), "std_change"] == 0
+    )
+    assert got.loc[("b", "accuracy"), "mean_change"] == 0
+    assert got.loc[("a", "disparity"), "mean_change"] > 0.3  # shuffling a closes the gap
+    assert got.loc[("a", "disparity"), "rank"] == 1 and got.loc[("b", "disparity"), "rank"] == 2
+    decisions = (a >= 0.5).astype(int)
+    ratio, accuracy = disparity_and_accuracy(
+        decisions, positives, pd.Series(group), metric="demographic_parity_ratio", min_group_size=30
+    )
+    assert got.loc[("a", "disparity"), "baseline"] == ratio
+    assert ratio == pytest.approx(
+        demographic_parity_ratio(positives, decisions, sensitive_features=group)
+    )
+    assert accuracy == pytest.approx(np.mean(decisions == positives))
+    difference, _ = disparity_and_accuracy(
+        decisions,
+        positives,
+        pd.Series(group),
+        metric="demographic_parity_difference",
+        min_group_size=30,
+    )
+    assert difference == pytest.approx(
+        demographic_parity_difference(positives, decisions, sensitive_features=group)
+    )
+
+
+def test_register_entry_on_a_sensitivity_result(demo_paths: ProjectPaths):
+    defs = build_definitions(demo_paths)
+    with dg.instance_for_test() as instance:
+        assert (
+            defs.resolve_job_def(assessment_job_name("credit_scoring"))
+            .execute_in_process(partition_key=DAYS[0].isoformat(), instance=instance)
+            .success
+        )
+    with duckdb.connect(str(demo_paths.database), read_only=True) as conn:
+        entry = conn.execute(
+            "SELECT value FROM impact.register_entries WHERE entry_id = 'sex_gap_through_credit_history'"
+        ).fetchall()[0][0]
+        result = conn.execute(
+            "SELECT abs_mean_change, repeats FROM impact.sensitivity WHERE feature = 'credit_history' AND metric = 'disparity'"
+        ).fetchall()[0]
+        features = conn.execute(
+            "SELECT count(DISTINCT feature) FROM impact.sensitivity"
+        ).fetchall()[0][0]
+    assert entry == result[0] and result[1] == 5 and features == 15

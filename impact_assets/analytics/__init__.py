@@ -3,6 +3,11 @@
 from impact_assets.analytics._drift import PSI_FLOOR, DriftColumn, column_drift, psi
 from impact_assets.analytics._kpis import compute_kpis
 from impact_assets.analytics._scenarios import DISPARITY_RESULTS, evaluate_scenarios
+from impact_assets.analytics._sensitivity import (
+    disparity_and_accuracy,
+    group_keys,
+    permutation_sensitivity,
+)
 
 __all__ = [
     "DISPARITY_RESULTS",
@@ -10,6 +15,9 @@ __all__ = [
     "DriftColumn",
     "column_drift",
     "compute_kpis",
+    "disparity_and_accuracy",
     "evaluate_scenarios",
+    "group_keys",
+    "permutation_sensitivity",
     "psi",
 ]

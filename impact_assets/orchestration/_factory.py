@@ -568,6 +568,43 @@ def _analytics_assets(
             )
 
         assets.append(_scenarios)
+    if spec.analytics.sensitivity is not None and scoring is not None:
+
+        @dg.asset(
+            key=keys.result("sensitivity"),
+            deps=[scored, keys.table(scoring.features_table)],
+            partitions_def=partitions,
+            group_name=assessment.id,
+            kinds={"duckdb", "scikit-learn"},
+            description=(
+                f"Which features drive the {spec.analytics.sensitivity.metric} of "
+                f"{spec.analytics.sensitivity.feature_set}: each model feature permuted within the partition, re-scored, "
+                f"{spec.analytics.sensitivity.repeats} times; ranked by mean change, with its spread, and the change in accuracy."
+            ),
+            metadata={"dagster/table_name": "impact.sensitivity"},
+        )
+        def _sensitivity(
+            context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource
+        ) -> dg.MaterializeResult:
+            with _failures(), _connect(impact_duckdb) as conn:
+                pipeline.prepare(conn, assessment, sources=False)
+                frame = pipeline.compute_sensitivity(
+                    conn, assessment, context.partition_key, context.run.run_id
+                )
+            ranked = frame[frame["metric"] == "disparity"].sort_values("rank")
+            lines = ["| rank | feature | mean change | std |", "|---|---|---|---|"] + [
+                f"| {r.rank} | {r.feature} | {r.mean_change:+.4f} | {r.std_change:.4f} |"
+                for r in ranked.itertuples()
+                if r.mean_change is not None and r.mean_change == r.mean_change
+            ]
+            return dg.MaterializeResult(
+                metadata={
+                    "dagster/partition_row_count": len(frame),
+                    "impact_assets/drivers": dg.MetadataValue.md("\n".join(lines)),
+                }
+            )
+
+        assets.append(_sensitivity)
     return assets
 
 

@@ -58,6 +58,7 @@ RESULT_SOURCES: dict[str, tuple[str, dict[str, str]]] = {
     "quality": ("quality_results", {"table": "table_name", "check": "check_name"}),
     "kpi": ("kpis", {"kpi": "kpi", "feature_set": "feature_set", "group": "group_key"}),
     "drift": ("drift", {"column": "column_name", "statistic": "statistic"}),
+    "sensitivity": ("sensitivity", {"feature": "feature", "metric": "metric"}),
     "scenario": (
         "scenarios",
         {
@@ -185,6 +186,8 @@ def evaluate_entry(entry: RegisterEntry, results: Mapping[str, pd.DataFrame]) ->
             if ref.metric == "success"
             else _optional(pd.Series({"v": pd.to_numeric(raw, errors="coerce")}), "v")
         )
+    elif ref.source == "sensitivity":
+        value = _optional(row, ref.statistic)
     else:
         value = _optional(row, "value")
     ci_low, ci_high = _optional(row, "ci_low"), _optional(row, "ci_high")

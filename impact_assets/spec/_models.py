@@ -58,6 +58,8 @@ __all__ = [
     "ScenarioSpec",
     "ScheduleSpec",
     "SensitiveFeature",
+    "SensitivityRef",
+    "SensitivitySpec",
     "SimulationSpec",
     "SourceSpec",
     "SqlSpec",
@@ -337,8 +339,17 @@ class ScenarioRef(_Spec):
     group: str = OVERALL
 
 
+class SensitivityRef(_Spec):
+    """How much permuting one feature changes the watched disparity (or accuracy), on average."""
+
+    source: Literal["sensitivity"]
+    feature: str
+    metric: Literal["disparity", "accuracy"] = "disparity"
+    statistic: Literal["mean_change", "abs_mean_change"] = "abs_mean_change"
+
+
 MetricRef = Annotated[
-    GroupMetricRef | DisparityRef | QualityRef | KpiRef | DriftRef | ScenarioRef,
+    GroupMetricRef | DisparityRef | QualityRef | KpiRef | DriftRef | ScenarioRef | SensitivityRef,
     Field(discriminator="source"),
 ]
 
@@ -607,13 +618,27 @@ class ScenarioSpec(_Spec):
         return self
 
 
+class SensitivitySpec(_Spec):
+    """Which features drive a disparity: each model feature permuted within the partition, re-scored."""
+
+    feature_set: str = Field(
+        description="The sensitive feature (or intersection) whose disparity is watched."
+    )
+    metric: Literal["demographic_parity_ratio", "demographic_parity_difference"] = (
+        "demographic_parity_ratio"
+    )
+    repeats: int = Field(default=5, ge=2, le=100)
+    seed: int = 0
+
+
 class AnalyticsSpec(_Spec):
-    """Impact analytics beyond fairness: KPIs, cost-benefit, drift and scenarios."""
+    """Impact analytics beyond fairness: KPIs, cost-benefit, drift, scenarios and sensitivity."""
 
     kpis: tuple[KpiSpec, ...] = ()
     cost_benefit: CostBenefitSpec | None = None
     drift: DriftSpec | None = DriftSpec()
     scenarios: tuple[ScenarioSpec, ...] = ()
+    sensitivity: SensitivitySpec | None = None
 
 
 class AssessmentSpec(_Spec):
@@ -699,6 +724,20 @@ def reference_errors(spec: AssessmentSpec) -> list[tuple[Path, str]]:
             continue  # checked against the quality suite when the assessment is resolved
         if isinstance(ref, DriftRef):
             errors += _drift_ref_problems(spec, ref, at)
+            continue
+        if isinstance(ref, SensitivityRef):
+            scoring = spec.model.registry
+            if spec.analytics.sensitivity is None or scoring is None:
+                errors.append(
+                    ((*at, "measure"), "needs analytics.sensitivity and a model registry")
+                )
+            elif ref.feature not in scoring.features:
+                errors.append(
+                    (
+                        (*at, "measure", "feature"),
+                        f"{ref.feature!r} is not a model feature (features: {list(scoring.features)})",
+                    )
+                )
             continue
         if isinstance(ref, ScenarioRef):
             names = [s.name for s in spec.analytics.scenarios]

@@ -250,4 +250,24 @@ SELECT *, status = 'open' AND due_at < now() AS overdue FROM {SCHEMA}.governance
 )""",
         ),
     ),
+    Migration(
+        7,
+        "impact analytics: sensitivity by permutation",
+        (
+            f"""CREATE TABLE {SCHEMA}.sensitivity ({_RESULT_KEYS}
+    feature         VARCHAR NOT NULL,
+    metric          VARCHAR NOT NULL CHECK (metric IN ('disparity', 'accuracy')),
+    disparity       VARCHAR NOT NULL,
+    feature_set     VARCHAR NOT NULL,
+    baseline        DOUBLE,
+    mean_change     DOUBLE,
+    abs_mean_change DOUBLE,
+    std_change      DOUBLE,
+    repeats         INTEGER NOT NULL,
+    rank            INTEGER,
+    n               BIGINT NOT NULL,
+    computed_at     TIMESTAMPTZ NOT NULL
+)""",
+        ),
+    ),
 )
