@@ -18,6 +18,7 @@ from impact_assets.analytics import (
     DriftColumn,
     column_drift,
     compute_kpis,
+    did_estimate,
     evaluate_scenarios,
     group_keys,
     permutation_sensitivity,
@@ -569,6 +570,61 @@ def compute_sensitivity(
     return result
 
 
+BEFORE_ROLLOUT = "partition {partition} is before the rollout on {rollout}"
+
+
+def compute_causal(
+    conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str, run_id: str
+) -> pd.DataFrame:
+    """Each declared difference-in-differences estimate, as of a partition, to ``impact.causal_estimates``.
+
+    The window runs from ``pre_days`` before the rollout to the partition (at most ``post_days`` after
+    the rollout); the scored rows of the treated and comparison segments are reduced to day cells in
+    DuckDB.
+    """
+    spec = assessment.spec
+    day = ident(spec.bindings.partition_column)
+    relation = qualified(assessment.schema, spec.bindings.scored_table)
+    current = dt.date.fromisoformat(partition_key)
+    rows = []
+    for causal in spec.analytics.causal:
+        start = causal.rollout - dt.timedelta(days=causal.pre_days)
+        end = min(current, causal.rollout + dt.timedelta(days=causal.post_days - 1))
+        comparison = causal.comparison or f"NOT ({causal.treated})"
+        cells = conn.execute(
+            f"""SELECT CAST({day} AS DATE) AS day,
+                       CAST(({causal.treated}) AS INTEGER) AS treated,
+                       CAST(CAST({day} AS DATE) >= ? AS INTEGER) AS post,
+                       avg(CAST(({causal.outcome}) AS DOUBLE)) AS mean,
+                       count(({causal.outcome})) AS n
+                FROM {relation}
+                WHERE CAST({day} AS DATE) BETWEEN ? AND ? AND (({causal.treated}) OR ({comparison}))
+                GROUP BY ALL""",
+            [causal.rollout, start, end],
+        ).df()
+        estimate = did_estimate(cells, level=causal.level)
+        reason = estimate.reason
+        if current < causal.rollout:
+            estimate = did_estimate(cells.iloc[0:0], level=causal.level)
+            reason = BEFORE_ROLLOUT.format(partition=partition_key, rollout=causal.rollout)
+        rows.append(
+            {
+                "name": causal.name,
+                "method": "difference_in_differences",
+                **{k: v for k, v in vars(estimate).items() if k != "reason"},
+                "value": estimate.value,
+                "n": estimate.n_treated + estimate.n_comparison,
+                "window_start": start,
+                "window_end": end,
+                "reason": reason,
+            }
+        )
+    frame = pd.DataFrame(rows)
+    keys = _result_keys(conn, assessment, partition_key, run_id)
+    _replace_rows(conn, "causal_estimates", assessment, partition_key, run_id, frame.assign(**keys))
+    return frame
+
+
 def latest_results(
     conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str
 ) -> tuple[dict[str, pd.DataFrame], str, str]:
@@ -603,14 +659,14 @@ def latest_results(
 def latest_analytics(
     conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str
 ) -> dict[str, pd.DataFrame]:
-    """The newest run's KPIs, drift, scenarios and sensitivity of a partition."""
+    """The newest run's analytics results of a partition (KPIs, drift, scenarios, sensitivity, causal)."""
     return {
         table: conn.execute(
             f"""SELECT * FROM {SCHEMA}.{table} WHERE assessment_id = ? AND partition_key = ?
                 QUALIFY run_id = first(run_id ORDER BY computed_at DESC) OVER ()""",
             [assessment.id, partition_key],
         ).df()
-        for table in ("kpis", "drift", "scenarios", "sensitivity")
+        for table in ("kpis", "drift", "scenarios", "sensitivity", "causal_estimates")
     }
 
 

@@ -17,6 +17,7 @@ from impact_assets import SpecError, assessment_job_name, build_definitions, loa
 from impact_assets.analytics import (
     DriftColumn,
     column_drift,
+    did_estimate,
     disparity_and_accuracy,
     permutation_sensitivity,
     psi,
@@ -379,3 +380,121 @@ def test_register_entry_on_a_sensitivity_result(demo_paths: ProjectPaths):
             "SELECT count(DISTINCT feature) FROM impact.sensitivity"
         ).fetchall()[0][0]
     assert entry == result[0] and result[1] == 5 and features == 15
+
+
+def _did_cells(rng: np.random.Generator, *, effect: float, trend: float = 0.0) -> pd.DataFrame:
+    rows = []
+    for d in range(40):
+        post, shock = int(d >= 20), rng.normal(0, 0.02)
+        for treated in (0, 1):
+            p = (
+                0.6
+                + shock
+                + 0.05 * treated
+                + 0.01 * post
+                + effect * treated * post
+                + trend * treated * d
+            )
+            rows.append(
+                {
+                    "day": d,
+                    "treated": treated,
+                    "post": post,
+                    "mean": rng.binomial(200, p) / 200,
+                    "n": 200,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_did_covers_a_planted_effect_in_at_least_93_percent_of_datasets():
+    rng = np.random.default_rng(2026)
+    estimates = [did_estimate(_did_cells(rng, effect=0.03)) for _ in range(400)]
+    covered = np.mean([e.ci_low <= 0.03 <= e.ci_high for e in estimates])
+    assert covered >= 0.93
+    assert abs(np.mean([e.estimate for e in estimates]) - 0.03) < 0.003
+
+
+def test_did_reports_a_failed_pre_trend():
+    estimate = did_estimate(_did_cells(np.random.default_rng(7), effect=0.03, trend=0.005))
+    assert estimate.pre_trend_ok is False and estimate.pre_trend_p < 0.05
+    assert estimate.value is None and estimate.estimate is not None
+    assert estimate.reason.startswith("pre-trend check failed")
+
+
+CAUSAL = """
+  causal:
+    - name: rollout_north
+      outcome: CAST(outcome AS DOUBLE)
+      treated: region = 'north'
+      rollout: "2026-03-08"
+      pre_days: 6
+      post_days: 6
+"""
+
+
+def test_a_rollout_effect_through_the_assessment_and_the_register(project: ProjectPaths):
+    rng = np.random.default_rng(3)
+    days = pd.date_range("2026-03-02", "2026-03-13").date
+    lines, i = ["id,day,region,outcome,score,loaded_at,amount"], 0
+    for day in days:
+        for region in ("north", "south"):
+            p = 0.5 + (
+                0.2 if region == "north" and day >= pd.Timestamp("2026-03-08").date() else 0.0
+            )
+            for _ in range(150):
+                i += 1
+                lines.append(
+                    f"{i},{day},{region},{int(rng.random() < p)},{rng.random():.3f},{day + pd.Timedelta(days=1)} 01:00,100"
+                )
+    entry = """
+  - id: rollout_effect
+    outcome: The rollout raises good outcomes in the north.
+    stakeholder: applicants
+    impact: benefit
+    measure: {source: causal, estimate: rollout_north}
+    thresholds: {direction: higher_is_better, breach: 0.1}
+    owner: risk@lender.example
+"""
+    vendor_project(project, "\n".join(lines) + "\n", quality=ANALYTICS + CAUSAL, sql=SQL)
+    spec = project.assessments_dir / "vendor.yaml"
+    owner = "    owner: risk@lender.example\n"  # the end of the register's only entry
+    spec.write_text(spec.read_text().replace(owner, owner + entry.lstrip("\n"), 1))
+    defs = build_definitions(project)
+    job = defs.resolve_job_def(assessment_job_name("vendor_scores"))
+    with dg.instance_for_test() as instance:
+        for day in days:
+            assert job.execute_in_process(partition_key=str(day), instance=instance).success
+    with duckdb.connect(str(project.database), read_only=True) as conn:
+        got = (
+            conn.execute("SELECT * FROM impact.causal_estimates WHERE partition_key = '2026-03-13'")
+            .df()
+            .iloc[0]
+        )
+        before = conn.execute(
+            "SELECT value, reason FROM impact.causal_estimates WHERE partition_key = '2026-03-05'"
+        ).fetchall()[0]
+        value, low, high, status = conn.execute(
+            "SELECT value, ci_low, ci_high, status FROM impact.register_entries e JOIN impact.register_snapshots s USING (snapshot_id) "
+            "WHERE entry_id = 'rollout_effect' AND partition_key = '2026-03-13'"
+        ).fetchall()[0]
+    frame = pd.read_csv(pd.io.common.StringIO("\n".join(lines)))
+    frame["day"] = pd.to_datetime(frame["day"]).dt.date
+    cells = (
+        frame.assign(
+            treated=(frame.region == "north").astype(int),
+            post=(frame.day >= pd.Timestamp("2026-03-08").date()).astype(int),
+        )
+        .groupby(["day", "treated", "post"], as_index=False)
+        .agg(mean=("outcome", "mean"), n=("outcome", "size"))
+    )
+    expected = did_estimate(cells)
+    assert got.estimate == pytest.approx(expected.estimate, abs=1e-12)
+    assert (got.ci_low, got.ci_high) == pytest.approx(
+        (expected.ci_low, expected.ci_high), abs=1e-12
+    )
+    assert got.ci_low <= 0.2 <= got.ci_high and got.days_pre == 6 and got.days_post == 6
+    assert before == (None, "partition 2026-03-05 is before the rollout on 2026-03-08")
+    assert (value, low, high) == pytest.approx(
+        (got.value, got.ci_low, got.ci_high)
+    ) and status == "pass"

@@ -605,6 +605,52 @@ def _analytics_assets(
             )
 
         assets.append(_sensitivity)
+    if spec.analytics.causal:
+
+        @dg.asset(
+            key=keys.result("causal_estimates"),
+            deps=[scored],
+            partitions_def=partitions,
+            group_name=assessment.id,
+            kinds={"duckdb", "statsmodels"},
+            description="Difference-in-differences estimates of rollouts' effects (WLS on segment-day cells, errors clustered by day), with a pre-trend check.",
+            metadata={"dagster/table_name": "impact.causal_estimates"},
+        )
+        def _causal(
+            context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource
+        ) -> dg.MaterializeResult:
+            with _failures(), _connect(impact_duckdb) as conn:
+                pipeline.prepare(conn, assessment, sources=False)
+                frame = pipeline.compute_causal(
+                    conn, assessment, context.partition_key, context.run.run_id
+                )
+            lines = [
+                "| estimate | effect | interval | pre-trend p | note |",
+                "|---|---|---|---|---|",
+            ]
+            for r in frame.itertuples():
+                effect = (
+                    "—" if r.estimate is None or r.estimate != r.estimate else f"{r.estimate:+.4g}"
+                )
+                interval = (
+                    "—"
+                    if r.ci_low is None or r.ci_low != r.ci_low
+                    else f"[{r.ci_low:+.4g}, {r.ci_high:+.4g}]"
+                )
+                trend = (
+                    "—"
+                    if r.pre_trend_p is None or r.pre_trend_p != r.pre_trend_p
+                    else f"{r.pre_trend_p:.3g}"
+                )
+                lines.append(f"| {r.name} | {effect} | {interval} | {trend} | {r.reason or ''} |")
+            return dg.MaterializeResult(
+                metadata={
+                    "dagster/partition_row_count": len(frame),
+                    "impact_assets/estimates": dg.MetadataValue.md("\n".join(lines)),
+                }
+            )
+
+        assets.append(_causal)
     return assets
 
 

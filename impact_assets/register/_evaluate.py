@@ -59,6 +59,7 @@ RESULT_SOURCES: dict[str, tuple[str, dict[str, str]]] = {
     "kpi": ("kpis", {"kpi": "kpi", "feature_set": "feature_set", "group": "group_key"}),
     "drift": ("drift", {"column": "column_name", "statistic": "statistic"}),
     "sensitivity": ("sensitivity", {"feature": "feature", "metric": "metric"}),
+    "causal": ("causal_estimates", {"estimate": "name"}),
     "scenario": (
         "scenarios",
         {

@@ -31,6 +31,8 @@ __all__ = [
     "AssessmentSpec",
     "Bindings",
     "BootstrapSpec",
+    "CausalRef",
+    "CausalSpec",
     "CostBenefitSpec",
     "DisparityRef",
     "DriftRef",
@@ -348,8 +350,22 @@ class SensitivityRef(_Spec):
     statistic: Literal["mean_change", "abs_mean_change"] = "abs_mean_change"
 
 
+class CausalRef(_Spec):
+    """A causal estimate (the effect, with its interval; no value when the pre-trend check fails)."""
+
+    source: Literal["causal"]
+    estimate: str
+
+
 MetricRef = Annotated[
-    GroupMetricRef | DisparityRef | QualityRef | KpiRef | DriftRef | ScenarioRef | SensitivityRef,
+    GroupMetricRef
+    | DisparityRef
+    | QualityRef
+    | KpiRef
+    | DriftRef
+    | ScenarioRef
+    | SensitivityRef
+    | CausalRef,
     Field(discriminator="source"),
 ]
 
@@ -631,14 +647,33 @@ class SensitivitySpec(_Spec):
     seed: int = 0
 
 
+class CausalSpec(_Spec):
+    """A difference-in-differences estimate of a rollout's effect on an outcome of the scored rows."""
+
+    name: Identifier
+    outcome: NonEmptyText = Field(
+        description="SQL expression of the outcome per scored row, e.g. `CAST(repaid AS DOUBLE)`."
+    )
+    treated: NonEmptyText = Field(description="SQL predicate of the rows in the treated segment.")
+    comparison: NonEmptyText | None = Field(
+        default=None, description="SQL predicate of the comparison segment; default: not treated."
+    )
+    rollout: dt.date = Field(description="First day the treated segment saw the change.")
+    pre_days: int = Field(default=14, ge=2, le=366)
+    post_days: int = Field(default=14, ge=1, le=366)
+    level: float = Field(default=0.95, gt=0.5, lt=1)
+    description: str = ""
+
+
 class AnalyticsSpec(_Spec):
-    """Impact analytics beyond fairness: KPIs, cost-benefit, drift, scenarios and sensitivity."""
+    """Impact analytics beyond fairness: KPIs, cost-benefit, drift, scenarios, sensitivity, causal."""
 
     kpis: tuple[KpiSpec, ...] = ()
     cost_benefit: CostBenefitSpec | None = None
     drift: DriftSpec | None = DriftSpec()
     scenarios: tuple[ScenarioSpec, ...] = ()
     sensitivity: SensitivitySpec | None = None
+    causal: tuple[CausalSpec, ...] = ()
 
 
 class AssessmentSpec(_Spec):
@@ -724,6 +759,16 @@ def reference_errors(spec: AssessmentSpec) -> list[tuple[Path, str]]:
             continue  # checked against the quality suite when the assessment is resolved
         if isinstance(ref, DriftRef):
             errors += _drift_ref_problems(spec, ref, at)
+            continue
+        if isinstance(ref, CausalRef):
+            names = [c.name for c in spec.analytics.causal]
+            if ref.estimate not in names:
+                errors.append(
+                    (
+                        (*at, "measure", "estimate"),
+                        f"no causal estimate {ref.estimate!r} (declared: {names})",
+                    )
+                )
             continue
         if isinstance(ref, SensitivityRef):
             scoring = spec.model.registry

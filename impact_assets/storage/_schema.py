@@ -270,4 +270,32 @@ SELECT *, status = 'open' AND due_at < now() AS overdue FROM {SCHEMA}.governance
 )""",
         ),
     ),
+    Migration(
+        8,
+        "impact analytics: causal estimates",
+        (
+            f"""CREATE TABLE {SCHEMA}.causal_estimates ({_RESULT_KEYS}
+    name            VARCHAR NOT NULL,
+    method          VARCHAR NOT NULL,
+    value           DOUBLE,
+    estimate        DOUBLE,
+    std_error       DOUBLE,
+    ci_low          DOUBLE,
+    ci_high         DOUBLE,
+    p_value         DOUBLE,
+    pre_trend_slope DOUBLE,
+    pre_trend_p     DOUBLE,
+    pre_trend_ok    BOOLEAN,
+    n               BIGINT NOT NULL,
+    n_treated       BIGINT NOT NULL,
+    n_comparison    BIGINT NOT NULL,
+    days_pre        INTEGER NOT NULL,
+    days_post       INTEGER NOT NULL,
+    window_start    DATE NOT NULL,
+    window_end      DATE NOT NULL,
+    reason          VARCHAR,
+    computed_at     TIMESTAMPTZ NOT NULL
+)""",
+        ),
+    ),
 )
