@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from impact_assets.assessment import Assessment, discover_assessments
-from impact_assets.datasets import simulate_batch, write_batch
+from impact_assets.datasets import Rollout, simulate_batch, write_batch
 from impact_assets.errors import ImpactAssetsError
 from impact_assets.register import current_register
 from impact_assets.settings import ProjectPaths
@@ -39,6 +39,16 @@ def _last_days(days: int, today: dt.date | None = None) -> list[dt.date]:
     return [today - dt.timedelta(days=i) for i in range(days, 0, -1)]
 
 
+def simulated_rollout(assessment: Assessment) -> Rollout | None:
+    """The demo's planted rollout, dated ``days_ago`` days before today."""
+    sim = assessment.spec.simulation
+    if sim is None or sim.rollout is None:
+        return None
+    r = sim.rollout
+    start = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=r.days_ago)
+    return Rollout(r.column, r.value, start, r.flip_to_good)
+
+
 def simulate_days(
     assessment: Assessment, days: list[dt.date], *, overwrite: bool = False
 ) -> list[Path]:
@@ -48,11 +58,14 @@ def simulate_days(
         return []
     folder = Path(str(assessment.source_path(sim.source)).split("*")[0])
     written = []
+    rollout = simulated_rollout(assessment)
     for day in days:
         target = folder / f"{day.isoformat()}.parquet"
         if target.exists() and not overwrite:
             continue
-        batch = simulate_batch(day, rows=sim.rows_per_day, seed=sim.seed, drift_from=sim.drift_from)
+        batch = simulate_batch(
+            day, rows=sim.rows_per_day, seed=sim.seed, drift_from=sim.drift_from, rollout=rollout
+        )
         written.append(write_batch(batch, target))
     return written
 
@@ -85,6 +98,29 @@ def train_version(
     degrade = women & (np.random.default_rng(sim.seed).random(len(rows_frame)) < 0.7)
     rows_frame.loc[degrade, "creditability"] = "bad"
     return train_model(assessment, rows_frame, extra_features=("sex",), note=UNFAIR_NOTE).version
+
+
+def _print_causal(paths: ProjectPaths, assessment: Assessment) -> None:
+    """The newest causal estimates, beside the effect the demo's simulator planted."""
+    if not assessment.spec.analytics.causal:
+        return
+    with duckdb.connect(str(paths.database), read_only=True) as conn:
+        rows = conn.execute(
+            "SELECT name, partition_key, estimate, ci_low, ci_high, pre_trend_p, reason FROM impact.causal_estimates "
+            "WHERE assessment_id = ? QUALIFY row_number() OVER (PARTITION BY name ORDER BY partition_key DESC, computed_at DESC) = 1",
+            [assessment.id],
+        ).fetchall()
+    rollout = simulated_rollout(assessment)
+    for name, day, estimate, low, high, trend, reason in rows:
+        if estimate is None:
+            click.echo(f"\nCausal estimate {name} ({day}): none — {reason}")
+            continue
+        click.echo(
+            f"\nCausal estimate {name} ({day}): {estimate:+.4f} [{low:+.4f}, {high:+.4f}], pre-trend p = {trend:.3g}"
+            + (f" — {reason}" if reason else "")
+        )
+        if rollout is not None:
+            click.echo(f"  planted by the simulator: {rollout.planted_effect():+.4f}")
 
 
 def _print_actions(paths: ProjectPaths, assessment_id: str) -> None:
@@ -254,6 +290,7 @@ def demo(paths: ProjectPaths, days: int) -> None:
         for assessment in assessments:
             _print_register(paths, assessment.id, [d.isoformat() for d in day_list])
             _print_actions(paths, assessment.id)
+            _print_causal(paths, assessment)
     except ImpactAssetsError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"\nResults: {paths.database}  (schema impact)")

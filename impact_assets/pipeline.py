@@ -571,6 +571,17 @@ def compute_sensitivity(
 
 
 BEFORE_ROLLOUT = "partition {partition} is before the rollout on {rollout}"
+NO_ROLLOUT = "no treated row has {column} = {value!r} up to partition {partition}: no rollout yet"
+
+
+def _empty_estimate() -> dict[str, object]:
+    empty = did_estimate(pd.DataFrame(columns=["day", "treated", "post", "mean", "n"]))
+    return {
+        "method": "difference_in_differences",
+        **{k: v for k, v in vars(empty).items() if k != "reason"},
+        "value": None,
+        "n": 0,
+    }
 
 
 def compute_causal(
@@ -588,8 +599,29 @@ def compute_causal(
     current = dt.date.fromisoformat(partition_key)
     rows = []
     for causal in spec.analytics.causal:
-        start = causal.rollout - dt.timedelta(days=causal.pre_days)
-        end = min(current, causal.rollout + dt.timedelta(days=causal.post_days - 1))
+        rollout = causal.rollout
+        if causal.rollout_from is not None:
+            marker = causal.rollout_from
+            rollout = conn.execute(
+                f"SELECT min(CAST({day} AS DATE)) FROM {relation} WHERE ({causal.treated}) "
+                f"AND CAST({ident(marker.column)} AS VARCHAR) = ? AND CAST({day} AS DATE) <= ?",
+                [marker.value, current],
+            ).fetchall()[0][0]
+            if rollout is None:
+                rows.append(
+                    {
+                        "name": causal.name,
+                        "reason": NO_ROLLOUT.format(
+                            column=marker.column, value=marker.value, partition=partition_key
+                        ),
+                        "window_start": current,
+                        "window_end": current,
+                        **_empty_estimate(),
+                    }
+                )
+                continue
+        start = rollout - dt.timedelta(days=causal.pre_days)
+        end = min(current, rollout + dt.timedelta(days=causal.post_days - 1))
         comparison = causal.comparison or f"NOT ({causal.treated})"
         cells = conn.execute(
             f"""SELECT CAST({day} AS DATE) AS day,
@@ -600,13 +632,13 @@ def compute_causal(
                 FROM {relation}
                 WHERE CAST({day} AS DATE) BETWEEN ? AND ? AND (({causal.treated}) OR ({comparison}))
                 GROUP BY ALL""",
-            [causal.rollout, start, end],
+            [rollout, start, end],
         ).df()
         estimate = did_estimate(cells, level=causal.level)
         reason = estimate.reason
-        if current < causal.rollout:
+        if current < rollout:
             estimate = did_estimate(cells.iloc[0:0], level=causal.level)
-            reason = BEFORE_ROLLOUT.format(partition=partition_key, rollout=causal.rollout)
+            reason = BEFORE_ROLLOUT.format(partition=partition_key, rollout=rollout)
         rows.append(
             {
                 "name": causal.name,

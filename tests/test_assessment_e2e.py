@@ -27,6 +27,7 @@ EXPECTED_ASSETS = {
     "credit_scoring/drift",
     "credit_scoring/scenarios",
     "credit_scoring/sensitivity",
+    "credit_scoring/causal_estimates",
     "credit_scoring/impact_register_snapshot",
     "credit_scoring/release_decision",
     "credit_scoring/promoted_model",
@@ -72,6 +73,7 @@ EXPECTED_CHECKS = {
     "score_drift_within_thresholds",
     "approval_parity_sex_at_0_6_within_thresholds",
     "sex_gap_through_credit_history_within_thresholds",
+    "offer_v2_repayment_effect_within_thresholds",
 }
 
 
@@ -113,6 +115,7 @@ def test_definitions_shape(demo_state: ProjectPaths):
         "credit_scoring/drift",
         "credit_scoring/scenarios",
         "credit_scoring/sensitivity",
+        "credit_scoring/causal_estimates",
     }
     mart = graph.get(dg.AssetKey(["credit_scoring", "marts", "scored_applications"]))
     assert {p.to_user_string() for p in mart.parent_keys} == {

@@ -6,6 +6,8 @@ SELECT
     a.sex,
     a.age_band,
     a.foreign_worker,
+    a.purpose,
+    a.offer_version,
     a.credit_amount,
     a.duration_months,
     a.repaid,

@@ -27,5 +27,6 @@ SELECT
         ELSE '60+'
     END AS age_band,
     foreign_worker,
+    CAST(offer_version AS INTEGER) AS offer_version,
     CASE WHEN creditability = 'good' THEN 1 ELSE 0 END AS repaid
 FROM raw_applications

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import zlib
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-__all__ = ["load_german_credit", "simulate_batch", "write_batch"]
+__all__ = ["Rollout", "load_german_credit", "simulate_batch", "write_batch"]
 
 _NUMERIC_NOISE = {"duration_in_month": (3, 4, 72), "age_in_years": (2, 19, 75)}
 _CATEGORICAL = (
@@ -55,6 +56,7 @@ def simulate_batch(
     seed: int = 0,
     drift_from: dt.date | None = None,
     base: pd.DataFrame | None = None,
+    rollout: Rollout | None = None,
 ) -> pd.DataFrame:
     """One day's applications.
 
@@ -64,6 +66,8 @@ def simulate_batch(
         seed: Base seed; with ``day`` it fixes the batch.
         drift_from: First day of the drifted regime, if any.
         base: Records to resample; the bundled German Credit data by default.
+        rollout: A new offer for one segment from a given day: its rows get ``offer_version`` 2
+            (others 1) and a share of its defaults is repaid instead, a planted effect on repayment.
 
     Example:
         >>> batch = simulate_batch(dt.date(2026, 1, 5), rows=200, seed=1)
@@ -101,7 +105,34 @@ def simulate_batch(
         pd.Timestamp(day) + pd.Timedelta(hours=25) + pd.Timedelta(minutes=int(rng.integers(0, 91)))
     )
     batch.insert(2, "loaded_at", extracted + pd.to_timedelta(rng.integers(0, 60, size=n), unit="s"))
+    version = np.ones(n, dtype="int64")
+    if rollout is not None and day >= rollout.start:
+        treated = (batch[rollout.column].astype(str) == rollout.value).to_numpy()
+        version[treated] = 2
+        repaid = (
+            treated
+            & (batch["creditability"] == "bad").to_numpy()
+            & (rng.random(n) < rollout.flip_to_good)
+        )
+        batch.loc[repaid, "creditability"] = "good"
+    batch["offer_version"] = version
     return batch
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """A new offer for the rows whose ``column`` is ``value``, from ``start`` on."""
+
+    column: str
+    value: str
+    start: dt.date
+    flip_to_good: float
+
+    def planted_effect(self, base: pd.DataFrame | None = None) -> float:
+        """The expected rise of the segment's repayment rate: the flipped share of its default rate."""
+        base = load_german_credit() if base is None else base
+        segment = base[base[self.column].astype(str) == self.value]
+        return self.flip_to_good * float((segment["creditability"] == "bad").mean())
 
 
 def write_batch(batch: pd.DataFrame, path: Path) -> Path:

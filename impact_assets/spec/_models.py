@@ -56,12 +56,14 @@ __all__ = [
     "RegisterEntry",
     "RegistryScoring",
     "ReleaseSpec",
+    "RolloutMarker",
     "ScenarioRef",
     "ScenarioSpec",
     "ScheduleSpec",
     "SensitiveFeature",
     "SensitivityRef",
     "SensitivitySpec",
+    "SimulatedRollout",
     "SimulationSpec",
     "SourceSpec",
     "SqlSpec",
@@ -549,6 +551,24 @@ class PartitionsSpec(_Spec):
     timezone: str = "UTC"
 
 
+class SimulatedRollout(_Spec):
+    """Demo only: a new offer (version 2) rolled out to one segment, with a planted effect on repayment."""
+
+    column: str = Field(description="Raw column that defines the segment, e.g. `purpose`.")
+    value: str = Field(description="Its value for the treated segment, e.g. `car (new)`.")
+    days_ago: int = Field(
+        default=3,
+        ge=1,
+        description="Batches of this many days before today, and later, are after the rollout.",
+    )
+    flip_to_good: float = Field(
+        default=0.3,
+        gt=0,
+        le=1,
+        description="After the rollout, this share of the segment's defaults is repaid instead.",
+    )
+
+
 class SimulationSpec(_Spec):
     """Demo only: how the simulator turns a bundled real dataset into daily batches."""
 
@@ -560,6 +580,7 @@ class SimulationSpec(_Spec):
         default=None,
         description="From this date on, batches drift (younger applicants, larger loans).",
     )
+    rollout: SimulatedRollout | None = None
 
 
 class KpiSpec(_Spec):
@@ -647,6 +668,13 @@ class SensitivitySpec(_Spec):
     seed: int = 0
 
 
+class RolloutMarker(_Spec):
+    """A column of the scored rows that marks what the rollout changed (e.g. `offer_version` = `2`)."""
+
+    column: ColumnName
+    value: str
+
+
 class CausalSpec(_Spec):
     """A difference-in-differences estimate of a rollout's effect on an outcome of the scored rows."""
 
@@ -658,11 +686,25 @@ class CausalSpec(_Spec):
     comparison: NonEmptyText | None = Field(
         default=None, description="SQL predicate of the comparison segment; default: not treated."
     )
-    rollout: dt.date = Field(description="First day the treated segment saw the change.")
+    rollout: dt.date | None = Field(
+        default=None, description="First day the treated segment saw the change."
+    )
+    rollout_from: RolloutMarker | None = Field(
+        default=None,
+        description="Or: the rollout is the first day a treated row has this value in this column.",
+    )
     pre_days: int = Field(default=14, ge=2, le=366)
     post_days: int = Field(default=14, ge=1, le=366)
     level: float = Field(default=0.95, gt=0.5, lt=1)
     description: str = ""
+
+    @model_validator(mode="after")
+    def _one_rollout(self) -> CausalSpec:
+        if (self.rollout is None) == (self.rollout_from is None):
+            raise ValueError(
+                "give the rollout date (rollout) or the column marking it (rollout_from)"
+            )
+        return self
 
 
 class AnalyticsSpec(_Spec):
