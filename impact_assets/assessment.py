@@ -55,10 +55,20 @@ class Assessment:
         if scoring is None:
             return None
         if scoring.mlflow is not None:
-            uri = scoring.mlflow.tracking_uri
+            spec = scoring.mlflow
+            uri = spec.tracking_uri
             if uri and uri.startswith("sqlite:///") and "{" in uri:
                 uri = "sqlite:///" + str(self.paths.expand(uri.removeprefix("sqlite:///")))
-            return MlflowModelRegistry(scoring.mlflow.model_name, uri)
+            artifacts = spec.artifact_location
+            if artifacts is None and uri and uri.startswith("sqlite:///"):
+                # MLflow's default for a database store is ./mlruns in the working directory
+                artifacts = "{state_dir}/mlflow-artifacts"
+            return MlflowModelRegistry(
+                spec.model_name,
+                uri,
+                experiment=spec.experiment,
+                artifact_location=str(self.paths.expand(artifacts)) if artifacts else None,
+            )
         folder = (
             self.paths.expand(scoring.path)
             if scoring.path

@@ -325,14 +325,7 @@ def compute_fairness(
     for frame in (metrics, gaps):
         undefined = frame["value"].isna()
         frame.loc[undefined, ["ci_low", "ci_high"]] = float("nan")
-    keys = {
-        "run_id": run_id,
-        "assessment_id": assessment.id,
-        "partition_key": partition_key,
-        "model_version": _model_version_in(conn, relation, assessment, partition_key),
-        "data_version": data_version(conn, assessment, partition_key),
-        "computed_at": dt.datetime.now(dt.UTC),
-    }
+    keys = _result_keys(conn, assessment, partition_key, run_id)
     metrics_rows = metrics.assign(**keys)
     gaps_rows = gaps.assign(**keys)
     conn.execute("BEGIN TRANSACTION")

@@ -471,9 +471,14 @@ def test_a_rollout_effect_through_the_assessment_and_the_register(project: Proje
     spec.write_text(spec.read_text().replace(owner, owner + entry.lstrip("\n"), 1))
     defs = build_definitions(project)
     job = defs.resolve_job_def(assessment_job_name("vendor_scores"))
+    scored = dg.AssetKey(["vendor_scores", "vendor", "vendor_decisions"])
     with dg.instance_for_test() as instance:
-        for day in days:
-            assert job.execute_in_process(partition_key=str(day), instance=instance).success
+        for day in days[:-1]:  # the history the window needs: the scored rows of each day
+            assert job.execute_in_process(
+                partition_key=str(day), instance=instance, asset_selection=[scored]
+            ).success
+        for day in ("2026-03-05", str(days[-1])):
+            assert job.execute_in_process(partition_key=day, instance=instance).success
     with duckdb.connect(str(project.database), read_only=True) as conn:
         got = (
             conn.execute("SELECT * FROM impact.causal_estimates WHERE partition_key = '2026-03-13'")

@@ -29,6 +29,7 @@ EXPECTED_ASSETS = {
     "credit_scoring/sensitivity",
     "credit_scoring/causal_estimates",
     "credit_scoring/impact_register_snapshot",
+    "credit_scoring/impact_report",
     "credit_scoring/release_decision",
     "credit_scoring/promoted_model",
 }

@@ -52,6 +52,9 @@ def test_assessment_scores_decides_and_promotes_through_mlflow(mlflow_paths: Pro
     simulate_days(assessment, [DAYS[0]])
     assert train_version(assessment) == "1"
     assert registry.get("1").metadata["features"][:2] == ["checking_status", "duration_months"]
+    # a sqlite store keeps run artifacts in the state folder, not in the working directory
+    artifacts = mlflow_paths.state_dir / "mlflow-artifacts"
+    assert list(artifacts.rglob("reference.parquet")) and list(artifacts.rglob("MLmodel"))
 
     defs = build_definitions(mlflow_paths)
     sensor = next(s for s in defs.sensors if s.name == "credit_scoring__model_version_sensor")

@@ -66,9 +66,18 @@ def _signature(mlflow: Any, metadata: dict[str, Any]) -> Any:
 class MlflowModelRegistry:
     """Versions of one registered model in an MLflow tracking server or local store."""
 
-    def __init__(self, model_name: str, tracking_uri: str | None = None) -> None:
+    def __init__(
+        self,
+        model_name: str,
+        tracking_uri: str | None = None,
+        *,
+        experiment: str = "impact-assets",
+        artifact_location: str | None = None,
+    ) -> None:
         self.model_name = model_name
         self.tracking_uri = tracking_uri
+        self.experiment = experiment
+        self.artifact_location = artifact_location
         self.path = Path(f"mlflow:{model_name}")  # shown in messages and metadata
 
     def _client(self) -> Any:
@@ -163,7 +172,14 @@ class MlflowModelRegistry:
         mlflow = _mlflow()
         if self.tracking_uri:
             mlflow.set_tracking_uri(self.tracking_uri)
-        with mlflow.start_run() as run:
+        client = self._client()
+        experiment = client.get_experiment_by_name(self.experiment)
+        experiment_id = (
+            experiment.experiment_id
+            if experiment is not None
+            else client.create_experiment(self.experiment, artifact_location=self.artifact_location)
+        )
+        with mlflow.start_run(experiment_id=experiment_id) as run:
             mlflow.log_params(
                 {
                     "features": ",".join(metadata.get("features", [])),
@@ -191,7 +207,6 @@ class MlflowModelRegistry:
             if v.run_id == run.info.run_id
         ]
         version = str(created[0].version)
-        client = self._client()
         client.set_model_version_tag(
             self.model_name, version, FEATURES_TAG, json.dumps(metadata.get("features", []))
         )

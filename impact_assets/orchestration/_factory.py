@@ -677,6 +677,39 @@ def scenario_markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _report_asset(
+    assessment: Assessment, keys: _Keys, partitions: dg.PartitionsDefinition, snapshot: dg.AssetKey
+) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=keys.result("impact_report"),
+        deps=[snapshot],
+        partitions_def=partitions,
+        group_name=assessment.id,
+        kinds={"duckdb", "html"},
+        description="The impact report of the partition (Markdown and self-contained HTML, plots embedded) in the reports folder.",
+    )
+    def _report(
+        context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource
+    ) -> dg.MaterializeResult:
+        from impact_assets.report import build_report
+
+        folder = assessment.paths.state_dir / "reports" / assessment.id / context.partition_key
+        with _failures(), _connect(impact_duckdb) as conn:
+            pipeline.prepare(conn, assessment, sources=False)
+            report = build_report(conn, assessment, context.partition_key, folder)
+        context.log.info(f"impact report written to {report.html_path}")
+        return dg.MaterializeResult(
+            metadata={
+                "impact_assets/report": dg.MetadataValue.md(report.markdown),
+                "impact_assets/html": dg.MetadataValue.path(str(report.html_path)),
+                "impact_assets/markdown": dg.MetadataValue.path(str(report.markdown_path)),
+                "impact_assets/plots": report.plots,
+            }
+        )
+
+    return _report
+
+
 def _snapshot_asset(
     assessment: Assessment,
     keys: _Keys,
@@ -900,9 +933,10 @@ def build_assessment_definitions(assessment: Assessment) -> dg.Definitions:
     assets += fairness
     analytics = _analytics_assets(assessment, keys, partitions)
     assets += analytics
-    assets.append(
-        _snapshot_asset(assessment, keys, partitions, [a.key for a in [*fairness, *analytics]])
+    snapshot = _snapshot_asset(
+        assessment, keys, partitions, [a.key for a in [*fairness, *analytics]]
     )
+    assets += [snapshot, _report_asset(assessment, keys, partitions, snapshot.key)]
     release = _release_assets(assessment, keys, partitions)
     assets += release
     release_selection = dg.AssetSelection.assets(*release)

@@ -170,6 +170,14 @@ class MlflowRegistrySpec(_Spec):
         default=None,
         description="Default: MLflow's own MLFLOW_TRACKING_URI. Credentials come from MLflow's environment variables.",
     )
+    experiment: NonEmptyText = Field(
+        default="impact-assets", description="Experiment that holds the training runs."
+    )
+    artifact_location: str | None = Field(
+        default=None,
+        description="Where a new experiment keeps run artifacts (`{state_dir}` expands); default: the "
+        "tracking server's artifact root, or `{state_dir}/mlflow-artifacts` for a sqlite store.",
+    )
 
 
 class RegistryScoring(_Spec):

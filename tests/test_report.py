@@ -1,0 +1,56 @@
+"""The impact report: sections, embedded plots, and its place in the UI metadata and on disk."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import dagster as dg
+
+from impact_assets import ProjectPaths, assessment_job_name, build_definitions
+
+from .conftest import DAYS
+
+SECTIONS = [
+    "What the model is for",
+    "Impact register",
+    "Open governance actions",
+    "Release decision and impact level",
+    "Outcomes by group",
+    "Disparities against their thresholds",
+    "Drift",
+    "KPIs and cost-benefit by group",
+    "Scenarios",
+    "Causal estimates",
+    "Versions and lineage",
+]
+
+
+def test_the_demo_report_has_every_section_and_embeds_its_plots(demo_paths: ProjectPaths):
+    day = DAYS[0].isoformat()
+    defs = build_definitions(demo_paths)
+    with dg.instance_for_test() as instance:
+        assert (
+            defs.resolve_job_def(assessment_job_name("credit_scoring"))
+            .execute_in_process(partition_key=day, instance=instance)
+            .success
+        )
+        event = instance.get_latest_materialization_event(
+            dg.AssetKey(["credit_scoring", "impact_report"])
+        )
+    metadata = event.asset_materialization.metadata
+    html_path = metadata["impact_assets/html"].value
+    assert html_path == str(
+        demo_paths.state_dir / "reports" / "credit_scoring" / day / "report.html"
+    )
+    page = Path(html_path).read_text(encoding="utf-8")
+    markdown = metadata["impact_assets/report"].value
+    assert re.findall(r"<h2>(.*?)</h2>", page) == SECTIONS
+    assert re.findall(r"^## (.*)$", markdown, flags=re.MULTILINE) == SECTIONS
+    images = re.findall(r"<img [^>]*src='([^']*)'", page)
+    assert len(images) == metadata["impact_assets/plots"].value >= 1
+    assert all(src.startswith("data:image/png;base64,") for src in images)
+    assert not re.search(r"(src|href)=['\"]?https?:", page)  # self-contained: nothing fetched
+    assert "approval_parity_sex" in page and "Impact level <strong>" in page
+    assert "female×60+" in page  # groups below the minimum size are shown, as suppressed
+    assert "Applicants who are not foreign workers are a small group" in page
