@@ -568,7 +568,7 @@ NO_ROLLOUT = "no treated row has {column} = {value!r} up to partition {partition
 
 
 def _empty_estimate() -> dict[str, object]:
-    empty = did_estimate(pd.DataFrame(columns=["day", "treated", "post", "mean", "n"]))
+    empty = did_estimate(pd.DataFrame(columns=["day", "treated", "post", "mean", "var", "n"]))
     return {
         "method": "difference_in_differences",
         **{k: v for k, v in vars(empty).items() if k != "reason"},
@@ -621,6 +621,7 @@ def compute_causal(
                        CAST(({causal.treated}) AS INTEGER) AS treated,
                        CAST(CAST({day} AS DATE) >= ? AS INTEGER) AS post,
                        avg(CAST(({causal.outcome}) AS DOUBLE)) AS mean,
+                       var_samp(CAST(({causal.outcome}) AS DOUBLE)) AS var,
                        count(({causal.outcome})) AS n
                 FROM {relation}
                 WHERE CAST({day} AS DATE) BETWEEN ? AND ? AND (({causal.treated}) OR ({comparison}))

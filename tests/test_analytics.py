@@ -391,10 +391,17 @@ def test_register_entry_on_a_sensitivity_result(demo_paths: ProjectPaths):
     assert entry == result[0] and result[1] == 5 and features == 15
 
 
-def _did_cells(rng: np.random.Generator, *, effect: float, trend: float = 0.0) -> pd.DataFrame:
+def _did_cells(
+    rng: np.random.Generator,
+    *,
+    effect: float,
+    trend: float = 0.0,
+    pre_days: int = 20,
+    post_days: int = 20,
+) -> pd.DataFrame:
     rows = []
-    for d in range(40):
-        post, shock = int(d >= 20), rng.normal(0, 0.02)
+    for d in range(pre_days + post_days):
+        post, shock = int(d >= pre_days), rng.normal(0, 0.02)
         for treated in (0, 1):
             p = (
                 0.6
@@ -404,12 +411,14 @@ def _did_cells(rng: np.random.Generator, *, effect: float, trend: float = 0.0) -
                 + effect * treated * post
                 + trend * treated * d
             )
+            mean = rng.binomial(200, p) / 200
             rows.append(
                 {
                     "day": d,
                     "treated": treated,
                     "post": post,
-                    "mean": rng.binomial(200, p) / 200,
+                    "mean": mean,
+                    "var": mean * (1 - mean) * 200 / 199,
                     "n": 200,
                 }
             )
@@ -429,6 +438,34 @@ def test_did_reports_a_failed_pre_trend():
     assert estimate.pre_trend_ok is False and estimate.pre_trend_p < 0.05
     assert estimate.value is None and estimate.estimate is not None
     assert estimate.reason.startswith("pre-trend check failed")
+
+
+def test_the_pre_trend_check_keeps_its_size_on_a_short_pre_period():
+    rng = np.random.default_rng(11)
+    estimates = [
+        did_estimate(_did_cells(rng, effect=0.03, pre_days=4, post_days=7)) for _ in range(400)
+    ]
+    assert np.mean([not e.pre_trend_ok for e in estimates]) <= 0.08
+
+
+def test_a_few_pre_period_days_near_a_line_are_not_a_trend():
+    # the demo's repayment rates one week: gaps of -0.089, -0.098, -0.105, -0.116 on 714 and 2,300
+    # rows a day, a slope of -0.009 per day whose sampling error is about 0.009 (errors clustered on
+    # the 4 days called it p = 0.0001)
+    treated = (0.626, 0.620, 0.606, 0.599, 0.727, 0.722)
+    control = (0.715, 0.717, 0.711, 0.715, 0.713, 0.718)
+    rows = [
+        {"day": d, "treated": g, "post": int(d >= 4), "mean": m, "var": m * (1 - m), "n": n}
+        for d in range(6)
+        for g, m, n in ((1, treated[d], 714), (0, control[d], 2300))
+    ]
+    estimate = did_estimate(pd.DataFrame(rows))
+    assert estimate.pre_trend_slope == pytest.approx(-0.009, abs=1e-3)
+    assert 0.2 < estimate.pre_trend_p < 0.5 and estimate.pre_trend_ok
+    gain = (
+        np.mean(treated[4:]) - np.mean(treated[:4]) - (np.mean(control[4:]) - np.mean(control[:4]))
+    )
+    assert estimate.value == pytest.approx(gain)
 
 
 CAUSAL = """
@@ -500,7 +537,7 @@ def test_a_rollout_effect_through_the_assessment_and_the_register(project: Proje
             post=(frame.day >= pd.Timestamp("2026-03-08").date()).astype(int),
         )
         .groupby(["day", "treated", "post"], as_index=False)
-        .agg(mean=("outcome", "mean"), n=("outcome", "size"))
+        .agg(mean=("outcome", "mean"), var=("outcome", "var"), n=("outcome", "size"))
     )
     expected = did_estimate(cells)
     assert got.estimate == pytest.approx(expected.estimate, abs=1e-12)

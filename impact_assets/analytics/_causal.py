@@ -10,10 +10,14 @@ by weighted least squares with standard errors clustered by day (both segments o
 shocks); the coefficient of ``treated:post`` is the effect, with its confidence interval. The weighted
 fit on cell means gives the same point estimate as OLS on the rows.
 
-The pre-trend check fits ``outcome ~ treated + day + treated:day`` on the pre-period cells: a
-``treated:day`` slope significant at 5 % means the segments were already drifting apart, so the
-parallel-trends assumption behind the estimate fails; the estimate is then reported with that reason
-and no value, and a register entry on it is ``insufficient_data``.
+The pre-trend check regresses the daily gap between the segments (treated mean minus comparison mean)
+on the day over the pre-period, as a random-effects meta-regression: each day's gap has its sampling
+variance (each segment's within-cell variance, pooled over the pre-period, over the day's rows) plus
+the day-to-day spread beyond it (DerSimonian-Laird), and the slope gets a z test. A few pre-period
+days that happen to lie on a line cannot make a slope within sampling noise look significant, as
+standard errors clustered on four days would. A slope significant at 5 % means the segments were already
+drifting apart, so the parallel-trends assumption behind the estimate fails; the estimate is then
+reported with that reason and no value, and a register entry on it is ``insufficient_data``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
+from scipy import stats
 
 __all__ = ["PRE_TREND_ALPHA", "DidEstimate", "did_estimate"]
 
@@ -64,11 +69,44 @@ def _fit(
     )
 
 
+def _pre_trend(pre: pd.DataFrame) -> tuple[float, float]:
+    """Slope per day of the treated-minus-comparison gap over the pre-period cells, and its p-value."""
+    segments = pre.pivot_table(index="day", columns="treated", values=["mean", "n", "var"])
+    segments = segments.sort_index()
+    # each segment's within-cell variance pooled over the pre-period (a day's own may rest on few rows)
+    pooled = {
+        g: float(
+            ((segments["n", g] - 1) * segments["var", g].fillna(0)).sum()
+            / max(float((segments["n", g] - 1).sum()), 1.0)
+        )
+        for g in (0, 1)
+    }
+    gap = (segments["mean", 1] - segments["mean", 0]).to_numpy()
+    sampling = (pooled[1] / segments["n", 1] + pooled[0] / segments["n", 0]).to_numpy()
+    design = np.column_stack([np.ones(len(gap)), np.arange(len(gap), dtype=float)])
+    if sampling.min() <= 0:  # constant outcomes: only the days' own spread is left
+        fit = sm.OLS(gap, design).fit()
+        return float(fit.params[1]), float(fit.pvalues[1]) if len(gap) > 2 else 1.0
+    # DerSimonian-Laird: day-to-day spread of the gap beyond sampling noise, added to each day's variance
+    weights = 1.0 / sampling
+    fixed = sm.WLS(gap, design, weights=weights).fit()
+    q = float(weights @ fixed.resid**2)
+    xtwx_inv = np.linalg.inv(design.T @ (design * weights[:, None]))
+    trace = weights.sum() - np.trace(xtwx_inv @ design.T @ (design * (weights**2)[:, None]))
+    tau2 = max(0.0, (q - (len(gap) - 2)) / trace) if trace > 0 else 0.0
+    weights = 1.0 / (sampling + tau2)
+    information = np.linalg.inv(design.T @ (design * weights[:, None]))
+    slope = float((information @ design.T @ (weights * gap))[1])
+    std_error = float(np.sqrt(information[1, 1]))
+    return slope, float(2 * stats.norm.sf(abs(slope) / std_error))
+
+
 def did_estimate(cells: pd.DataFrame, *, level: float = 0.95) -> DidEstimate:
     """Difference in differences on per-segment, per-day cells.
 
     Args:
-        cells: Columns ``day`` (date), ``treated`` (0/1), ``post`` (0/1), ``mean`` (outcome), ``n`` (rows).
+        cells: Columns ``day`` (date), ``treated`` (0/1), ``post`` (0/1), ``mean`` (outcome), ``var``
+            (the outcome's sample variance in the cell) and ``n`` (rows).
         level: Confidence level of the interval.
     """
     cells = cells[cells["n"] > 0].copy()
@@ -97,12 +135,7 @@ def did_estimate(cells: pd.DataFrame, *, level: float = 0.95) -> DidEstimate:
     cells["treated_post"] = cells["treated"] * cells["post"]
     fit = _fit(cells, ["treated", "post", "treated_post"])
     low, high = fit.conf_int(alpha=1 - level).loc["treated_post"]
-    pre = cells[cells["post"] == 0].copy()
-    order = {d: i for i, d in enumerate(sorted(pre["day"].unique()))}
-    pre["t"] = pre["day"].map(order).astype(float)
-    pre["treated_t"] = pre["treated"] * pre["t"]
-    trend = _fit(pre, ["treated", "t", "treated_t"])
-    slope, slope_p = float(trend.params["treated_t"]), float(trend.pvalues["treated_t"])
+    slope, slope_p = _pre_trend(cells[cells["post"] == 0])
     parallel = bool(np.isfinite(slope_p) and slope_p >= PRE_TREND_ALPHA)
     return DidEstimate(
         estimate=float(fit.params["treated_post"]),
