@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test ui check lint bench retrain clean
+.PHONY: install demo test ui check lint bench retrain tour clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ ui: $(STAMP)
 
 retrain: $(STAMP)
 	$(BIN)/impact-assets train --assessment credit_scoring
+
+# Regenerates the README's tour screenshots (docs/tour/*.png) with the browser test.
+tour: $(STAMP)
+	IMPACT_ASSETS_TOUR_DIR=docs/tour $(BIN)/python -m pytest tests/test_browser.py
 
 check: $(STAMP)
 	$(BIN)/dg check defs

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import duckdb
@@ -467,7 +468,11 @@ def compute_drift(
 
 
 def compute_scenarios(
-    conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str, run_id: str
+    conn: duckdb.DuckDBPyConnection,
+    assessment: Assessment,
+    partition_key: str,
+    run_id: str,
+    progress: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """The spec's scenarios on a partition beside the baseline, written to ``impact.scenarios``.
 
@@ -514,13 +519,19 @@ def compute_scenarios(
             f"WHERE CAST(s.{ident(bindings.partition_column)} AS DATE) = CAST({literal(partition_key)} AS DATE))"
         )
 
-    frame = evaluate_scenarios(conn, relation, spec, partition_key, rescored=rescored)
+    frame = evaluate_scenarios(
+        conn, relation, spec, partition_key, rescored=rescored, progress=progress
+    )
     _replace_rows(conn, "scenarios", assessment, partition_key, run_id, frame.assign(**keys))
     return frame
 
 
 def compute_sensitivity(
-    conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str, run_id: str
+    conn: duckdb.DuckDBPyConnection,
+    assessment: Assessment,
+    partition_key: str,
+    run_id: str,
+    progress: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """Permutation sensitivity of the watched disparity to each model feature, to ``impact.sensitivity``."""
     spec = assessment.spec
@@ -558,6 +569,7 @@ def compute_sensitivity(
         min_group_size=bindings.min_group_size,
         repeats=watch.repeats,
         seed=watch.seed,
+        progress=progress,
     ).assign(disparity=watch.metric, feature_set=watch.feature_set, n=len(frame))
     _replace_rows(conn, "sensitivity", assessment, partition_key, run_id, result.assign(**keys))
     return result

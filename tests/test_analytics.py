@@ -373,11 +373,15 @@ def test_sensitivity_ranks_the_feature_that_carries_the_gap():
 def test_register_entry_on_a_sensitivity_result(demo_paths: ProjectPaths):
     defs = build_definitions(demo_paths)
     with dg.instance_for_test() as instance:
-        assert (
-            defs.resolve_job_def(assessment_job_name("credit_scoring"))
-            .execute_in_process(partition_key=DAYS[0].isoformat(), instance=instance)
-            .success
+        result = defs.resolve_job_def(assessment_job_name("credit_scoring")).execute_in_process(
+            partition_key=DAYS[0].isoformat(), instance=instance
         )
+        assert result.success
+        messages = [e.user_message for e in instance.all_logs(result.run_id)]
+    # the long steps say how far along they are in the run's log
+    assert "feature 1/15 (checking_status): 5 permutations" in messages
+    assert "feature 15/15 (dependants): 5 permutations" in messages
+    assert "scenario 4/4 (recession, base_rate)" in messages
     with duckdb.connect(str(demo_paths.database), read_only=True) as conn:
         entry = conn.execute(
             "SELECT value FROM impact.register_entries WHERE entry_id = 'sex_gap_through_credit_history'"

@@ -7,15 +7,9 @@ the model-version sensor's run to succeed and write a register snapshot for that
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import duckdb
@@ -25,44 +19,12 @@ import yaml
 from impact_assets import ProjectPaths, discover_assessments
 from impact_assets.cli import DAGSTER_YAML, simulate_days, train_version
 
+from ._servers import free_port, graphql, start_group, stop_group, wait_for
 from .conftest import REPO
 
 pytestmark = pytest.mark.slow
 STARTUP_SECONDS = 180
 RUN_SECONDS = 300
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _graphql(port: int, query: str) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": query}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())["data"]
-
-
-def _wait(condition, seconds: float, what: str, process: subprocess.Popen, log: Path):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(
-                f"dg dev exited ({process.returncode}) while waiting for {what}:\n{log.read_text()[-3000:]}"
-            )
-        try:
-            value = condition()
-        except OSError:
-            value = None
-        if value:
-            return value
-        time.sleep(2)
-    pytest.fail(f"timed out after {seconds} s waiting for {what}:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture
@@ -96,7 +58,7 @@ def test_model_version_sensor_launches_a_run_under_dg_dev(
     dg_cli = Path(sys.executable).with_name("dg")
     if not dg_cli.exists():
         dg_cli = Path(shutil.which("dg") or "dg")
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "dg_dev.log"
     env = {
         **os.environ,
@@ -105,18 +67,12 @@ def test_model_version_sensor_launches_a_run_under_dg_dev(
         "IMPACT_ASSETS_ASSESSMENTS_DIR": str(project_state.assessments_dir),
         "FRESHNESS_DAEMON_INTERVAL_SECONDS": "5",
     }
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [str(dg_cli), "dev", "--port", str(port), "--host", "127.0.0.1"],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = start_group(
+        [str(dg_cli), "dev", "--port", str(port), "--host", "127.0.0.1"], cwd=REPO, env=env, log=log
+    )
     try:
-        repos = _wait(
-            lambda: _graphql(
+        repos = wait_for(
+            lambda: graphql(
                 port,
                 "{ repositoriesOrError { ... on RepositoryConnection { nodes { schedules { name scheduleState { status } } "
                 "sensors { name sensorState { status } } } } } }",
@@ -137,7 +93,7 @@ def test_model_version_sensor_launches_a_run_under_dg_dev(
         ):
             assert sensors[f"credit_scoring__{name}"] == "RUNNING"
         assert sensors["impact_assets__lineage_sensor"] == "RUNNING"
-        nodes = _graphql(
+        nodes = graphql(
             port,
             "{ assetNodes { assetKey { path } assetChecksOrError { ... on AssetChecks { checks { name } } } } }",
         )["assetNodes"]
@@ -164,14 +120,14 @@ def test_model_version_sensor_launches_a_run_under_dg_dev(
         )
 
         def finished():
-            runs = _graphql(port, query)["runsOrError"]["results"]
+            runs = graphql(port, query)["runsOrError"]["results"]
             return (
                 runs
                 if runs and all(r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in runs)
                 else None
             )
 
-        runs = _wait(finished, RUN_SECONDS, f"the run of model version {version}", process, log)
+        runs = wait_for(finished, RUN_SECONDS, f"the run of model version {version}", process, log)
         assert [r["status"] for r in runs] == ["SUCCESS"]
 
         # The source sensor recorded yesterday's batch as landed; the freshness daemon finds it fresh.
@@ -180,7 +136,7 @@ def test_model_version_sensor_launches_a_run_under_dg_dev(
                 "/".join(n["assetKey"]["path"]): (n["freshnessStatusInfo"] or {}).get(
                     "freshnessStatus"
                 )
-                for n in _graphql(
+                for n in graphql(
                     port,
                     "{ assetNodes { assetKey { path } freshnessStatusInfo { freshnessStatus } } }",
                 )["assetNodes"]
@@ -188,7 +144,7 @@ def test_model_version_sensor_launches_a_run_under_dg_dev(
             wanted = ("credit_scoring/raw_applications", "credit_scoring/predictions")
             return found if all(found.get(k) == "HEALTHY" for k in wanted) else None
 
-        _wait(freshness, RUN_SECONDS, "fresh sources and predictions", process, log)
+        wait_for(freshness, RUN_SECONDS, "fresh sources and predictions", process, log)
 
         # The lineage sensor delivers the run's OpenLineage events (default: the JSON-lines file).
         events = project_state.state_dir / "lineage" / "events.jsonl"
@@ -197,14 +153,9 @@ def test_model_version_sensor_launches_a_run_under_dg_dev(
             text = events.read_text() if events.exists() else ""
             return runs[0]["runId"] in text and '"eventType": "COMPLETE"' in text
 
-        _wait(delivered, RUN_SECONDS, "the run's lineage events", process, log)
+        wait_for(delivered, RUN_SECONDS, "the run's lineage events", process, log)
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
+        stop_group(process)
     with duckdb.connect(str(project_state.database), read_only=True) as conn:
         snapshots = conn.execute(
             "SELECT model_version, run_id FROM impact.register_snapshots WHERE model_version = ?",

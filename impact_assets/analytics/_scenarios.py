@@ -96,6 +96,7 @@ def evaluate_scenarios(
     partition_key: str,
     *,
     rescored: Callable[[ScenarioSpec], str] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """Every scenario of the spec on one partition, with the baseline value of each result.
 
@@ -103,6 +104,7 @@ def evaluate_scenarios(
         relation: The scored table.
         rescored: For ``feature_shift`` scenarios: a relation of the partition's scored rows with the
             score and decision the model gives after the shift.
+        progress: Hears of each scenario as it starts (``scenario 2/4 (recession, base_rate)``).
 
     Returns:
         Long frame: ``scenario, kind, variant, metric, feature_set, group_key, value, baseline, n,
@@ -122,7 +124,10 @@ def evaluate_scenarios(
         ]
         out.append(frame)
 
-    for scenario in spec.analytics.scenarios:
+    scenarios = spec.analytics.scenarios
+    for position, scenario in enumerate(scenarios, start=1):
+        if progress is not None:
+            progress(f"scenario {position}/{len(scenarios)} ({scenario.name}, {scenario.kind})")
         if scenario.kind == "threshold_sweep":
             positive = spec.model.positive_label
             negative = _negative_decision(conn, rows, spec)

@@ -10,7 +10,7 @@ the mean change.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -55,8 +55,11 @@ def permutation_sensitivity(
     min_group_size: int,
     repeats: int,
     seed: int,
+    progress: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """Change of the disparity and of accuracy when each feature is permuted.
+
+    ``progress``, when given, hears of each feature as it starts (``feature 3/15 (age): ...``).
 
     Returns:
         Rows ``feature, metric ('disparity'/'accuracy'), baseline, mean_change, abs_mean_change,
@@ -73,7 +76,9 @@ def permutation_sensitivity(
     base_gap, base_accuracy = measure(frame)
     rng = np.random.default_rng(seed)
     out = []
-    for feature in features:
+    for position, feature in enumerate(features, start=1):
+        if progress is not None:
+            progress(f"feature {position}/{len(features)} ({feature}): {repeats} permutations")
         gaps, accuracies = [], []
         for _ in range(repeats):
             shuffled = frame.copy()

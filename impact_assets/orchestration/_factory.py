@@ -558,7 +558,7 @@ def _analytics_assets(
             with _failures(), _connect(impact_duckdb) as conn:
                 pipeline.prepare(conn, assessment, sources=False)
                 frame = pipeline.compute_scenarios(
-                    conn, assessment, context.partition_key, context.run.run_id
+                    conn, assessment, context.partition_key, context.run.run_id, context.log.info
                 )
             return dg.MaterializeResult(
                 metadata={
@@ -589,7 +589,7 @@ def _analytics_assets(
             with _failures(), _connect(impact_duckdb) as conn:
                 pipeline.prepare(conn, assessment, sources=False)
                 frame = pipeline.compute_sensitivity(
-                    conn, assessment, context.partition_key, context.run.run_id
+                    conn, assessment, context.partition_key, context.run.run_id, context.log.info
                 )
             ranked = frame[frame["metric"] == "disparity"].sort_values("rank")
             lines = ["| rank | feature | mean change | std |", "|---|---|---|---|"] + [
@@ -693,10 +693,11 @@ def _report_asset(
     ) -> dg.MaterializeResult:
         from impact_assets.report import build_report
 
-        folder = assessment.paths.state_dir / "reports" / assessment.id / context.partition_key
         with _failures(), _connect(impact_duckdb) as conn:
             pipeline.prepare(conn, assessment, sources=False)
-            report = build_report(conn, assessment, context.partition_key, folder)
+            report = build_report(
+                conn, assessment, context.partition_key, assessment.paths.state_dir / "reports"
+            )
         context.log.info(f"impact report written to {report.html_path}")
         return dg.MaterializeResult(
             metadata={

@@ -1,0 +1,79 @@
+"""Processes the end-to-end tests start: free ports, GraphQL calls, bounded waits, group shutdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def graphql(port: int, query: str) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())["data"]
+
+
+def wait_for(
+    condition: Callable[[], T | None],
+    seconds: float,
+    what: str,
+    process: subprocess.Popen,
+    log: Path,
+) -> T:
+    """Poll ``condition`` every 2 s until it is truthy; fail with the log's tail if the process exits."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(
+                f"{process.args[0]} exited ({process.returncode}) while waiting for {what}:\n"
+                f"{log.read_text()[-3000:]}"
+            )
+        try:
+            value = condition()
+        except OSError:
+            value = None
+        if value:
+            return value
+        time.sleep(2)
+    pytest.fail(f"timed out after {seconds} s waiting for {what}:\n{log.read_text()[-3000:]}")
+
+
+def start_group(
+    command: list[str], *, cwd: Path, env: dict[str, str], log: Path
+) -> subprocess.Popen:
+    """Start ``command`` in a process group of its own (Dagster's servers may ignore SIGTERM)."""
+    with log.open("w") as out:
+        return subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def stop_group(process: subprocess.Popen, grace: float = 30) -> None:
+    """SIGTERM the process group, then SIGKILL it if it has not ended within ``grace`` seconds."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=grace)
