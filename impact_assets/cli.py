@@ -1,4 +1,4 @@
-"""The ``impact-assets`` command line: demo, simulate, train, register."""
+"""The ``impact-assets`` command line: demo, assess, validate, init, simulate, train, register, export."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from impact_assets.assessment import Assessment, discover_assessments
+from impact_assets.assessment import Assessment, discover_assessments, load_assessment
 from impact_assets.datasets import Rollout, simulate_batch, write_batch
 from impact_assets.errors import ImpactAssetsError
 from impact_assets.register import current_register
@@ -508,3 +508,140 @@ def export(
         written = export_audit(conn, assessment_id, target, model_version=model_version)
     for path in written:
         click.echo(str(path))
+
+
+def _checked(files: list[Path], paths: ProjectPaths) -> list[dict]:
+    """Load each spec with its SQL; one result per file, errors kept, nothing run or written."""
+    results, seen = [], {}
+    for file in files:
+        try:
+            assessment = load_assessment(file, paths)
+        except ImpactAssetsError as exc:
+            results.append(
+                {
+                    "path": str(file),
+                    "valid": False,
+                    "error": {
+                        "type": type(exc).__name__,
+                        "message": exc.message,
+                        "context": {k: str(v) for k, v in exc.context.items()},
+                    },
+                }
+            )
+            continue
+        duplicate = seen.get(assessment.id)
+        seen[assessment.id] = str(file)
+        results.append(
+            {
+                "path": str(file),
+                "valid": duplicate is None,
+                "id": assessment.id,
+                "sql_models": list(assessment.sql.order),
+                "register_entries": len(assessment.spec.register_entries),
+                **(
+                    {
+                        "error": {
+                            "type": "SpecError",
+                            "message": f"assessment id {assessment.id!r} is also used by {duplicate}",
+                            "context": {"file": str(file)},
+                        }
+                    }
+                    if duplicate
+                    else {}
+                ),
+            }
+        )
+    return results
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path), required=False)
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one object with every file's result, for CI and editors.",
+)
+@click.pass_obj
+def validate(paths: ProjectPaths, path: Path | None, output: str) -> None:
+    """Check assessment specs and their SQL without running anything (exit code 1 on any error).
+
+    PATH is a spec file or a folder of them (default: the assessments folder). SQL models are read
+    from the project's SQL folder.
+    """
+    import json
+
+    target = path or paths.assessments_dir
+    files = sorted([*target.glob("*.yaml"), *target.glob("*.yml")]) if target.is_dir() else [target]
+    if not files:
+        results = [
+            {
+                "path": str(target),
+                "valid": False,
+                "error": {
+                    "type": "SpecError",
+                    "message": "no *.yaml or *.yml file here",
+                    "context": {},
+                },
+            }
+        ]
+    else:
+        results = _checked(files, paths)
+    valid = all(r["valid"] for r in results)
+    if output == "json":
+        click.echo(json.dumps({"valid": valid, "results": results}, indent=2))
+    else:
+        for r in results:
+            if r["valid"]:
+                click.echo(
+                    f"ok     {r['path']}: {r['id']}, {r['register_entries']} register entries, "
+                    f"SQL models {' -> '.join(r['sql_models'])}"
+                )
+            else:
+                where = ", ".join(f"{k}={v}" for k, v in r["error"]["context"].items())
+                click.echo(
+                    f"error  {r['path']}: {r['error']['type']}: {r['error']['message']}"
+                    + (f" [{where}]" if where else ""),
+                    err=True,
+                )
+    if not valid:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("name")
+@click.pass_obj
+def init(paths: ProjectPaths, name: str) -> None:
+    """Scaffold a new assessment: NAME.yaml in the assessments folder and its SQL, with comments."""
+    from impact_assets._scaffold import scaffold
+
+    try:
+        written = scaffold(paths, name, start=dt.date.today().replace(month=1, day=1).isoformat())
+    except ImpactAssetsError as exc:
+        raise click.ClickException(str(exc)) from None
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo(f"next: put the scored rows in data/{name}/*.csv, then: impact-assets validate")
+
+
+@main.command()
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to this file instead of standard output.",
+)
+def schema(out_file: Path | None) -> None:
+    """Print the JSON Schema of an assessment spec (for editor completion and validation)."""
+    import json
+
+    from impact_assets.spec import json_schema
+
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if out_file is None:
+        click.echo(text, nl=False)
+    else:
+        out_file.write_text(text, encoding="utf-8")

@@ -50,6 +50,7 @@ from impact_assets.spec._models import (
     Thresholds,
     intersection_name,
 )
+from impact_assets.spec._schema import SCHEMA_ID, json_schema
 
 __all__ = [
     "DECISION_METRICS",
@@ -58,6 +59,7 @@ __all__ = [
     "INTERSECTION_SEPARATOR",
     "NAMED_DISPARITIES",
     "OVERALL",
+    "SCHEMA_ID",
     "SCORE_METRICS",
     "AnalyticsSpec",
     "AssessmentSpec",
@@ -100,6 +102,7 @@ __all__ = [
     "Stakeholder",
     "Thresholds",
     "intersection_name",
+    "json_schema",
     "load_spec",
     "spec_error",
 ]

@@ -1,0 +1,172 @@
+"""The command line: validate (text and JSON), init (a scaffold that validates and runs), schema, wheel."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import sysconfig
+import venv
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import jsonschema
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from impact_assets import ProjectPaths, assessment_job_name, build_definitions
+from impact_assets.cli import main
+from impact_assets.spec import json_schema
+
+from .conftest import DEMO_SPEC, REPO, spec_variant
+
+SCHEMA_FILE = REPO / "docs" / "assessment.schema.json"
+
+
+def _run(*args: str, project: Path = REPO) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["--project-dir", str(project), *args])
+    return result.exit_code, result.output
+
+
+def test_validate_accepts_the_demo_in_text_and_json():
+    code, out = _run("validate", str(DEMO_SPEC))
+    assert code == 0 and out.startswith("ok ") and "credit_scoring, 16 register entries" in out
+    code, out = _run("validate", "--format", "json")
+    report = json.loads(out)
+    assert code == 0 and report["valid"] is True
+    assert report["results"][0]["sql_models"] == ["stg_applications", "scored_applications"]
+
+
+def test_validate_names_what_is_wrong_and_where(tmp_path: Path):
+    def unknown_key(data: dict) -> None:
+        data["bindings"]["labell"] = "repaid"
+
+    code, out = _run("validate", "--format", "json", str(spec_variant(tmp_path, unknown_key)))
+    (result,) = json.loads(out)["results"]
+    assert code == 1 and result["valid"] is False
+    assert result["error"]["type"] == "SpecError" and "labell" in result["error"]["message"]
+    assert result["error"]["context"]["field"] == "bindings.labell"
+    assert int(result["error"]["context"]["line"]) > 1
+
+    project = tmp_path / "project"
+    (project / "assessments").mkdir(parents=True)
+    (project / "dbt_like_sql").mkdir()
+    _run("init", "broken", project=project)
+    sql = project / "dbt_like_sql" / "broken" / "broken_scored.sql"
+    sql.write_text(sql.read_text().replace("SELECT\n", "SELECT (\n"))  # an unclosed parenthesis
+    code, out = _run("validate", project=project)
+    assert code == 1 and "SqlModelError" in out and "broken_scored" in out
+
+
+def test_validate_rejects_two_specs_with_one_id(tmp_path: Path):
+    folder = tmp_path / "assessments"
+    folder.mkdir()
+    for name in ("a.yaml", "b.yaml"):
+        (folder / name).write_text(DEMO_SPEC.read_text())
+    code, out = _run("validate", "--format", "json", str(folder))
+    results = json.loads(out)["results"]
+    assert code == 1 and [r["valid"] for r in results] == [True, False]
+    assert "also used by" in results[1]["error"]["message"]
+
+
+def test_init_scaffolds_an_assessment_that_validates_and_runs(tmp_path: Path):
+    code, out = _run("init", "triage_access", project=tmp_path)
+    assert code == 0 and "triage_access.yaml" in out
+    code, out = _run("validate", project=tmp_path)
+    assert code == 0, out
+    assert _run("init", "triage_access", project=tmp_path)[0] == 1  # never overwrites
+    assert _run("init", "Triage-Access", project=tmp_path)[0] == 1
+
+    spec = yaml.safe_load((tmp_path / "assessments" / "triage_access.yaml").read_text())
+    day = spec["partitions"]["start_date"]
+    data = tmp_path / "data" / "triage_access"
+    data.mkdir(parents=True)
+    rows = ["case_id,day,group,outcome,score,loaded_at"] + [
+        f"{i},{day},{'ab'[i % 2]},{int(i % 3 > 0)},{(i % 10) / 10:.1f},{day} 23:00"
+        for i in range(200)
+    ]
+    (data / "batch.csv").write_text("\n".join(rows) + "\n")
+    paths = ProjectPaths.for_project(tmp_path)
+    defs = build_definitions(paths)
+    with dg.instance_for_test() as instance:
+        assert (
+            defs.resolve_job_def(assessment_job_name("triage_access"))
+            .execute_in_process(partition_key=day, instance=instance)
+            .success
+        )
+    with duckdb.connect(str(paths.database), read_only=True) as conn:
+        found = conn.execute(
+            "SELECT value, status FROM impact.register_entries WHERE entry_id = 'decision_parity'"
+        ).fetchall()
+    # group a (even ids) scores 0, .2, .4, .6, .8 → 2/5 approved; group b 3/5: parity 2/3, a breach
+    assert found == [(pytest.approx(2 / 3), "breach")]
+
+
+def test_the_published_json_schema_is_current_and_checks_the_demo():
+    assert json.loads(SCHEMA_FILE.read_text()) == json_schema()
+    code, out = _run("schema")
+    assert code == 0 and json.loads(out) == json_schema()
+    validator = jsonschema.Draft202012Validator(json_schema())
+    demo = yaml.safe_load(DEMO_SPEC.read_text())
+    assert list(validator.iter_errors(demo)) == []
+    demo["register"][0]["thresholds"]["direction"] = "sideways"
+    assert [e.validator for e in validator.iter_errors(demo)] == ["enum"]
+
+
+@pytest.mark.slow
+def test_the_built_wheel_installs_and_validates_the_demo(tmp_path: Path):
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            str(REPO),
+        ],
+        check=True,
+    )
+    (wheel,) = (tmp_path / "dist").glob("impact_assets-*.whl")
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    # the wheel alone in the new environment; its dependencies seen from this one's site-packages
+    target = Path(
+        subprocess.run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
+    (target / "_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run([python, "-m", "pip", "install", "--no-deps", "-q", str(wheel)], check=True)
+    where = subprocess.run(
+        [python, "-c", "import impact_assets; print(impact_assets.__file__)"],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    ).stdout
+    assert where.startswith(str(target))  # the installed wheel, not the checkout
+    result = subprocess.run(
+        [
+            env_dir / "bin" / "impact-assets",
+            "--project-dir",
+            str(REPO),
+            "validate",
+            "--format",
+            "json",
+            str(DEMO_SPEC),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["valid"] is True
