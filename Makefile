@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/group_metrics.py --skip-reference
 	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/analytics.py --skip-reference
+	$(BIN)/python bench/did_calibration.py
 
 clean:
 	rm -rf $(VENV) .impact

@@ -24,6 +24,8 @@ from impact_assets.sql import SqlProject, discover_models
 __all__ = ["Assessment", "discover_assessments", "load_assessment"]
 
 NO_ASSESSMENTS = "no assessment YAML files (*.yaml, *.yml) in {path}"
+# tracking URIs of MLflow stores that are a database the client writes to (not a tracking server)
+DATABASE_STORES = ("sqlite:", "postgresql", "mysql", "mssql")
 DUPLICATE_ASSESSMENT = "assessment id {id!r} is used by both {first} and {second}"
 UNKNOWN_MODEL = "{what} {name!r} is not a SQL model of this assessment (models: {models})"
 UNKNOWN_COLUMN = "column {column!r} is not produced by SQL model {table!r} (columns: {columns})"
@@ -60,7 +62,7 @@ class Assessment:
             if uri and uri.startswith("sqlite:///") and "{" in uri:
                 uri = "sqlite:///" + str(self.paths.expand(uri.removeprefix("sqlite:///")))
             artifacts = spec.artifact_location
-            if artifacts is None and uri and uri.startswith("sqlite:///"):
+            if artifacts is None and uri and uri.startswith(DATABASE_STORES):
                 # MLflow's default for a database store is ./mlruns in the working directory
                 artifacts = "{state_dir}/mlflow-artifacts"
             return MlflowModelRegistry(
@@ -208,9 +210,14 @@ def _quality_problems(spec: AssessmentSpec, project: SqlProject) -> list[tuple[t
     return problems
 
 
+def spec_files(folder: Path) -> list[Path]:
+    """The assessment YAML files of a folder, in name order."""
+    return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+
+
 def discover_assessments(paths: ProjectPaths) -> list[Assessment]:
     """Every assessment in the assessments folder, ids unique."""
-    files = sorted([*paths.assessments_dir.glob("*.yaml"), *paths.assessments_dir.glob("*.yml")])
+    files = spec_files(paths.assessments_dir)
     if not files:
         raise SpecError(NO_ASSESSMENTS.format(path=paths.assessments_dir))
     loaded: dict[str, Assessment] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import sys
 from pathlib import Path
@@ -13,9 +14,16 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from impact_assets.assessment import Assessment, discover_assessments, load_assessment
+from impact_assets.assessment import (
+    DUPLICATE_ASSESSMENT,
+    NO_ASSESSMENTS,
+    Assessment,
+    discover_assessments,
+    load_assessment,
+    spec_files,
+)
 from impact_assets.datasets import Rollout, simulate_batch, write_batch
-from impact_assets.errors import ImpactAssetsError
+from impact_assets.errors import ImpactAssetsError, SpecError
 from impact_assets.register import current_register
 from impact_assets.settings import ProjectPaths
 
@@ -510,45 +518,39 @@ def export(
         click.echo(str(path))
 
 
+def _problem(exc: ImpactAssetsError) -> dict:
+    return {
+        "type": type(exc).__name__,
+        "message": exc.message,
+        "context": {k: str(v) for k, v in exc.context.items()},
+    }
+
+
 def _checked(files: list[Path], paths: ProjectPaths) -> list[dict]:
     """Load each spec with its SQL; one result per file, errors kept, nothing run or written."""
-    results, seen = [], {}
+    results: list[dict] = []
+    seen: dict[str, Path] = {}
     for file in files:
         try:
             assessment = load_assessment(file, paths)
+            if assessment.id in seen:
+                raise SpecError(
+                    DUPLICATE_ASSESSMENT.format(
+                        id=assessment.id, first=seen[assessment.id], second=file
+                    ),
+                    context={"file": file},
+                )
         except ImpactAssetsError as exc:
-            results.append(
-                {
-                    "path": str(file),
-                    "valid": False,
-                    "error": {
-                        "type": type(exc).__name__,
-                        "message": exc.message,
-                        "context": {k: str(v) for k, v in exc.context.items()},
-                    },
-                }
-            )
+            results.append({"path": str(file), "valid": False, "error": _problem(exc)})
             continue
-        duplicate = seen.get(assessment.id)
-        seen[assessment.id] = str(file)
+        seen[assessment.id] = file
         results.append(
             {
                 "path": str(file),
-                "valid": duplicate is None,
+                "valid": True,
                 "id": assessment.id,
                 "sql_models": list(assessment.sql.order),
                 "register_entries": len(assessment.spec.register_entries),
-                **(
-                    {
-                        "error": {
-                            "type": "SpecError",
-                            "message": f"assessment id {assessment.id!r} is also used by {duplicate}",
-                            "context": {"file": str(file)},
-                        }
-                    }
-                    if duplicate
-                    else {}
-                ),
             }
         )
     return results
@@ -571,24 +573,19 @@ def validate(paths: ProjectPaths, path: Path | None, output: str) -> None:
     PATH is a spec file or a folder of them (default: the assessments folder). SQL models are read
     from the project's SQL folder.
     """
-    import json
-
     target = path or paths.assessments_dir
-    files = sorted([*target.glob("*.yaml"), *target.glob("*.yml")]) if target.is_dir() else [target]
-    if not files:
-        results = [
+    files = spec_files(target) if target.is_dir() else [target]
+    results = (
+        _checked(files, paths)
+        if files
+        else [
             {
                 "path": str(target),
                 "valid": False,
-                "error": {
-                    "type": "SpecError",
-                    "message": "no *.yaml or *.yml file here",
-                    "context": {},
-                },
+                "error": _problem(SpecError(NO_ASSESSMENTS.format(path=target))),
             }
         ]
-    else:
-        results = _checked(files, paths)
+    )
     valid = all(r["valid"] for r in results)
     if output == "json":
         click.echo(json.dumps({"valid": valid, "results": results}, indent=2))
@@ -636,8 +633,6 @@ def init(paths: ProjectPaths, name: str) -> None:
 )
 def schema(out_file: Path | None) -> None:
     """Print the JSON Schema of an assessment spec (for editor completion and validation)."""
-    import json
-
     from impact_assets.spec import json_schema
 
     text = json.dumps(json_schema(), indent=2) + "\n"

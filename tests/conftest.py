@@ -4,18 +4,37 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import yaml
 
-from impact_assets import ProjectPaths, discover_assessments
+from impact_assets import (
+    ProjectPaths,
+    assessment_job_name,
+    build_definitions,
+    discover_assessments,
+)
 from impact_assets.cli import simulate_days, train_version
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_SPEC = REPO / "assessments" / "credit_scoring.yaml"
 DAYS = [dt.date(2026, 3, 2), dt.date(2026, 3, 3)]
+
+
+def assess(
+    paths: ProjectPaths,
+    instance: dg.DagsterInstance,
+    days: Iterable[dt.date | str],
+    assessment_id: str = "credit_scoring",
+) -> list[dg.ExecuteInProcessResult]:
+    """Run the assessment job of ``assessment_id`` on each day; every run must succeed."""
+    job = build_definitions(paths).resolve_job_def(assessment_job_name(assessment_id))
+    results = [job.execute_in_process(partition_key=str(day), instance=instance) for day in days]
+    assert [r.success for r in results] == [True] * len(results)
+    return results
 
 
 @pytest.fixture(scope="session")

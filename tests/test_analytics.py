@@ -26,7 +26,8 @@ from impact_assets.analytics import (
 from impact_assets.datasets import Rollout, simulate_batch
 from impact_assets.settings import ProjectPaths
 
-from .conftest import DAYS, REPO, spec_variant, vendor_project
+from .conftest import DAYS, REPO, assess, spec_variant, vendor_project
+from .did_cells import did_cells
 
 ROWS = (  # decisions (score >= 0.5) of 8 applicants in two regions on 2026-03-02; one row the day after
     "id,day,region,outcome,score,loaded_at,amount\n"
@@ -371,12 +372,8 @@ def test_sensitivity_ranks_the_feature_that_carries_the_gap():
 
 
 def test_register_entry_on_a_sensitivity_result(demo_paths: ProjectPaths):
-    defs = build_definitions(demo_paths)
     with dg.instance_for_test() as instance:
-        result = defs.resolve_job_def(assessment_job_name("credit_scoring")).execute_in_process(
-            partition_key=DAYS[0].isoformat(), instance=instance
-        )
-        assert result.success
+        (result,) = assess(demo_paths, instance, DAYS[:1])
         messages = [e.user_message for e in instance.all_logs(result.run_id)]
     # the long steps say how far along they are in the run's log
     assert "feature 1/15 (checking_status): 5 permutations" in messages
@@ -395,50 +392,16 @@ def test_register_entry_on_a_sensitivity_result(demo_paths: ProjectPaths):
     assert entry == result[0] and result[1] == 5 and features == 15
 
 
-def _did_cells(
-    rng: np.random.Generator,
-    *,
-    effect: float,
-    trend: float = 0.0,
-    pre_days: int = 20,
-    post_days: int = 20,
-) -> pd.DataFrame:
-    rows = []
-    for d in range(pre_days + post_days):
-        post, shock = int(d >= pre_days), rng.normal(0, 0.02)
-        for treated in (0, 1):
-            p = (
-                0.6
-                + shock
-                + 0.05 * treated
-                + 0.01 * post
-                + effect * treated * post
-                + trend * treated * d
-            )
-            mean = rng.binomial(200, p) / 200
-            rows.append(
-                {
-                    "day": d,
-                    "treated": treated,
-                    "post": post,
-                    "mean": mean,
-                    "var": mean * (1 - mean) * 200 / 199,
-                    "n": 200,
-                }
-            )
-    return pd.DataFrame(rows)
-
-
 def test_did_covers_a_planted_effect_in_at_least_93_percent_of_datasets():
     rng = np.random.default_rng(2026)
-    estimates = [did_estimate(_did_cells(rng, effect=0.03)) for _ in range(400)]
+    estimates = [did_estimate(did_cells(rng, effect=0.03)) for _ in range(400)]
     covered = np.mean([e.ci_low <= 0.03 <= e.ci_high for e in estimates])
     assert covered >= 0.93
     assert abs(np.mean([e.estimate for e in estimates]) - 0.03) < 0.003
 
 
 def test_did_reports_a_failed_pre_trend():
-    estimate = did_estimate(_did_cells(np.random.default_rng(7), effect=0.03, trend=0.005))
+    estimate = did_estimate(did_cells(np.random.default_rng(7), effect=0.03, trend=0.005))
     assert estimate.pre_trend_ok is False and estimate.pre_trend_p < 0.05
     assert estimate.value is None and estimate.estimate is not None
     assert estimate.reason.startswith("pre-trend check failed")
@@ -447,7 +410,7 @@ def test_did_reports_a_failed_pre_trend():
 def test_the_pre_trend_check_keeps_its_size_on_a_short_pre_period():
     rng = np.random.default_rng(11)
     estimates = [
-        did_estimate(_did_cells(rng, effect=0.03, pre_days=4, post_days=7)) for _ in range(400)
+        did_estimate(did_cells(rng, effect=0.03, pre_days=4, post_days=7)) for _ in range(400)
     ]
     assert np.mean([not e.pre_trend_ok for e in estimates]) <= 0.08
 
@@ -464,7 +427,19 @@ def test_a_few_pre_period_days_near_a_line_are_not_a_trend():
         for g, m, n in ((1, treated[d], 714), (0, control[d], 2300))
     ]
     estimate = did_estimate(pd.DataFrame(rows))
-    assert estimate.pre_trend_slope == pytest.approx(-0.009, abs=1e-3)
+    # by hand: equal rows every day, so every gap has the same sampling variance (each segment's
+    # variance averaged over the 4 days, over its rows), the slope is the OLS slope, and the gaps sit
+    # so close to their line that no spread beyond sampling is estimated (Q < days - 2)
+    gaps = np.subtract(treated[:4], control[:4])
+    variance = (
+        np.mean([m * (1 - m) for m in treated[:4]]) / 714
+        + np.mean([m * (1 - m) for m in control[:4]]) / 2300
+    )
+    slope, intercept = np.polyfit(np.arange(4), gaps, 1)
+    assert np.sum((gaps - intercept - slope * np.arange(4)) ** 2) / variance < 2
+    expected_p = 2 * stats.norm.sf(abs(slope) / np.sqrt(variance / 5))  # 5: sum of (day - 1.5)^2
+    assert estimate.pre_trend_slope == pytest.approx(slope, rel=1e-9)
+    assert estimate.pre_trend_p == pytest.approx(expected_p, rel=1e-9)
     assert 0.2 < estimate.pre_trend_p < 0.5 and estimate.pre_trend_ok
     gain = (
         np.mean(treated[4:]) - np.mean(treated[:4]) - (np.mean(control[4:]) - np.mean(control[:4]))

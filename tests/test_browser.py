@@ -21,11 +21,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from impact_assets import ProjectPaths, assessment_job_name, build_definitions, discover_assessments
+from impact_assets import ProjectPaths, discover_assessments
 from impact_assets.cli import DAGSTER_YAML
 
 from ._servers import free_port, graphql, start_group, stop_group, wait_for
-from .conftest import DAYS, REPO
+from .conftest import DAYS, REPO, assess
 from .test_report import SECTIONS
 
 pytestmark = pytest.mark.slow
@@ -72,11 +72,8 @@ def webserver(demo_paths: ProjectPaths, tmp_path: Path) -> Iterator[int]:
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text(DAGSTER_YAML)
-    defs = build_definitions(demo_paths)
-    job = defs.resolve_job_def(assessment_job_name("credit_scoring"))
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        for day in DAYS:
-            assert job.execute_in_process(partition_key=day.isoformat(), instance=instance).success
+        assess(demo_paths, instance, DAYS)
     port = free_port()
     log = tmp_path / "webserver.log"
     env = {

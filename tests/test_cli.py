@@ -16,11 +16,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from impact_assets import ProjectPaths, assessment_job_name, build_definitions
+from impact_assets import ProjectPaths
 from impact_assets.cli import main
 from impact_assets.spec import json_schema
 
-from .conftest import DEMO_SPEC, REPO, spec_variant
+from .conftest import DEMO_SPEC, REPO, assess, spec_variant
 
 SCHEMA_FILE = REPO / "docs" / "assessment.schema.json"
 
@@ -68,7 +68,7 @@ def test_validate_rejects_two_specs_with_one_id(tmp_path: Path):
     code, out = _run("validate", "--format", "json", str(folder))
     results = json.loads(out)["results"]
     assert code == 1 and [r["valid"] for r in results] == [True, False]
-    assert "also used by" in results[1]["error"]["message"]
+    assert "is used by both" in results[1]["error"]["message"]
 
 
 def test_init_scaffolds_an_assessment_that_validates_and_runs(tmp_path: Path):
@@ -89,13 +89,8 @@ def test_init_scaffolds_an_assessment_that_validates_and_runs(tmp_path: Path):
     ]
     (data / "batch.csv").write_text("\n".join(rows) + "\n")
     paths = ProjectPaths.for_project(tmp_path)
-    defs = build_definitions(paths)
     with dg.instance_for_test() as instance:
-        assert (
-            defs.resolve_job_def(assessment_job_name("triage_access"))
-            .execute_in_process(partition_key=day, instance=instance)
-            .success
-        )
+        assess(paths, instance, [day], "triage_access")
     with duckdb.connect(str(paths.database), read_only=True) as conn:
         found = conn.execute(
             "SELECT value, status FROM impact.register_entries WHERE entry_id = 'decision_parity'"

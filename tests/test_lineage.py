@@ -36,7 +36,7 @@ from impact_assets.lineage import (
 )
 from impact_assets.sql import SqlProject, discover_models
 
-from .conftest import DAYS, REPO, vendor_project
+from .conftest import DAYS, REPO, assess, vendor_project
 
 SPEC_DIR = Path(os.environ.get("OPENLINEAGE_SPEC_DIR", Path(__file__).parent / "openlineage_spec"))
 CASES = sorted((Path(__file__).parent / "sql_cases").glob("*.yaml"))
@@ -106,11 +106,7 @@ def backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend
 def _assess(paths: ProjectPaths, instance: dg.DagsterInstance, days, *, release: bool = False):
     defs = build_definitions(paths)
     for day in days:
-        assert (
-            defs.resolve_job_def(assessment_job_name("credit_scoring"))
-            .execute_in_process(partition_key=day.isoformat(), instance=instance)
-            .success
-        )
+        assess(paths, instance, [day])
         if release:
             assert (
                 defs.resolve_job_def(release_job_name("credit_scoring"))

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from impact_assets import ProjectPaths, assessment_job_name, build_definitions
+from impact_assets import ProjectPaths
 
-from .conftest import DAYS
+from .conftest import DAYS, assess
 
 SECTIONS = [
     "What the model is for",
@@ -28,13 +28,8 @@ SECTIONS = [
 
 def test_the_demo_report_has_every_section_and_embeds_its_plots(demo_paths: ProjectPaths):
     day = DAYS[0].isoformat()
-    defs = build_definitions(demo_paths)
     with dg.instance_for_test() as instance:
-        assert (
-            defs.resolve_job_def(assessment_job_name("credit_scoring"))
-            .execute_in_process(partition_key=day, instance=instance)
-            .success
-        )
+        assess(demo_paths, instance, [day])
         event = instance.get_latest_materialization_event(
             dg.AssetKey(["credit_scoring", "impact_report"])
         )

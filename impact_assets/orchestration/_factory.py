@@ -21,15 +21,12 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from impact_assets import pipeline
+from impact_assets._markdown import markdown_table
 from impact_assets.assessment import Assessment
 from impact_assets.errors import DataContractError, ImpactAssetsError
 from impact_assets.modeling import PREDICTIONS_TABLE
 from impact_assets.orchestration._automation import build_automation
-from impact_assets.orchestration._markdown import (
-    markdown_table,
-    register_markdown,
-    selection_rates_markdown,
-)
+from impact_assets.orchestration._markdown import register_markdown, selection_rates_markdown
 from impact_assets.quality import QualityCheck, assessment_checks
 from impact_assets.register import STATUSES
 

@@ -16,7 +16,6 @@ import base64
 import datetime as dt
 import html
 import io
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ import duckdb
 import pandas as pd
 from markdown_it import MarkdownIt
 
+from impact_assets._markdown import markdown_cell, markdown_table
 from impact_assets.assessment import Assessment
 from impact_assets.storage import SCHEMA
 
@@ -37,28 +37,15 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 @dataclass(frozen=True)
 class Report:
     markdown: str
-    html: str
     markdown_path: Path
     html_path: Path
-    sections: tuple[str, ...]
     plots: int
-
-
-def _fmt(value: object, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and value != value):
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}"
-    return str(value).replace("|", "\\|").replace("\n", " ")
 
 
 def _table(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "_none_"
-    head = "| " + " | ".join(frame.columns) + " |"
-    rule = "|" + "---|" * len(frame.columns)
-    body = ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([head, rule, *body])
+    return markdown_table(list(frame.columns), frame.itertuples(index=False))
 
 
 def _png(draw: Callable[[Any], None], height: float, width: float = 7.0) -> str:
@@ -399,8 +386,8 @@ def build_report(
         (
             "Release decision and impact level",
             verdict
-            + f"\n\nImpact level **{snap['impact_level']}** (score {_fmt(snap['impact_score'])}; raw "
-            f"{_fmt(snap['raw_impact_score'])}, mitigation {_fmt(snap['mitigation_score'])}).",
+            + f"\n\nImpact level **{snap['impact_level']}** (score {markdown_cell(snap['impact_score'])}; raw "
+            f"{markdown_cell(snap['raw_impact_score'])}, mitigation {markdown_cell(snap['mitigation_score'])}).",
         )
     )
     sections.append(
@@ -544,25 +531,7 @@ def build_report(
     md_path, html_path = out_dir / "report.md", out_dir / "report.html"
     md_path.write_text(markdown, encoding="utf-8")
     html_path.write_text(_html(title, markdown), encoding="utf-8")
-    (out_dir / "report.json").write_text(
-        json.dumps(
-            {
-                "partition": partition_key,
-                "model_version": str(snap["model_version"]),
-                "snapshot_id": snap["snapshot_id"],
-                "sections": [s for s, _ in sections],
-            }
-        ),
-        encoding="utf-8",
-    )
-    return Report(
-        markdown,
-        html_path.read_text(encoding="utf-8"),
-        md_path,
-        html_path,
-        tuple(s for s, _ in sections),
-        len(plots),
-    )
+    return Report(markdown, md_path, html_path, len(plots))
 
 
 STYLE = (

@@ -176,7 +176,7 @@ class MlflowRegistrySpec(_Spec):
     artifact_location: str | None = Field(
         default=None,
         description="Where a new experiment keeps run artifacts (`{state_dir}` expands); default: the "
-        "tracking server's artifact root, or `{state_dir}/mlflow-artifacts` for a sqlite store.",
+        "tracking server's artifact root, or `{state_dir}/mlflow-artifacts` for a database store (sqlite, PostgreSQL, MySQL, SQL Server).",
     )
 
 
