@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from fairlearn.metrics import MetricFrame, selection_rate, true_positive_rate
 
 from impact_assets import ProjectPaths, assessment_job_name, build_definitions, register_check_name
 
-from .conftest import DAYS, REPO, VENDOR_ROWS, vendor_project
+from .conftest import DAYS, DEMO_SPEC, REPO, VENDOR_ROWS, assess, vendor_project
 
 EXPECTED_ASSETS = {
     "credit_scoring/raw_applications",
@@ -345,3 +346,55 @@ def test_release_approves_then_rolls_back_an_unfair_retrain(demo_paths: ProjectP
         "IV",
     ]  # mitigation credit is lost while the sex-parity control breaches
     assert actions == [("approval_parity_sex", "rollback")]
+
+
+def test_two_assessments_share_a_code_location_and_a_database_without_colliding(
+    demo_state: ProjectPaths, tmp_path: Path
+):
+    shutil.copytree(REPO / "dbt_like_sql", tmp_path / "dbt_like_sql")
+    (tmp_path / "assessments").mkdir()
+    shutil.copy(DEMO_SPEC, tmp_path / "assessments" / "credit_scoring.yaml")
+    shutil.copytree(demo_state.state_dir, tmp_path / "state")
+    paths = vendor_project(
+        ProjectPaths.for_project(tmp_path, state_dir=tmp_path / "state"), VENDOR_ROWS
+    )
+    defs = build_definitions(paths)
+    ids = ("credit_scoring", "vendor_scores")
+
+    graph = defs.resolve_asset_graph()
+    keys = graph.get_all_asset_keys()
+    assert {k.path[0] for k in keys} == set(ids)  # every key under its assessment's prefix
+    groups = {graph.get(k).group_name for k in keys}
+    assert groups == set(ids)
+    assert all(graph.get(k).group_name == k.path[0] for k in keys)
+    for names in (
+        [s.name for s in defs.schedules],
+        [s.name for s in defs.sensors if s.name != "impact_assets__lineage_sensor"],
+        [j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__")],
+    ):
+        assert len(names) == len(set(names))
+        assert {n.split("__")[0] for n in names} == set(ids)  # one of each per assessment
+    assert {s.name for s in defs.schedules} == {f"{i}__nightly" for i in ids}
+
+    day = DAYS[0].isoformat()
+    with dg.instance_for_test() as instance:
+        assess(paths, instance, [day], "credit_scoring")
+        assess(paths, instance, [day], "vendor_scores")
+    with duckdb.connect(str(paths.database), read_only=True) as conn:
+        snapshots = conn.execute(
+            "SELECT assessment_id, count(*) FROM impact.register_snapshots GROUP BY ALL ORDER BY 1"
+        ).fetchall()
+        entries = conn.execute(
+            "SELECT s.assessment_id, count(*) FROM impact.register_entries e "
+            "JOIN impact.register_snapshots s USING (snapshot_id) GROUP BY ALL ORDER BY 1"
+        ).fetchall()
+        schemas = {
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT table_schema FROM information_schema.tables "
+                "WHERE table_schema NOT IN ('impact', 'main')"
+            ).fetchall()
+        }
+    assert snapshots == [("credit_scoring", 1), ("vendor_scores", 1)]
+    assert entries == [("credit_scoring", 16), ("vendor_scores", 1)]
+    assert schemas == set(ids)  # each assessment's SQL models in a schema of its own

@@ -11,6 +11,7 @@ Asset keys are prefixed by the assessment id and all assets of an assessment for
 
 import contextlib
 import datetime
+import functools
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -907,6 +908,13 @@ def _release_assets(
     return [_release_decision, _promoted_model]
 
 
+@functools.cache
+def _duckdb_resource(database: str) -> DuckDBResource:
+    """One resource object per results database: assessments of one project share it, and
+    ``Definitions.merge`` accepts a resource key twice only when it is the same object."""
+    return DuckDBResource(database=database)
+
+
 def build_assessment_definitions(assessment: Assessment) -> dg.Definitions:
     """Assets, checks, job and resources of one assessment.
 
@@ -963,5 +971,5 @@ def build_assessment_definitions(assessment: Assessment) -> dg.Definitions:
         jobs=[job, release_job],
         schedules=schedules,
         sensors=sensors,
-        resources={DUCKDB_RESOURCE_KEY: DuckDBResource(database=str(assessment.paths.database))},
+        resources={DUCKDB_RESOURCE_KEY: _duckdb_resource(str(assessment.paths.database))},
     )
