@@ -24,6 +24,7 @@ from impact_assets.errors import (
 from impact_assets.orchestration import (
     assessment_job_name,
     build_assessment_definitions,
+    definitions_for,
     register_check_name,
     release_job_name,
 )
@@ -50,18 +51,5 @@ __all__ = [
 
 def build_definitions(paths: ProjectPaths) -> dg.Definitions:
     """Definitions of every assessment in ``paths.assessments_dir``, merged into one code location,
-    with the sensor that delivers their OpenLineage events.
-
-    Runs execute their steps in one process: every step writes the same DuckDB file, which takes one
-    writing process at a time, so separate step processes would only queue on its lock (and pay their
-    start-up each).
-    """
-    from impact_assets.lineage import lineage_sensor
-
-    assessments = discover_assessments(paths)
-    return dg.Definitions.merge(
-        *(build_assessment_definitions(a) for a in assessments),
-        dg.Definitions(
-            sensors=[lineage_sensor(assessments, paths)], executor=dg.in_process_executor
-        ),
-    )
+    with the sensor that delivers their OpenLineage events."""
+    return definitions_for(discover_assessments(paths), paths)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
 from impact_assets.errors import SpecError
 from impact_assets.settings import ProjectPaths
 
-__all__ = ["scaffold"]
+__all__ = ["first_of_year", "scaffold"]
 
 SPEC = """\
 # Impact assessment of {name}. Every key is explained in the README ("Assessment spec"); the JSON
@@ -71,6 +72,12 @@ SELECT
     score
 FROM {name}_decisions
 """
+
+
+def first_of_year() -> str:
+    """A scaffold's first partition: the first day of this year."""
+    return dt.date.today().replace(month=1, day=1).isoformat()
+
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 

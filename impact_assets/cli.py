@@ -612,10 +612,10 @@ def validate(paths: ProjectPaths, path: Path | None, output: str) -> None:
 @click.pass_obj
 def init(paths: ProjectPaths, name: str) -> None:
     """Scaffold a new assessment: NAME.yaml in the assessments folder and its SQL, with comments."""
-    from impact_assets._scaffold import scaffold
+    from impact_assets._scaffold import first_of_year, scaffold
 
     try:
-        written = scaffold(paths, name, start=dt.date.today().replace(month=1, day=1).isoformat())
+        written = scaffold(paths, name, start=first_of_year())
     except ImpactAssetsError as exc:
         raise click.ClickException(str(exc)) from None
     for path in written:

@@ -20,7 +20,7 @@ from impact_assets import ProjectPaths
 from impact_assets.cli import main
 from impact_assets.spec import json_schema
 
-from .conftest import DEMO_SPEC, REPO, assess, spec_variant
+from .conftest import DEMO_SPEC, REPO, assess, scaffold_batch, spec_variant
 
 SCHEMA_FILE = REPO / "docs" / "assessment.schema.json"
 
@@ -81,13 +81,7 @@ def test_init_scaffolds_an_assessment_that_validates_and_runs(tmp_path: Path):
 
     spec = yaml.safe_load((tmp_path / "assessments" / "triage_access.yaml").read_text())
     day = spec["partitions"]["start_date"]
-    data = tmp_path / "data" / "triage_access"
-    data.mkdir(parents=True)
-    rows = ["case_id,day,group,outcome,score,loaded_at"] + [
-        f"{i},{day},{'ab'[i % 2]},{int(i % 3 > 0)},{(i % 10) / 10:.1f},{day} 23:00"
-        for i in range(200)
-    ]
-    (data / "batch.csv").write_text("\n".join(rows) + "\n")
+    scaffold_batch(tmp_path, "triage_access", day)
     paths = ProjectPaths.for_project(tmp_path)
     with dg.instance_for_test() as instance:
         assess(paths, instance, [day], "triage_access")
@@ -95,7 +89,7 @@ def test_init_scaffolds_an_assessment_that_validates_and_runs(tmp_path: Path):
         found = conn.execute(
             "SELECT value, status FROM impact.register_entries WHERE entry_id = 'decision_parity'"
         ).fetchall()
-    # group a (even ids) scores 0, .2, .4, .6, .8 → 2/5 approved; group b 3/5: parity 2/3, a breach
+    # the batch's parity is 2/3 (see scaffold_batch)
     assert found == [(pytest.approx(2 / 3), "breach")]
 
 

@@ -5,6 +5,7 @@ from impact_assets.orchestration._factory import (
     RELEASE_CHECK,
     assessment_job_name,
     build_assessment_definitions,
+    definitions_for,
     register_check_name,
     release_job_name,
 )
@@ -14,6 +15,7 @@ __all__ = [
     "RELEASE_CHECK",
     "assessment_job_name",
     "build_assessment_definitions",
+    "definitions_for",
     "register_check_name",
     "release_job_name",
 ]

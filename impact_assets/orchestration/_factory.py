@@ -13,7 +13,7 @@ import contextlib
 import datetime
 import functools
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import dagster as dg
@@ -30,12 +30,14 @@ from impact_assets.orchestration._automation import build_automation
 from impact_assets.orchestration._markdown import register_markdown, selection_rates_markdown
 from impact_assets.quality import QualityCheck, assessment_checks
 from impact_assets.register import STATUSES
+from impact_assets.settings import ProjectPaths
 
 __all__ = [
     "DUCKDB_RESOURCE_KEY",
     "RELEASE_CHECK",
     "assessment_job_name",
     "build_assessment_definitions",
+    "definitions_for",
     "register_check_name",
     "release_job_name",
 ]
@@ -972,4 +974,22 @@ def build_assessment_definitions(assessment: Assessment) -> dg.Definitions:
         schedules=schedules,
         sensors=sensors,
         resources={DUCKDB_RESOURCE_KEY: _duckdb_resource(str(assessment.paths.database))},
+    )
+
+
+def definitions_for(assessments: Sequence[Assessment], paths: ProjectPaths) -> dg.Definitions:
+    """Definitions of ``assessments``, merged into one code location, with the sensor that delivers
+    their OpenLineage events.
+
+    Runs execute their steps in one process: every step writes the same DuckDB file, which takes one
+    writing process at a time, so separate step processes would only queue on its lock (and pay their
+    start-up each).
+    """
+    from impact_assets.lineage import lineage_sensor
+
+    return dg.Definitions.merge(
+        *(build_assessment_definitions(a) for a in assessments),
+        dg.Definitions(
+            sensors=[lineage_sensor(assessments, paths)], executor=dg.in_process_executor
+        ),
     )
