@@ -72,7 +72,12 @@ def simulate_days(
         if target.exists() and not overwrite:
             continue
         batch = simulate_batch(
-            day, rows=sim.rows_per_day, seed=sim.seed, drift_from=sim.drift_from, rollout=rollout
+            day,
+            rows=sim.rows_per_day,
+            seed=sim.seed,
+            drift_from=sim.drift_from,
+            rollout=rollout,
+            dataset=sim.dataset,
         )
         written.append(write_batch(batch, target))
     return written
@@ -97,9 +102,15 @@ def train_version(
             f"assessment {assessment.id!r} has no simulation section to draw training data from"
         )
     training_day = assessment.spec.partitions.start_date - dt.timedelta(days=1)
-    rows_frame = simulate_batch(training_day, rows=rows, seed=sim.seed + 1 + seed_offset)
+    rows_frame = simulate_batch(
+        training_day, rows=rows, seed=sim.seed + 1 + seed_offset, dataset=sim.dataset
+    )
     if not unfair:
         return train_model(assessment, rows_frame).version
+    if sim.dataset != "german_credit":
+        raise click.ClickException(
+            "the deliberately unfair retrain is built for german_credit only"
+        )
     women = rows_frame["personal_status_and_sex"].str.startswith("female") & (
         rows_frame["creditability"] == "good"
     )
@@ -128,7 +139,9 @@ def _print_causal(paths: ProjectPaths, assessment: Assessment) -> None:
             + (f" — {reason}" if reason else "")
         )
         if rollout is not None:
-            click.echo(f"  planted by the simulator: {rollout.planted_effect():+.4f}")
+            click.echo(
+                f"  planted by the simulator: {rollout.planted_effect(assessment.spec.simulation.dataset):+.4f}"
+            )
 
 
 def _print_actions(paths: ProjectPaths, assessment_id: str) -> None:
@@ -272,6 +285,7 @@ def demo(paths: ProjectPaths, days: int) -> None:
                     and decision == "approve"
                     and not rolled_back
                     and assessment.spec.simulation is not None
+                    and assessment.spec.simulation.unfair_retrain
                 ):
                     version = train_version(assessment, unfair=True)
                     click.echo(

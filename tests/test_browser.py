@@ -80,6 +80,7 @@ def webserver(demo_paths: ProjectPaths, tmp_path: Path) -> Iterator[int]:
         **os.environ,
         "DAGSTER_HOME": str(home),
         "IMPACT_ASSETS_HOME": str(demo_paths.state_dir),
+        "IMPACT_ASSETS_ASSESSMENTS_DIR": str(demo_paths.assessments_dir),
     }
     process = start_group(
         [

@@ -36,7 +36,13 @@ def test_validate_accepts_the_demo_in_text_and_json():
     code, out = _run("validate", "--format", "json")
     report = json.loads(out)
     assert code == 0 and report["valid"] is True
+    assert [r["id"] for r in report["results"]] == ["credit_scoring", "income_screening"]
     assert report["results"][0]["sql_models"] == ["stg_applications", "scored_applications"]
+
+
+def test_the_clinical_example_validates():
+    code, out = _run("validate", project=REPO / "examples" / "clinical_triage")
+    assert code == 0 and "clinical_triage, 5 register entries" in out, out
 
 
 def test_validate_names_what_is_wrong_and_where(tmp_path: Path):

@@ -36,7 +36,7 @@ from impact_assets.lineage import (
 )
 from impact_assets.sql import SqlProject, discover_models
 
-from .conftest import DAYS, REPO, assess, vendor_project
+from .conftest import DAYS, REPO, VENDOR_ROWS, assess, vendor_project
 
 SPEC_DIR = Path(os.environ.get("OPENLINEAGE_SPEC_DIR", Path(__file__).parent / "openlineage_spec"))
 CASES = sorted((Path(__file__).parent / "sql_cases").glob("*.yaml"))
@@ -318,9 +318,28 @@ def test_the_command_line_reports_pending_lineage(
     home.mkdir()
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("IMPACT_ASSETS_HOME", str(demo_paths.state_dir))
+    monkeypatch.setenv("IMPACT_ASSETS_ASSESSMENTS_DIR", str(demo_paths.assessments_dir))
     with dg.DagsterInstance.get() as instance:
         _assess(demo_paths, instance, DAYS[:1])
     runner = CliRunner()
     status = runner.invoke(main, ["--project-dir", str(REPO), "lineage", "--status"])
     assert status.exit_code == 1, status.output
     assert "pending: " in status.output and " events in 1 runs" in status.output
+
+
+def test_a_model_whose_column_lineage_cannot_be_resolved_keeps_its_table_lineage(
+    project: ProjectPaths,
+):
+    # `score` is both a source column and an output alias that the CASE reads: without the source's
+    # schema sqlglot cannot tell which, so the model's column lineage is unknown
+    sql = (
+        "SELECT id, CAST(day AS DATE) AS day, region, outcome, CAST(score AS DOUBLE) AS score, "
+        "CASE WHEN score >= 0.5 THEN 1 ELSE 0 END AS decision FROM vendor_file\n"
+    )
+    vendor_project(project, VENDOR_ROWS, sql=sql)
+    (assessment,) = discover_assessments(project)
+    assert assessment.sql.column_lineage["vendor_decisions"] is None
+    catalog = LineageCatalog([assessment], build_definitions(project).resolve_asset_graph())
+    model = catalog.assets[dg.AssetKey(["vendor_scores", "vendor", "vendor_decisions"])]
+    assert model.column_lineage == {}
+    assert [d.name for d in model.inputs] == [str(project.project_dir / "data" / "vendor.csv")]

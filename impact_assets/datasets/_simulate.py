@@ -1,12 +1,13 @@
-"""Daily application batches simulated from the bundled real German Credit records.
+"""Daily batches simulated from a bundled real dataset (German Credit, or Adult census income).
 
-Each batch resamples the 1,000 real applicants with replacement and adds realistic noise: loan
-amounts vary by about ±10 %, durations and ages shift by a few units, a small share of categorical
-answers and outcomes are redrawn. A batch depends only on the seed and its date, so any day can be
-regenerated identically. From ``drift_from`` on, batches drift: younger applicants and larger loans.
+Each batch resamples the real records with replacement and adds realistic noise: numeric attributes
+shift by a few units, a small share of categorical answers and outcomes are redrawn, and (German
+Credit) loan amounts vary by about ±10 %. A batch depends only on the seed and its date, so any day can
+be regenerated identically. From ``drift_from`` on, batches drift: three times as many people under
+30 and (German Credit) larger loans.
 
 The outcome column is included in each batch so outcome-based metrics (TPR, FPR) can be computed;
-in a real lender these arrive months later and are joined to the decision.
+in practice outcomes arrive later and are joined to the decision.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -22,27 +23,67 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-__all__ = ["Rollout", "load_german_credit", "simulate_batch", "write_batch"]
-
-_NUMERIC_NOISE = {"duration_in_month": (3, 4, 72), "age_in_years": (2, 19, 75)}
-_CATEGORICAL = (
-    "status_of_existing_checking_account",
-    "savings_account_and_bonds",
-    "present_employment_since",
-    "housing",
-    "job",
-    "purpose",
-)
+__all__ = [
+    "DATASETS",
+    "BundledDataset",
+    "Rollout",
+    "simulate_batch",
+    "write_batch",
+]
 
 
-def load_german_credit() -> pd.DataFrame:
-    """The 1,000 real applicants (see ``datasets/german_credit/SOURCE.md``)."""
-    with (
-        resources.files("impact_assets.datasets")
-        .joinpath("german_credit/german_credit.csv")
-        .open("r", encoding="utf-8") as fh
-    ):
-        return pd.read_csv(fh)
+@dataclass(frozen=True)
+class BundledDataset:
+    """A real dataset shipped in the package, and how the simulator varies it."""
+
+    name: str
+    file: str  # inside ``impact_assets/datasets``
+    outcome: str  # the outcome column
+    favourable: str  # its favourable value (repaid, earns over 50K)
+    unfavourable: str
+    age: str  # the age column (drift: more people under 30)
+    numeric_noise: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # spread, min, max
+    categorical: tuple[str, ...] = ()  # columns of which 2 % of answers are redrawn
+    amount: str | None = None  # a money column scaled by about ±10 % (and up when drifted)
+
+    def load(self) -> pd.DataFrame:
+        with resources.files("impact_assets.datasets").joinpath(self.file).open("rb") as fh:
+            return pd.read_csv(fh, compression="gzip" if self.file.endswith(".gz") else None)
+
+
+DATASETS = {
+    d.name: d
+    for d in (
+        BundledDataset(
+            name="german_credit",
+            file="german_credit/german_credit.csv",
+            outcome="creditability",
+            favourable="good",
+            unfavourable="bad",
+            age="age_in_years",
+            numeric_noise={"duration_in_month": (3, 4, 72), "age_in_years": (2, 19, 75)},
+            categorical=(
+                "status_of_existing_checking_account",
+                "savings_account_and_bonds",
+                "present_employment_since",
+                "housing",
+                "job",
+                "purpose",
+            ),
+            amount="credit_amount",
+        ),
+        BundledDataset(
+            name="adult",
+            file="adult/adult.csv.gz",
+            outcome="income",
+            favourable=">50K",
+            unfavourable="<=50K",
+            age="age",
+            numeric_noise={"age": (2, 17, 90), "hours_per_week": (2, 1, 99)},
+            categorical=("workclass", "occupation", "marital_status"),
+        ),
+    )
+}
 
 
 def _rng(seed: int, day: dt.date) -> np.random.Generator:
@@ -57,46 +98,50 @@ def simulate_batch(
     drift_from: dt.date | None = None,
     base: pd.DataFrame | None = None,
     rollout: Rollout | None = None,
+    dataset: str = "german_credit",
 ) -> pd.DataFrame:
-    """One day's applications.
+    """One day's applications, resampled from ``dataset`` (a key of :data:`DATASETS`).
 
     Args:
         day: The application date.
         rows: Expected number of applications (the actual count is Poisson around it).
         seed: Base seed; with ``day`` it fixes the batch.
         drift_from: First day of the drifted regime, if any.
-        base: Records to resample; the bundled German Credit data by default.
+        base: Records to resample; the dataset's bundled records by default.
         rollout: A new offer for one segment from a given day: its rows get ``offer_version`` 2
-            (others 1) and a share of its defaults is repaid instead, a planted effect on repayment.
+            (others 1) and a share of its unfavourable outcomes turns favourable, a planted effect.
+        dataset: Which bundled dataset, and so which columns get noise and drift.
 
     Example:
         >>> batch = simulate_batch(dt.date(2026, 1, 5), rows=200, seed=1)
         >>> sorted(batch.columns)[:3], batch["application_date"].nunique()
         (['age_in_years', 'application_date', 'application_id'], 1)
     """
-    base = load_german_credit() if base is None else base
+    spec = DATASETS[dataset]
+    base = spec.load() if base is None else base
     rng = _rng(seed, day)
     n = max(1, int(rng.poisson(rows)))
     drifted = drift_from is not None and day >= drift_from
     weights = np.ones(len(base))
     if drifted:
-        weights = np.where(base["age_in_years"] < 30, 3.0, 1.0)
+        weights = np.where(base[spec.age] < 30, 3.0, 1.0)
     picked = rng.choice(len(base), size=n, replace=True, p=weights / weights.sum())
     batch = base.iloc[picked].reset_index(drop=True).copy()
-    scale = rng.lognormal(mean=0.15 if drifted else 0.0, sigma=0.1, size=n)
-    batch["credit_amount"] = np.maximum(
-        250, np.round(batch["credit_amount"].to_numpy() * scale)
-    ).astype("int64")
-    for column, (spread, low, high) in _NUMERIC_NOISE.items():
+    if spec.amount is not None:
+        scale = rng.lognormal(mean=0.15 if drifted else 0.0, sigma=0.1, size=n)
+        batch[spec.amount] = np.maximum(
+            250, np.round(batch[spec.amount].to_numpy() * scale)
+        ).astype("int64")
+    for column, (spread, low, high) in spec.numeric_noise.items():
         shift = rng.integers(-spread, spread + 1, size=n)
         batch[column] = np.clip(batch[column].to_numpy() + shift, low, high).astype("int64")
-    for column in _CATEGORICAL:
+    for column in spec.categorical:
         redraw = rng.random(n) < 0.02
         if redraw.any():
             batch.loc[redraw, column] = rng.choice(base[column].to_numpy(), size=int(redraw.sum()))
     flip = rng.random(n) < 0.03
-    batch.loc[flip, "creditability"] = np.where(
-        batch.loc[flip, "creditability"] == "good", "bad", "good"
+    batch.loc[flip, spec.outcome] = np.where(
+        batch.loc[flip, spec.outcome] == spec.favourable, spec.unfavourable, spec.favourable
     )
     batch.insert(0, "application_id", [f"{day:%Y%m%d}-{i:06d}" for i in range(n)])
     batch.insert(1, "application_date", pd.Timestamp(day).date())
@@ -109,12 +154,12 @@ def simulate_batch(
     if rollout is not None and day >= rollout.start:
         treated = (batch[rollout.column].astype(str) == rollout.value).to_numpy()
         version[treated] = 2
-        repaid = (
+        turned = (
             treated
-            & (batch["creditability"] == "bad").to_numpy()
+            & (batch[spec.outcome] == spec.unfavourable).to_numpy()
             & (rng.random(n) < rollout.flip_to_good)
         )
-        batch.loc[repaid, "creditability"] = "good"
+        batch.loc[turned, spec.outcome] = spec.favourable
     batch["offer_version"] = version
     return batch
 
@@ -128,11 +173,12 @@ class Rollout:
     start: dt.date
     flip_to_good: float
 
-    def planted_effect(self, base: pd.DataFrame | None = None) -> float:
-        """The expected rise of the segment's repayment rate: the flipped share of its default rate."""
-        base = load_german_credit() if base is None else base
+    def planted_effect(self, dataset: str = "german_credit") -> float:
+        """The expected rise of the segment's favourable rate: the flipped share of its unfavourable one."""
+        spec = DATASETS[dataset]
+        base = spec.load()
         segment = base[base[self.column].astype(str) == self.value]
-        return self.flip_to_good * float((segment["creditability"] == "bad").mean())
+        return self.flip_to_good * float((segment[spec.outcome] == spec.unfavourable).mean())
 
 
 def write_batch(batch: pd.DataFrame, path: Path) -> Path:

@@ -107,7 +107,8 @@ class LineageCatalog:
             model = assessment.sql.models.get(name)
             lineage: dict[str, list[tuple[Dataset, str]]] = {}
             if model is not None and len(node.key.path) == 2 + len(model.prefix):
-                for column, deps in assessment.sql.column_lineage.get(name, {}).items():
+                # None: sqlglot could not resolve the columns (e.g. an unknown source schema)
+                for column, deps in (assessment.sql.column_lineage.get(name) or {}).items():
                     lineage[column] = [
                         (self._table_of(assessment, d.table), d.column) for d in deps
                     ]

@@ -560,7 +560,7 @@ class PartitionsSpec(_Spec):
 
 
 class SimulatedRollout(_Spec):
-    """Demo only: a new offer (version 2) rolled out to one segment, with a planted effect on repayment."""
+    """Demo only: a new offer (version 2) rolled out to one segment, with a planted effect on its outcome."""
 
     column: str = Field(description="Raw column that defines the segment, e.g. `purpose`.")
     value: str = Field(description="Its value for the treated segment, e.g. `car (new)`.")
@@ -573,22 +573,35 @@ class SimulatedRollout(_Spec):
         default=0.3,
         gt=0,
         le=1,
-        description="After the rollout, this share of the segment's defaults is repaid instead.",
+        description="After the rollout, this share of the segment's unfavourable outcomes turns favourable.",
     )
 
 
 class SimulationSpec(_Spec):
     """Demo only: how the simulator turns a bundled real dataset into daily batches."""
 
-    dataset: Literal["german_credit"]
+    dataset: Literal["german_credit", "adult"] = Field(
+        description="The bundled real data resampled into daily batches (German Credit, or Adult census income)."
+    )
     source: Identifier = Field(description="The source whose landing files the simulator writes.")
     rows_per_day: int = Field(default=3000, ge=1, le=10_000_000)
     seed: int = 0
     drift_from: dt.date | None = Field(
         default=None,
-        description="From this date on, batches drift (younger applicants, larger loans).",
+        description="From this date on, batches drift (three times as many people under 30; German Credit: larger loans).",
     )
     rollout: SimulatedRollout | None = None
+    unfair_retrain: bool = Field(
+        default=False,
+        description="German Credit only: `make demo` then retrains a deliberately unfair version (sees sex, "
+        "learned from outcomes degraded for women) to show the rollback.",
+    )
+
+    @model_validator(mode="after")
+    def _unfair_needs_german_credit(self) -> SimulationSpec:
+        if self.unfair_retrain and self.dataset != "german_credit":
+            raise ValueError("unfair_retrain is built for the german_credit dataset only")
+        return self
 
 
 class KpiSpec(_Spec):
