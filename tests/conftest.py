@@ -37,11 +37,14 @@ def assess(
     return results
 
 
-def credit_scoring_only(state_dir: Path) -> ProjectPaths:
-    """The repo's SQL and its credit-scoring assessment alone (the spec copied beside ``state_dir``)."""
+def alone(spec: Path | dict, state_dir: Path, name: str = DEMO_SPEC.name) -> ProjectPaths:
+    """The repo's SQL with one assessment: ``spec`` (a file, or its data) in a folder beside ``state_dir``."""
     folder = state_dir.parent / f"{state_dir.name}-assessments"
     folder.mkdir(exist_ok=True)
-    shutil.copy(DEMO_SPEC, folder / DEMO_SPEC.name)
+    if isinstance(spec, Path):
+        shutil.copy(spec, folder / name)
+    else:
+        (folder / name).write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
     return ProjectPaths(
         project_dir=REPO, assessments_dir=folder, sql_dir=REPO / "dbt_like_sql", state_dir=state_dir
     )
@@ -50,7 +53,7 @@ def credit_scoring_only(state_dir: Path) -> ProjectPaths:
 @pytest.fixture(scope="session")
 def demo_state(tmp_path_factory: pytest.TempPathFactory) -> ProjectPaths:
     """The credit-scoring demo, with two simulated days and a trained model in a tmp state dir."""
-    paths = credit_scoring_only(tmp_path_factory.mktemp("state"))
+    paths = alone(DEMO_SPEC, tmp_path_factory.mktemp("state"))
     (assessment,) = discover_assessments(paths)
     simulate_days(assessment, DAYS)
     train_version(assessment)
@@ -62,7 +65,7 @@ def demo_paths(demo_state: ProjectPaths, tmp_path: Path) -> ProjectPaths:
     """A private copy of the demo state, so a test can write to it freely."""
     state = tmp_path / "state"
     shutil.copytree(demo_state.state_dir, state)
-    return credit_scoring_only(state)
+    return alone(DEMO_SPEC, state)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from impact_assets import ProjectPaths, discover_assessments
 from impact_assets.cli import DAGSTER_YAML, simulate_days, train_version
 
 from ._servers import free_port, graphql, start_group, stop_group, wait_for
-from .conftest import REPO
+from .conftest import DEMO_SPEC, REPO, alone
 
 pytestmark = pytest.mark.slow
 STARTUP_SECONDS = 180
@@ -30,19 +30,9 @@ RUN_SECONDS = 300
 @pytest.fixture
 def project_state(tmp_path: Path) -> ProjectPaths:
     """The demo assessment with a 5 s sensor interval, yesterday's batch and model version 1."""
-    assessments = tmp_path / "assessments"
-    assessments.mkdir()
-    spec = yaml.safe_load((REPO / "assessments" / "credit_scoring.yaml").read_text())
+    spec = yaml.safe_load(DEMO_SPEC.read_text())
     spec["orchestration"] = {"sensor_interval_seconds": 5}
-    (assessments / "credit_scoring.yaml").write_text(
-        yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
-    )
-    paths = ProjectPaths(
-        project_dir=REPO,
-        assessments_dir=assessments,
-        sql_dir=REPO / "dbt_like_sql",
-        state_dir=tmp_path / "state",
-    )
+    paths = alone(spec, tmp_path / "state")
     (assessment,) = discover_assessments(paths)
     simulate_days(assessment, [dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)])
     train_version(assessment)

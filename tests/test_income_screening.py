@@ -4,7 +4,6 @@ fairlearn on the scored rows."""
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -13,25 +12,17 @@ import numpy as np
 import pytest
 from fairlearn.metrics import MetricFrame, count, selection_rate, true_positive_rate
 
-from impact_assets import ProjectPaths, discover_assessments
+from impact_assets import discover_assessments
 from impact_assets.cli import simulate_days, train_version
 from impact_assets.datasets import DATASETS, simulate_batch
 
-from .conftest import REPO, assess
+from .conftest import REPO, alone, assess
 
 INCOME_SPEC = REPO / "assessments" / "income_screening.yaml"
 
 
 def test_the_income_screening_runs_from_yaml_and_sql_alone(tmp_path: Path):
-    folder = tmp_path / "assessments"
-    folder.mkdir()
-    shutil.copy(INCOME_SPEC, folder / INCOME_SPEC.name)
-    paths = ProjectPaths(
-        project_dir=REPO,
-        assessments_dir=folder,
-        sql_dir=REPO / "dbt_like_sql",
-        state_dir=tmp_path / "state",
-    )
+    paths = alone(INCOME_SPEC, tmp_path / "state", INCOME_SPEC.name)
     (assessment,) = discover_assessments(paths)
     day = dt.date(2026, 3, 2)
     simulate_days(assessment, [day])

@@ -19,7 +19,7 @@ from impact_assets import (
 from impact_assets.cli import simulate_days, train_version
 from impact_assets.modeling import MlflowModelRegistry
 
-from .conftest import DAYS, DEMO_SPEC, REPO
+from .conftest import DAYS, DEMO_SPEC, alone
 
 pytest.importorskip("mlflow")
 
@@ -31,16 +31,7 @@ def mlflow_paths(tmp_path: Path) -> ProjectPaths:
         "model_name": "credit_scoring_logreg",
         "tracking_uri": "sqlite:///{state_dir}/mlflow.db",
     }
-    (tmp_path / "assessments").mkdir()
-    (tmp_path / "assessments" / "credit_scoring.yaml").write_text(
-        yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
-    )
-    return ProjectPaths(
-        project_dir=REPO,
-        assessments_dir=tmp_path / "assessments",
-        sql_dir=REPO / "dbt_like_sql",
-        state_dir=tmp_path / "state",
-    )
+    return alone(spec, tmp_path / "state")
 
 
 def test_assessment_scores_decides_and_promotes_through_mlflow(mlflow_paths: ProjectPaths):
