@@ -645,11 +645,14 @@ def init(paths: ProjectPaths, name: str) -> None:
     default=None,
     help="Write to this file instead of standard output.",
 )
-def schema(out_file: Path | None) -> None:
+@click.option(
+    "--markdown", is_flag=True, help="The reference of every key as Markdown tables instead."
+)
+def schema(out_file: Path | None, markdown: bool) -> None:
     """Print the JSON Schema of an assessment spec (for editor completion and validation)."""
-    from impact_assets.spec import json_schema
+    from impact_assets.spec import json_schema, markdown_reference
 
-    text = json.dumps(json_schema(), indent=2) + "\n"
+    text = markdown_reference() if markdown else json.dumps(json_schema(), indent=2) + "\n"
     if out_file is None:
         click.echo(text, nl=False)
     else:

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from impact_assets import ProjectPaths
 from impact_assets.cli import main
-from impact_assets.spec import json_schema
+from impact_assets.spec import json_schema, markdown_reference
 
 from .conftest import DEMO_SPEC, REPO, assess, scaffold_batch, spec_variant
 
@@ -99,8 +99,11 @@ def test_init_scaffolds_an_assessment_that_validates_and_runs(tmp_path: Path):
     assert found == [(pytest.approx(2 / 3), "breach")]
 
 
-def test_the_published_json_schema_is_current_and_checks_the_demo():
+def test_the_published_json_schema_and_reference_are_current_and_check_the_demo():
     assert json.loads(SCHEMA_FILE.read_text()) == json_schema()
+    reference = (REPO / "docs" / "spec-reference.md").read_text()
+    assert reference == markdown_reference()
+    assert "|  |\n" not in reference  # every key has a meaning
     code, out = _run("schema")
     assert code == 0 and json.loads(out) == json_schema()
     validator = jsonschema.Draft202012Validator(json_schema())

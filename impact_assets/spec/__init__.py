@@ -50,7 +50,7 @@ from impact_assets.spec._models import (
     Thresholds,
     intersection_name,
 )
-from impact_assets.spec._schema import SCHEMA_ID, json_schema
+from impact_assets.spec._schema import SCHEMA_ID, json_schema, markdown_reference
 
 __all__ = [
     "DECISION_METRICS",
@@ -104,5 +104,6 @@ __all__ = [
     "intersection_name",
     "json_schema",
     "load_spec",
+    "markdown_reference",
     "spec_error",
 ]

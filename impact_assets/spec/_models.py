@@ -127,7 +127,11 @@ Cron = Annotated[str, AfterValidator(_cron)]
 
 class _Spec(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True
+        extra="forbid",
+        frozen=True,
+        validate_by_name=True,
+        validate_by_alias=True,
+        use_attribute_docstrings=True,  # a field's docstring is its description in the JSON Schema
     )
 
 
@@ -135,7 +139,9 @@ class Stakeholder(_Spec):
     """A group of people or an organisation the model affects."""
 
     id: Identifier
+    """Identifier that register entries use."""
     description: NonEmptyText
+    """Who they are and how the model can harm or help them."""
 
 
 class SourceSpec(_Spec):
@@ -145,6 +151,7 @@ class SourceSpec(_Spec):
         description="Glob of the files; `{state_dir}`/`{project_dir}` placeholders, else relative to the project."
     )
     format: Literal["parquet", "csv"] = "parquet"
+    """File format."""
     partition_column: ColumnName | None = Field(
         default=None,
         description="Column holding the partition date; defaults to the bindings' partition column.",
@@ -154,18 +161,21 @@ class SourceSpec(_Spec):
         description="When each row was extracted or loaded; with `quality.freshness` it gives the derived check that each partition's batch is fresh.",
     )
     description: str = ""
+    """Shown in the UI."""
 
 
 class SqlSpec(_Spec):
     """Which ``dbt_like_sql`` files belong to this assessment (globs relative to the SQL folder)."""
 
     paths: tuple[NonEmptyText, ...] = ("**/*.sql",)
+    """Globs of this assessment's `.sql` files under the SQL folder."""
 
 
 class MlflowRegistrySpec(_Spec):
     """MLflow's model registry instead of the local folder (needs ``impact-assets[mlflow]``)."""
 
     model_name: NonEmptyText
+    """Registered model name in MLflow."""
     tracking_uri: str | None = Field(
         default=None,
         description="Default: MLflow's own MLFLOW_TRACKING_URI. Credentials come from MLflow's environment variables.",
@@ -184,25 +194,32 @@ class RegistryScoring(_Spec):
     """Score partitions with the newest usable version in the model registry."""
 
     mlflow: MlflowRegistrySpec | None = None
+    """Use MLflow's model registry instead of the local folder."""
 
     path: str | None = Field(
         default=None, description="Registry folder; default `{state_dir}/models/<assessment id>`."
     )
     features_table: Identifier = Field(description="SQL model holding one row per case to score.")
     id_column: ColumnName
+    """Column identifying a case in the features table."""
     features: tuple[ColumnName, ...] = Field(min_length=1)
+    """Columns the model is trained on and scores with."""
     label: ColumnName = Field(
         description="Outcome column the demo model is trained on (1 = positive label)."
     )
     decision_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    """A score at or above it is a positive decision."""
 
 
 class ModelSpec(_Spec):
     """The model under assessment."""
 
     name: Identifier
+    """Name of the model (for people; versions come from the registry)."""
     task: Literal["binary_classification"] = "binary_classification"
+    """The task the model performs."""
     positive_label: int | str = 1
+    """Label and decision value that counts as positive (the favourable outcome)."""
     registry: RegistryScoring | None = Field(
         default=None,
         description="Score with the project's model registry; omit when the scored table already holds decisions and scores made elsewhere.",
@@ -213,22 +230,34 @@ class SensitiveFeature(_Spec):
     """A column whose groups are compared; ``values`` lists the groups expected in the data."""
 
     name: ColumnName
+    """Column of the scored table."""
     values: tuple[str, ...] | None = None
+    """Every value it may take; others fail a quality check."""
     description: str = ""
+    """What the feature is and how it was recorded."""
 
 
 class Bindings(_Spec):
     """Which table holds the scored rows and what its columns mean."""
 
     scored_table: Identifier
+    """SQL model with one row per decision."""
     id_column: ColumnName
+    """Column identifying a decision."""
     partition_column: ColumnName
+    """Date column of the daily partition."""
     label: ColumnName
+    """Observed outcome (binary)."""
     prediction: ColumnName
+    """The model's decision (binary)."""
     score: ColumnName | None = None
+    """The model's score in [0, 1], if any; gives AUC, Brier score and calibration."""
     sensitive_features: tuple[SensitiveFeature, ...] = Field(min_length=1)
+    """Columns whose groups are compared."""
     intersections: tuple[tuple[ColumnName, ...], ...] = ()
+    """Lists of sensitive features whose combined groups are compared too, named like `sex×age_band`."""
     min_group_size: int = Field(default=30, ge=1)
+    """Groups with fewer rows are reported as suppressed (no value, reason given), never as passing."""
     missing_groups: Literal["group", "reject"] = Field(
         default="group",
         description="NULL in a sensitive feature: report as its own group `(missing)`, or reject the partition.",
@@ -264,8 +293,11 @@ class Thresholds(_Spec):
     """When a value warns or breaches. ``higher_is_better``: breach below ``breach``, warn below ``warn``."""
 
     direction: Literal["higher_is_better", "lower_is_better"]
+    """Whether higher or lower values are better."""
     warn: float | None = None
+    """Beyond it (on the bad side) the entry is `warn`."""
     breach: float
+    """Beyond it (on the bad side) the entry is `breach`."""
     decide_on: Literal["value", "interval"] = Field(
         default="value",
         description="`interval`: escalate only when the whole confidence interval lies beyond a threshold; a point estimate beyond `breach` whose interval is not wholly beyond it is a `warn`.",
@@ -289,18 +321,26 @@ class GroupMetricRef(_Spec):
     """A group metric: one group of one feature set (``overall``/``overall`` for all rows)."""
 
     source: Literal["group_metric"]
+    """Evaluates a metric of one group (or overall)."""
     metric: Literal[GROUP_METRICS]  # type: ignore[valid-type]
+    """The group metric."""
     feature_set: str = OVERALL
+    """Sensitive feature or intersection; `overall` for all rows."""
     group: str = OVERALL
+    """Group of the feature set (e.g. `female×<25`); `overall` for all rows."""
 
 
 class DisparityRef(_Spec):
     """A disparity of a metric across the groups of one feature set, with fairlearn's semantics."""
 
     source: Literal["disparity"]
+    """Evaluates a disparity between groups."""
     metric: Literal[DISPARITY_METRICS]  # type: ignore[valid-type]
+    """Group metric compared, or `demographic_parity`, `equal_opportunity`, `equalized_odds`."""
     feature_set: str
+    """Sensitive feature or intersection (e.g. `sex×age_band`)."""
     method: Literal["difference", "ratio"]
+    """`difference` (largest gap) or `ratio` (smallest over largest), as fairlearn."""
     relative_to: str = Field(
         default="between_groups",
         description="`between_groups`, `to_overall`, or a reference group declared in `fairness.reference_groups`.",
@@ -311,60 +351,83 @@ class QualityRef(_Spec):
     """A data-quality result: one check on one table (its latest evaluation on the partition)."""
 
     source: Literal["quality"]
+    """Evaluates the latest result of a data-quality check."""
     table: str
+    """Table the check runs on."""
     check: str
+    """Name of the asset check (e.g. `repaid_values_are_not_null`)."""
     metric: Literal["unexpected_percent", "unexpected_count", "observed_value", "success"] = (
         "unexpected_percent"
     )
+    """Which number of the result."""
     feature_set: str = OVERALL
+    """Only `overall`: checks run on whole partitions."""
 
 
 class KpiRef(_Spec):
     """A KPI or cost-benefit result (``net_benefit``, ``value_fp``...) of one group of one feature set."""
 
     source: Literal["kpi"]
+    """Evaluates a KPI or cost-benefit result."""
     kpi: str
+    """Name of a KPI, or a cost-benefit result (`net_benefit`, `net_benefit_per_decision`, `value_tp`...)."""
     feature_set: str = OVERALL
+    """Sensitive feature or intersection; `overall` for all rows."""
     group: str = OVERALL
+    """Group of the feature set; `overall` for all rows."""
 
 
 class DriftRef(_Spec):
     """A drift statistic of one column against the reference snapshot."""
 
     source: Literal["drift"]
+    """Evaluates a drift statistic."""
     column: str
+    """Column of the scored table (a feature, the score, the label or a sensitive feature)."""
     statistic: Literal[
         "psi", "ks", "ks_pvalue", "chi_square", "chi_square_pvalue", "js_distance"
     ] = "psi"
+    """Which statistic of the column."""
 
 
 class ScenarioRef(_Spec):
     """A result of a scenario: a KPI, cost-benefit result, selection rate or demographic parity."""
 
     source: Literal["scenario"]
+    """Evaluates a scenario result."""
     scenario: str
+    """Name of an `analytics.scenarios` entry."""
     variant: str = Field(
         default="", description="For a threshold sweep: the threshold, e.g. `0.4`."
     )
     metric: str
+    """Result of the scenario (a rate, a KPI or a disparity, e.g. `demographic_parity_ratio`)."""
     feature_set: str = OVERALL
+    """Sensitive feature or intersection; `overall` for all rows."""
     group: str = OVERALL
+    """Group of the feature set; `overall` for all rows."""
 
 
 class SensitivityRef(_Spec):
     """How much permuting one feature changes the watched disparity (or accuracy), on average."""
 
     source: Literal["sensitivity"]
+    """Evaluates a sensitivity result."""
     feature: str
+    """Model feature permuted."""
     metric: Literal["disparity", "accuracy"] = "disparity"
+    """Change of the watched `disparity` or of `accuracy`."""
     statistic: Literal["mean_change", "abs_mean_change"] = "abs_mean_change"
+    """`mean_change` or `abs_mean_change` over the repeats."""
 
 
 class CausalRef(_Spec):
     """A causal estimate (the effect, with its interval; no value when the pre-trend check fails)."""
 
     source: Literal["causal"]
+    """Evaluates a causal estimate."""
     estimate: str
+    """Name of an `analytics.causal` estimate."""
 
 
 MetricRef = Annotated[
@@ -384,14 +447,22 @@ class RegisterEntry(_Spec):
     """One anticipated outcome of the model, how it is measured and what a breach triggers."""
 
     id: Identifier
+    """Identifier of the entry; its asset check is `<id>_within_thresholds`."""
     outcome: NonEmptyText = Field(description="The anticipated outcome, in plain language.")
     stakeholder: Identifier
+    """Who is affected: an `id` of `stakeholders`."""
     impact: Literal["harm", "benefit"]
+    """Whether the outcome is a harm to avoid or a benefit to keep."""
     measure: MetricRef
+    """The result that measures the outcome; `source` picks its kind."""
     thresholds: Thresholds
+    """When the value is a warning or a breach."""
     owner: NonEmptyText
+    """Who owns the governance actions the entry opens."""
     action: Literal["notify", "review", "block_release", "rollback"] = "review"
+    """Action a breach opens: `notify`, `review`, `block_release` (holds the release) or `rollback`."""
     frameworks: tuple[str, ...] = ()
+    """Free-text tags of the rules the entry serves (e.g. `EU AI Act Annex III 5(b)`)."""
 
 
 class BootstrapSpec(_Spec):
@@ -399,13 +470,16 @@ class BootstrapSpec(_Spec):
 
     resamples: int = Field(default=1000, ge=0, le=100_000, description="0 turns intervals off.")
     level: float = Field(default=0.95, gt=0.0, lt=1.0)
+    """Confidence level of the intervals."""
     seed: int = 0
+    """Seed of the resampling (results are reproducible)."""
 
 
 class FairnessSpec(_Spec):
     """How group metrics and disparities are computed."""
 
     bootstrap: BootstrapSpec = BootstrapSpec()
+    """Bootstrap confidence intervals of every group metric and disparity."""
     calibration_bins: int = Field(
         default=10,
         ge=2,
@@ -437,6 +511,7 @@ class ExpectationSpec(_Spec):
         description="The expectation's arguments (`column`, `min_value`, `value_set`, `mostly`...).",
     )
     severity: Literal["warn", "error"] = "error"
+    """Severity of the asset check when it fails."""
     blocking: bool = Field(
         default=False,
         description="A failure with severity `error` stops fairness metrics and register evaluation for the partition.",
@@ -466,6 +541,7 @@ class FreshnessSpec(_Spec):
         description="How recent, before the deadline, the last update must be.",
     )
     severity: Literal["warn", "error"] = "warn"
+    """Severity of the freshness check."""
     blocking: bool = Field(
         default=False, description="A stale batch stops fairness metrics and the register."
     )
@@ -479,7 +555,9 @@ class QualitySpec(_Spec):
         description="Add the expectations derived from the bindings (binary label and decision, score in [0, 1], declared groups, non-empty partition).",
     )
     tables: dict[str, tuple[ExpectationSpec, ...]] = Field(default_factory=dict)
+    """Table (SQL model, source or `predictions`) to its expectations."""
     freshness: FreshnessSpec | None = FreshnessSpec()
+    """The `batch_is_fresh` check of sources with a `loaded_at_column`; null turns it off."""
 
 
 class GovernanceSpec(_Spec):
@@ -513,6 +591,7 @@ class ImpactQuestion(_Spec):
     """One answered question of the impact questionnaire (after the Canada Algorithmic Impact Assessment)."""
 
     question: NonEmptyText
+    """The question, as asked."""
     points: int = Field(ge=0, description="Points of the answer given.")
     max: int = Field(ge=1, description="Points of the highest-scoring answer.")
     control: Identifier | None = Field(
@@ -530,20 +609,25 @@ class ImpactLevelSpec(_Spec):
     """Questionnaire answers giving the raw impact score and the mitigation score."""
 
     impact: tuple[ImpactQuestion, ...] = Field(min_length=1)
+    """Questions on the model's potential impact."""
     mitigation: tuple[ImpactQuestion, ...] = ()
+    """Questions on mitigations; those with a `control` count only while its entry passes."""
 
 
 class ScheduleSpec(_Spec):
     """When the nightly assessment of the previous day runs."""
 
     cron: Cron = "0 2 * * *"
+    """Cron expression of the nightly run."""
     timezone: str = "UTC"
+    """Timezone of the cron expression."""
 
 
 class OrchestrationSpec(_Spec):
     """Schedule and sensors of the assessment."""
 
     schedule: ScheduleSpec = ScheduleSpec()
+    """The nightly schedule that assesses the previous day."""
     sensor_interval_seconds: int = Field(
         default=60,
         ge=5,
@@ -556,7 +640,9 @@ class PartitionsSpec(_Spec):
     """Daily partitions of the assessment."""
 
     start_date: dt.date
+    """First day with data."""
     timezone: str = "UTC"
+    """Timezone of the days."""
 
 
 class SimulatedRollout(_Spec):
@@ -585,12 +671,15 @@ class SimulationSpec(_Spec):
     )
     source: Identifier = Field(description="The source whose landing files the simulator writes.")
     rows_per_day: int = Field(default=3000, ge=1, le=10_000_000)
+    """Expected rows of a daily batch (Poisson)."""
     seed: int = 0
+    """Seed; with the date it fixes a batch."""
     drift_from: dt.date | None = Field(
         default=None,
         description="From this date on, batches drift (three times as many people under 30; German Credit: larger loans).",
     )
     rollout: SimulatedRollout | None = None
+    """A planted rollout for the causal estimate."""
     unfair_retrain: bool = Field(
         default=False,
         description="German Credit only: `make demo` then retrains a deliberately unfair version (sees sex, "
@@ -608,10 +697,12 @@ class KpiSpec(_Spec):
     """A business KPI: a SQL aggregate over the partition's scored rows, overall and per group."""
 
     name: Identifier
+    """Name of the KPI; register entries refer to it."""
     sql: NonEmptyText = Field(
         description="A DuckDB aggregate expression over the scored table's columns, e.g. `avg(approved)`."
     )
     description: str = ""
+    """Shown in the UI and the report."""
 
 
 class CostBenefitSpec(_Spec):
@@ -623,6 +714,7 @@ class CostBenefitSpec(_Spec):
     tn: float | NonEmptyText = Field(description="Negative decision, negative outcome.")
     fn: float | NonEmptyText = Field(description="Negative decision, positive outcome.")
     currency: str = "EUR"
+    """Unit of the values, shown with them."""
 
 
 class DriftSpec(_Spec):
@@ -643,8 +735,11 @@ class ScenarioSpec(_Spec):
     """A what-if: the partition re-evaluated under a changed threshold, group mix, feature or base rate."""
 
     name: Identifier
+    """Name of the scenario; register entries refer to it."""
     kind: Literal["threshold_sweep", "group_mix", "feature_shift", "base_rate"]
+    """`threshold_sweep`, `group_mix` (reweighted groups), `feature_shift` (re-scored by the model) or `base_rate`."""
     description: str = ""
+    """Shown in the UI and the report."""
     thresholds: tuple[Annotated[float, Field(ge=0, le=1)], ...] = Field(
         default=(), description="threshold_sweep: decision thresholds on the score."
     )
@@ -685,21 +780,27 @@ class SensitivitySpec(_Spec):
     metric: Literal["demographic_parity_ratio", "demographic_parity_difference"] = (
         "demographic_parity_ratio"
     )
+    """The disparity watched."""
     repeats: int = Field(default=5, ge=2, le=100)
+    """Permutations per feature."""
     seed: int = 0
+    """Seed of the permutations."""
 
 
 class RolloutMarker(_Spec):
     """A column of the scored rows that marks what the rollout changed (e.g. `offer_version` = `2`)."""
 
     column: ColumnName
+    """Column of the scored table that marks rolled-out rows."""
     value: str
+    """Its value on rolled-out rows; the rollout day is the first day a treated row has it."""
 
 
 class CausalSpec(_Spec):
     """A difference-in-differences estimate of a rollout's effect on an outcome of the scored rows."""
 
     name: Identifier
+    """Name of the estimate; register entries refer to it."""
     outcome: NonEmptyText = Field(
         description="SQL expression of the outcome per scored row, e.g. `CAST(repaid AS DOUBLE)`."
     )
@@ -715,9 +816,13 @@ class CausalSpec(_Spec):
         description="Or: the rollout is the first day a treated row has this value in this column.",
     )
     pre_days: int = Field(default=14, ge=2, le=366)
+    """Days before the rollout in the window."""
     post_days: int = Field(default=14, ge=1, le=366)
+    """Days from the rollout on in the window (at most)."""
     level: float = Field(default=0.95, gt=0.5, lt=1)
+    """Confidence level of the interval."""
     description: str = ""
+    """Shown in the UI and the report."""
 
     @model_validator(mode="after")
     def _one_rollout(self) -> CausalSpec:
@@ -732,36 +837,62 @@ class AnalyticsSpec(_Spec):
     """Impact analytics beyond fairness: KPIs, cost-benefit, drift, scenarios, sensitivity, causal."""
 
     kpis: tuple[KpiSpec, ...] = ()
+    """Named SQL aggregates over the scored rows, overall and per group."""
     cost_benefit: CostBenefitSpec | None = None
+    """Value of each decision outcome; gives net benefit and error costs per group."""
     drift: DriftSpec | None = DriftSpec()
+    """Drift against the model version's training snapshot; null turns it off."""
     scenarios: tuple[ScenarioSpec, ...] = ()
+    """What-ifs evaluated beside the baseline."""
     sensitivity: SensitivitySpec | None = None
+    """Which model features carry a disparity (permutation)."""
     causal: tuple[CausalSpec, ...] = ()
+    """Difference-in-differences estimates of rollouts."""
 
 
 class AssessmentSpec(_Spec):
     """A model impact assessment: intended use, data, groups, register."""
 
     id: Identifier
+    """Lowercase identifier: asset-key prefix, asset group and DuckDB schema of the SQL models (`impact` and `main` are reserved)."""
     title: NonEmptyText
+    """Title of the assessment, shown in the UI and the report."""
     intended_use: NonEmptyText
+    """What the model decides, for whom, and what it must not be used for, in plain language; opens the report."""
     limitations: tuple[NonEmptyText, ...] = Field(min_length=1)
+    """Where the data or the model fall short, one plain-language sentence each."""
     owners: tuple[NonEmptyText, ...] = Field(min_length=1)
+    """Who answers for the assessment (e-mail addresses become Dagster asset owners)."""
     stakeholders: tuple[Stakeholder, ...] = Field(min_length=1)
+    """The groups of people and organisations the model affects; register entries name one."""
     model: ModelSpec
+    """The model assessed, and optionally the registry that scores the partitions."""
     sources: dict[Identifier, SourceSpec] = Field(min_length=1)
+    """Raw files, each exposed to the SQL models as a view named by its key."""
     sql: SqlSpec = SqlSpec()
+    """Which SQL models belong to this assessment."""
     partitions: PartitionsSpec
+    """The daily partitions."""
     bindings: Bindings
+    """Which table holds the scored rows and what its columns mean."""
     fairness: FairnessSpec = FairnessSpec()
+    """Bootstrap intervals, calibration bins and reference groups of the group metrics."""
     quality: QualitySpec = QualitySpec()
+    """Data-quality expectations (Great Expectations 1.x) per table, and the derived defaults."""
     governance: GovernanceSpec = GovernanceSpec()
+    """Due dates and auto-resolution of governance actions."""
     release: ReleaseSpec = ReleaseSpec()
+    """Which entry statuses hold a release or roll it back."""
     impact_level: ImpactLevelSpec | None = None
+    """Questions scoring the impact level (after the Canada Algorithmic Impact Assessment)."""
     orchestration: OrchestrationSpec = OrchestrationSpec()
+    """Nightly schedule and sensor interval."""
     analytics: AnalyticsSpec = AnalyticsSpec()
+    """KPIs, cost-benefit, drift, scenarios, sensitivity and causal estimates."""
     register_entries: tuple[RegisterEntry, ...] = Field(min_length=1, alias="register")
+    """The impact register: what must hold, measured on every run."""
     simulation: SimulationSpec | None = None
+    """Demo only: the simulator that writes daily batches from bundled real data."""
 
 
 Path = tuple[str | int, ...]
