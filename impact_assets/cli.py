@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-import duckdb
 import numpy as np
 import pandas as pd
 
@@ -26,6 +25,7 @@ from impact_assets.datasets import Rollout, simulate_batch, write_batch
 from impact_assets.errors import ImpactAssetsError, SpecError
 from impact_assets.register import current_register
 from impact_assets.settings import ProjectPaths
+from impact_assets.storage import connect
 
 if TYPE_CHECKING:
     import dagster as dg
@@ -123,7 +123,7 @@ def _print_causal(paths: ProjectPaths, assessment: Assessment) -> None:
     """The newest causal estimates, beside the effect the demo's simulator planted."""
     if not assessment.spec.analytics.causal:
         return
-    with duckdb.connect(str(paths.database), read_only=True) as conn:
+    with connect(paths.database, read_only=True) as conn:
         rows = conn.execute(
             "SELECT name, partition_key, estimate, ci_low, ci_high, pre_trend_p, reason FROM impact.causal_estimates "
             "WHERE assessment_id = ? QUALIFY row_number() OVER (PARTITION BY name ORDER BY partition_key DESC, computed_at DESC) = 1",
@@ -145,7 +145,7 @@ def _print_causal(paths: ProjectPaths, assessment: Assessment) -> None:
 
 
 def _print_actions(paths: ProjectPaths, assessment_id: str) -> None:
-    with duckdb.connect(str(paths.database), read_only=True) as conn:
+    with connect(paths.database, read_only=True) as conn:
         actions = conn.execute(
             "SELECT entry_id, action_type, owner, strftime(opened_at, '%Y-%m-%d') AS opened, strftime(due_at, '%Y-%m-%d') AS due, "
             "breach_count AS breaches, overdue FROM impact.governance_actions_current WHERE assessment_id = ? AND status = 'open' ORDER BY due_at",
@@ -166,7 +166,7 @@ def _print_actions(paths: ProjectPaths, assessment_id: str) -> None:
 
 
 def _print_decision(paths: ProjectPaths, assessment_id: str) -> str:
-    with duckdb.connect(str(paths.database), read_only=True) as conn:
+    with connect(paths.database, read_only=True) as conn:
         row = conn.execute(
             "SELECT model_version, decision, rollback_to, reasons FROM impact.release_decisions WHERE assessment_id = ? ORDER BY decided_at DESC LIMIT 1",
             [assessment_id],
@@ -184,7 +184,7 @@ def _print_decision(paths: ProjectPaths, assessment_id: str) -> str:
 def _print_register(
     paths: ProjectPaths, assessment_id: str, partitions: list[str] | None = None
 ) -> None:
-    with duckdb.connect(str(paths.database), read_only=True) as conn:
+    with connect(paths.database, read_only=True) as conn:
         frame = current_register(conn, assessment_id)
     if partitions:
         frame = frame[frame["partition_key"].isin(partitions)]
@@ -526,7 +526,7 @@ def export(
     from impact_assets.register import export_audit
 
     target = Path(out_dir) if out_dir else paths.state_dir / "exports"
-    with duckdb.connect(str(paths.database), read_only=True) as conn:
+    with connect(paths.database, read_only=True) as conn:
         written = export_audit(conn, assessment_id, target, model_version=model_version)
     for path in written:
         click.echo(str(path))

@@ -23,11 +23,10 @@ import json
 from zoneinfo import ZoneInfo
 
 import dagster as dg
-import duckdb
 
 from impact_assets import pipeline
 from impact_assets.assessment import Assessment
-from impact_assets.storage import migrate
+from impact_assets.storage import connect, migrate
 
 __all__ = ["build_automation", "schedule_partition"]
 
@@ -163,9 +162,7 @@ def build_automation(
     )
     def run_failure(context: dg.RunFailureSensorContext) -> None:
         run = context.dagster_run
-        database = assessment.paths.database
-        database.parent.mkdir(parents=True, exist_ok=True)
-        with duckdb.connect(str(database)) as conn:
+        with connect(assessment.paths.database) as conn:
             migrate(conn)
             pipeline.record_run_failure(
                 conn,

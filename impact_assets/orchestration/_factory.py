@@ -14,12 +14,10 @@ import datetime
 import functools
 import hashlib
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pandas as pd
-from dagster_duckdb import DuckDBResource
 
 from impact_assets import pipeline
 from impact_assets._markdown import markdown_table
@@ -28,6 +26,7 @@ from impact_assets.errors import DataContractError, ImpactAssetsError
 from impact_assets.modeling import PREDICTIONS_TABLE
 from impact_assets.orchestration._automation import build_automation
 from impact_assets.orchestration._markdown import register_markdown, selection_rates_markdown
+from impact_assets.orchestration._resources import ResultsDatabase
 from impact_assets.quality import QualityCheck, assessment_checks
 from impact_assets.register import STATUSES
 from impact_assets.settings import ProjectPaths
@@ -35,6 +34,7 @@ from impact_assets.settings import ProjectPaths
 __all__ = [
     "DUCKDB_RESOURCE_KEY",
     "RELEASE_CHECK",
+    "RESULTS_POOL",
     "assessment_job_name",
     "build_assessment_definitions",
     "definitions_for",
@@ -43,6 +43,10 @@ __all__ = [
 ]
 
 DUCKDB_RESOURCE_KEY = "impact_duckdb"
+#: Dagster pool of every step that opens the results database. DuckDB admits one writing process per
+#: file; with a limit of 1 on this pool (``dagster instance concurrency set impact_assets_results 1``),
+#: steps of concurrent runs queue in Dagster instead of retrying on the file lock.
+RESULTS_POOL = "impact_assets_results"
 DATA_VERSION_TAG = "dagster/data_version"
 
 
@@ -71,19 +75,6 @@ def _failures() -> Iterator[None]:
             description=str(exc),
             metadata={f"impact_assets/{k}": str(v) for k, v in exc.context.items()},
         ) from exc
-
-
-@contextlib.contextmanager
-def _connect(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to the results database, creating its folder on first use."""
-    if resource.database != ":memory:":
-        Path(resource.database).parent.mkdir(parents=True, exist_ok=True)
-    with resource.get_connection() as conn:
-        try:
-            yield conn
-        finally:
-            # DuckDBResource closes only on success; a failed step must not leave the file open.
-            conn.close()
 
 
 class _Keys:
@@ -236,6 +227,7 @@ def _sql_asset(
     tables = _quality_tables(assessment, name)
 
     @dg.asset(
+        pool=RESULTS_POOL,
         key=keys.table(name),
         check_specs=_quality_specs(assessment, keys.table(name), tables),
         deps=[keys.table(t) for t in sorted(model.reads)],
@@ -251,9 +243,9 @@ def _sql_asset(
         },
     )
     def _sql_model(
-        context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource
+        context: dg.AssetExecutionContext, impact_duckdb: ResultsDatabase
     ) -> dg.MaterializeResult:
-        with _failures(), _connect(impact_duckdb) as conn:
+        with _failures(), impact_duckdb.get_connection() as conn:
             pipeline.prepare(conn, assessment)
             for source in sources_read:
                 prints = pipeline.source_fingerprints(conn, assessment, context.partition_key)[
@@ -297,6 +289,7 @@ def _predictions_asset(
     assert scoring is not None
 
     @dg.asset(
+        pool=RESULTS_POOL,
         key=keys.table(PREDICTIONS_TABLE),
         deps=[keys.table(scoring.features_table)],
         check_specs=_quality_specs(assessment, keys.table(PREDICTIONS_TABLE), [PREDICTIONS_TABLE]),
@@ -311,9 +304,9 @@ def _predictions_asset(
         },
     )
     def _predictions(
-        context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource
+        context: dg.AssetExecutionContext, impact_duckdb: ResultsDatabase
     ) -> dg.MaterializeResult:
-        with _failures(), _connect(impact_duckdb) as conn:
+        with _failures(), impact_duckdb.get_connection() as conn:
             pipeline.prepare(conn, assessment, sources=False)
             scored = pipeline.score(conn, assessment, context.partition_key)
             check_results = _quality_check_results(
@@ -366,6 +359,7 @@ def _fairness_assets(
     )
 
     @dg.asset(
+        pool=RESULTS_POOL,
         key=keys.result("group_metrics"),
         deps=[keys.table(bindings.scored_table)],
         check_specs=[contract],
@@ -379,10 +373,10 @@ def _fairness_assets(
         metadata={"dagster/table_name": "impact.group_metrics"},
     )
     def _group_metrics(
-        context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource
+        context: dg.AssetExecutionContext, impact_duckdb: ResultsDatabase
     ) -> dg.MaterializeResult:
         violation = None
-        with _failures(), _connect(impact_duckdb) as conn:
+        with _failures(), impact_duckdb.get_connection() as conn:
             pipeline.prepare(conn, assessment)
             blocked = pipeline.blocking_failures(conn, assessment, context.partition_key)
             if not blocked:
@@ -421,6 +415,7 @@ def _fairness_assets(
         )
 
     @dg.asset(
+        pool=RESULTS_POOL,
         key=keys.result("disparities"),
         deps=[_group_metrics.key],
         partitions_def=partitions,
@@ -430,9 +425,9 @@ def _fairness_assets(
         metadata={"dagster/table_name": "impact.disparities"},
     )
     def _disparities(
-        context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource
+        context: dg.AssetExecutionContext, impact_duckdb: ResultsDatabase
     ) -> dg.MaterializeResult:
-        with _failures(), _connect(impact_duckdb) as conn:
+        with _failures(), impact_duckdb.get_connection() as conn:
             pipeline.prepare(conn, assessment, sources=False)
             blocked = pipeline.blocking_failures(conn, assessment, context.partition_key)
             results, _, _ = pipeline.latest_results(conn, assessment, context.partition_key)
@@ -476,6 +471,7 @@ def _analytics_assets(
     if spec.analytics.kpis or spec.analytics.cost_benefit is not None:
 
         @dg.asset(
+            pool=RESULTS_POOL,
             key=keys.result("kpis"),
             deps=[scored],
             partitions_def=partitions,
@@ -485,9 +481,9 @@ def _analytics_assets(
             metadata={"dagster/table_name": "impact.kpis"},
         )
         def _kpis(
-            context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource
+            context: dg.AssetExecutionContext, impact_duckdb: ResultsDatabase
         ) -> dg.MaterializeResult:
-            with _failures(), _connect(impact_duckdb) as conn:
+            with _failures(), impact_duckdb.get_connection() as conn:
                 pipeline.prepare(conn, assessment, sources=False)
                 frame = pipeline.compute_business_kpis(
                     conn, assessment, context.partition_key, context.run.run_id
@@ -509,6 +505,7 @@ def _analytics_assets(
     if spec.analytics.drift is not None and scoring is not None:
 
         @dg.asset(
+            pool=RESULTS_POOL,
             key=keys.result("drift"),
             deps=[scored, keys.table(scoring.features_table)],
             partitions_def=partitions,
@@ -518,9 +515,9 @@ def _analytics_assets(
             metadata={"dagster/table_name": "impact.drift"},
         )
         def _drift(
-            context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource
+            context: dg.AssetExecutionContext, impact_duckdb: ResultsDatabase
         ) -> dg.MaterializeResult:
-            with _failures(), _connect(impact_duckdb) as conn:
+            with _failures(), impact_duckdb.get_connection() as conn:
                 pipeline.prepare(conn, assessment, sources=False)
                 frame = pipeline.compute_drift(
                     conn, assessment, context.partition_key, context.run.run_id
@@ -544,6 +541,7 @@ def _analytics_assets(
     if spec.analytics.scenarios:
 
         @dg.asset(
+            pool=RESULTS_POOL,
             key=keys.result("scenarios"),
             deps=[scored, *([keys.table(scoring.features_table)] if scoring else [])],
             partitions_def=partitions,
@@ -553,9 +551,9 @@ def _analytics_assets(
             metadata={"dagster/table_name": "impact.scenarios"},
         )
         def _scenarios(
-            context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource
+            context: dg.AssetExecutionContext, impact_duckdb: ResultsDatabase
         ) -> dg.MaterializeResult:
-            with _failures(), _connect(impact_duckdb) as conn:
+            with _failures(), impact_duckdb.get_connection() as conn:
                 pipeline.prepare(conn, assessment, sources=False)
                 frame = pipeline.compute_scenarios(
                     conn, assessment, context.partition_key, context.run.run_id, context.log.info
@@ -571,6 +569,7 @@ def _analytics_assets(
     if spec.analytics.sensitivity is not None and scoring is not None:
 
         @dg.asset(
+            pool=RESULTS_POOL,
             key=keys.result("sensitivity"),
             deps=[scored, keys.table(scoring.features_table)],
             partitions_def=partitions,
@@ -584,9 +583,9 @@ def _analytics_assets(
             metadata={"dagster/table_name": "impact.sensitivity"},
         )
         def _sensitivity(
-            context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource
+            context: dg.AssetExecutionContext, impact_duckdb: ResultsDatabase
         ) -> dg.MaterializeResult:
-            with _failures(), _connect(impact_duckdb) as conn:
+            with _failures(), impact_duckdb.get_connection() as conn:
                 pipeline.prepare(conn, assessment, sources=False)
                 frame = pipeline.compute_sensitivity(
                     conn, assessment, context.partition_key, context.run.run_id, context.log.info
@@ -608,6 +607,7 @@ def _analytics_assets(
     if spec.analytics.causal:
 
         @dg.asset(
+            pool=RESULTS_POOL,
             key=keys.result("causal_estimates"),
             deps=[scored],
             partitions_def=partitions,
@@ -617,9 +617,9 @@ def _analytics_assets(
             metadata={"dagster/table_name": "impact.causal_estimates"},
         )
         def _causal(
-            context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource
+            context: dg.AssetExecutionContext, impact_duckdb: ResultsDatabase
         ) -> dg.MaterializeResult:
-            with _failures(), _connect(impact_duckdb) as conn:
+            with _failures(), impact_duckdb.get_connection() as conn:
                 pipeline.prepare(conn, assessment, sources=False)
                 frame = pipeline.compute_causal(
                     conn, assessment, context.partition_key, context.run.run_id
@@ -681,6 +681,7 @@ def _report_asset(
     assessment: Assessment, keys: _Keys, partitions: dg.PartitionsDefinition, snapshot: dg.AssetKey
 ) -> dg.AssetsDefinition:
     @dg.asset(
+        pool=RESULTS_POOL,
         key=keys.result("impact_report"),
         deps=[snapshot],
         partitions_def=partitions,
@@ -689,11 +690,11 @@ def _report_asset(
         description="The impact report of the partition (Markdown and self-contained HTML, plots embedded) in the reports folder.",
     )
     def _report(
-        context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource
+        context: dg.AssetExecutionContext, impact_duckdb: ResultsDatabase
     ) -> dg.MaterializeResult:
         from impact_assets.report import build_report
 
-        with _failures(), _connect(impact_duckdb) as conn:
+        with _failures(), impact_duckdb.get_connection() as conn:
             pipeline.prepare(conn, assessment, sources=False)
             report = build_report(
                 conn, assessment, context.partition_key, assessment.paths.state_dir / "reports"
@@ -732,6 +733,7 @@ def _snapshot_asset(
     ]
 
     @dg.asset(
+        pool=RESULTS_POOL,
         key=keys.result("impact_register_snapshot"),
         deps=upstream,
         partitions_def=partitions,
@@ -743,15 +745,15 @@ def _snapshot_asset(
         metadata={"dagster/table_name": "impact.register_snapshots"},
     )
     def _snapshot(
-        context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource
+        context: dg.AssetExecutionContext, impact_duckdb: ResultsDatabase
     ) -> dg.MaterializeResult:
-        with _failures(), _connect(impact_duckdb) as conn:
+        with _failures(), impact_duckdb.get_connection() as conn:
             pipeline.prepare(conn, assessment, sources=False)
             snapshot, evaluated = pipeline.snapshot_register(
                 conn, assessment, context.partition_key, context.run.run_id
             )
         counts = {status: sum(r.status == status for r in evaluated) for status in STATUSES}
-        with _connect(impact_duckdb) as conn:
+        with impact_duckdb.get_connection() as conn:
             actions = conn.execute(
                 "SELECT entry_id, action_type, owner, strftime(due_at, '%Y-%m-%d') AS due, breach_count, overdue "
                 "FROM impact.governance_actions_current WHERE assessment_id = ? AND status = 'open' ORDER BY due_at",
@@ -827,6 +829,7 @@ def _release_assets(
     decision_key = keys.result("release_decision")
 
     @dg.asset(
+        pool=RESULTS_POOL,
         key=decision_key,
         deps=[keys.result("impact_register_snapshot")],
         automation_condition=dg.AutomationCondition.eager(),
@@ -845,9 +848,9 @@ def _release_assets(
         metadata={"dagster/table_name": "impact.release_decisions"},
     )
     def _release_decision(
-        context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource
+        context: dg.AssetExecutionContext, impact_duckdb: ResultsDatabase
     ) -> dg.MaterializeResult:
-        with _failures(), _connect(impact_duckdb) as conn:
+        with _failures(), impact_duckdb.get_connection() as conn:
             pipeline.prepare(conn, assessment, sources=False)
             decided = pipeline.decide_release(conn, assessment, context.partition_key)
         summary = f"{decided.decision} model version {decided.model_version}" + (
@@ -882,6 +885,7 @@ def _release_assets(
         )
 
     @dg.asset(
+        pool=RESULTS_POOL,
         key=keys.result("promoted_model"),
         deps=[decision_key],
         partitions_def=partitions,
@@ -893,9 +897,9 @@ def _release_assets(
         },
     )
     def _promoted_model(
-        context: dg.AssetExecutionContext, impact_duckdb: DuckDBResource
+        context: dg.AssetExecutionContext, impact_duckdb: ResultsDatabase
     ) -> dg.MaterializeResult:
-        with _failures(), _connect(impact_duckdb) as conn:
+        with _failures(), impact_duckdb.get_connection() as conn:
             version = conn.execute(
                 "SELECT model_version FROM impact.release_decisions WHERE assessment_id = ? AND partition_key = ? ORDER BY decided_at DESC LIMIT 1",
                 [assessment.id, context.partition_key],
@@ -911,10 +915,10 @@ def _release_assets(
 
 
 @functools.cache
-def _duckdb_resource(database: str) -> DuckDBResource:
+def _duckdb_resource(database: str) -> ResultsDatabase:
     """One resource object per results database: assessments of one project share it, and
     ``Definitions.merge`` accepts a resource key twice only when it is the same object."""
-    return DuckDBResource(database=database)
+    return ResultsDatabase(database=database)
 
 
 def build_assessment_definitions(assessment: Assessment) -> dg.Definitions:
