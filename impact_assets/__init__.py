@@ -16,6 +16,7 @@ from impact_assets.assessment import Assessment, discover_assessments, load_asse
 from impact_assets.errors import (
     DataContractError,
     ImpactAssetsError,
+    LineageConfigError,
     ModelRegistryError,
     SpecError,
     SqlModelError,
@@ -34,6 +35,7 @@ __all__ = [
     "Assessment",
     "DataContractError",
     "ImpactAssetsError",
+    "LineageConfigError",
     "ModelRegistryError",
     "ProjectPaths",
     "SpecError",

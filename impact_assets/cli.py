@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # a held or rolled-back release fails its run by design (the blocking check); its decision is printed instead
 SILENT_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+PARTITION_BEFORE_START = (
+    "{day} is before the first partition of {assessment} ({start}, partitions.start_date)"
+)
 # DuckDB takes one writing process at a time: the local instance runs one assessment run at a time.
 DAGSTER_YAML = "telemetry:\n  enabled: false\nconcurrency:\n  runs:\n    max_concurrent_runs: 1\n"
 
@@ -267,6 +270,8 @@ def demo(paths: ProjectPaths, days: int) -> None:
                     click.echo(
                         f"[{assessment.id}] partition {day} ({i}/{len(day_list)}): {state} (run {result.run_id})"
                     )
+                    for message in _step_failures(result):
+                        click.echo(f"    {message}", err=True)
                 last = day_list[-1].isoformat()
                 # a hold or rollback fails the release run on purpose (its check blocks promotion)
                 release.execute_in_process(
@@ -361,6 +366,14 @@ def assess(
     except Exception as exc:  # an unknown job name: say which assessments exist
         raise click.ClickException(f"no assessment {assessment_id!r}: {exc}") from exc
     days = [(start + dt.timedelta(days=i)).date() for i in range((end - start).days + 1)]
+    first = next(a for a in discover_assessments(paths) if a.id == assessment_id).spec.partitions
+    if days[0] < first.start_date:
+        raise click.BadParameter(
+            PARTITION_BEFORE_START.format(
+                day=days[0], assessment=assessment_id, start=first.start_date
+            ),
+            param_hint="--from",
+        )
     failed = 0
     with dg.DagsterInstance.get() as instance:
         for i, day in enumerate(days, 1):
@@ -374,6 +387,8 @@ def assess(
             click.echo(
                 f"[{assessment_id}] partition {day} ({i}/{len(days)}): {'ok' if result.success else 'FAILED'} (run {result.run_id})"
             )
+            for message in _step_failures(result):
+                click.echo(f"    {message}", err=True)
         if release:
             defs.resolve_job_def(release_job_name(assessment_id)).execute_in_process(
                 partition_key=days[-1].isoformat(),
@@ -385,6 +400,15 @@ def assess(
         _deliver_lineage(paths, discover_assessments(paths), defs, instance)
     if failed:
         sys.exit(1)
+
+
+def _step_failures(result: dg.ExecuteInProcessResult) -> list[str]:
+    """What each failed step of a run said: the asset and the error, which names the file or table."""
+    return [
+        f"{event.step_key}: {event.step_failure_data.error.message.strip()}"
+        for event in result.all_events
+        if event.is_step_failure and event.step_failure_data.error is not None
+    ]
 
 
 def _deliver_lineage(

@@ -13,6 +13,7 @@ from typing import Any
 __all__ = [
     "DataContractError",
     "ImpactAssetsError",
+    "LineageConfigError",
     "ModelRegistryError",
     "SpecError",
     "SqlModelError",
@@ -52,6 +53,10 @@ class DataContractError(ImpactAssetsError):
 
 class ModelRegistryError(ImpactAssetsError):
     """A model version cannot be found, loaded or used to score."""
+
+
+class LineageConfigError(ImpactAssetsError):
+    """The OpenLineage configuration names a missing file or a transport that cannot be built."""
 
 
 class StorageError(ImpactAssetsError):

@@ -32,13 +32,17 @@ from impact_assets.fairness import (
     bootstrap_intervals,
     disparities,
     group_cells,
+    group_key_sql,
     group_metrics,
     score_auc,
 )
 from impact_assets.modeling import (
+    SCORED_ID,
+    SCORED_SCORE,
     ModelVersion,
     ScoredPartition,
     fingerprint_frame,
+    predict_scores,
     score_partition,
     train_classifier,
 )
@@ -296,7 +300,10 @@ def compute_fairness(
         calibration_bins=spec.fairness.calibration_bins,
     )
     gaps = disparities(
-        metrics, feature_sets, reference_groups=spec.fairness.reference_groups
+        metrics,
+        feature_sets,
+        reference_groups=spec.fairness.reference_groups,
+        declared_groups={f.name: f.values for f in bindings.sensitive_features},
     ).assign(detail=None)
     boot = spec.fairness.bootstrap
     if boot.resamples:
@@ -497,25 +504,30 @@ def compute_scenarios(
                 f"scenario {scenario.name!r} shifts {scenario.column!r}, which model version {entry.version} does not use (features: {used})",
                 context={"scenario": scenario.name},
             )
-        frame = conn.execute(
-            f"SELECT {', '.join(ident(c) for c in dict.fromkeys([scoring.id_column, *used]))} "
-            f"FROM {qualified(assessment.schema, scoring.features_table)} "
+        columns = [
+            f"(CAST({ident(c)} AS DOUBLE) * CAST({scenario.multiply!r} AS DOUBLE) + CAST({scenario.add!r} AS DOUBLE)) AS {ident(c)}"
+            if c == scenario.column
+            else ident(c)
+            for c in dict.fromkeys([scoring.id_column, *used])
+        ]
+        shifted = predict_scores(
+            conn,
+            f"SELECT {', '.join(columns)} FROM {qualified(assessment.schema, scoring.features_table)} "
             f"WHERE CAST({ident(bindings.partition_column)} AS DATE) = CAST(? AS DATE)",
             [partition_key],
-        ).df()
-        frame[scenario.column] = frame[scenario.column] * scenario.multiply + scenario.add
-        shifted = pd.DataFrame(
-            {"_id": frame[scoring.id_column], "_score": model.predict_proba(frame[used])[:, 1]}
+            model,
+            used,
+            id_column=scoring.id_column,
         )
         table = f"_rescored_{scenario.name}"
         conn.register("_shifted", shifted)
         conn.execute(f"CREATE OR REPLACE TEMP TABLE {ident(table)} AS SELECT * FROM _shifted")
         conn.unregister("_shifted")
         # as the scoring step decides: 1 at or above the threshold, else 0
-        decided = f"CASE WHEN r._score >= {scoring.decision_threshold!r} THEN 1 ELSE 0 END"
+        decided = f"CASE WHEN r.{SCORED_SCORE} >= {scoring.decision_threshold!r} THEN 1 ELSE 0 END"
         return (
-            f"(SELECT s.* REPLACE (r._score AS {ident(bindings.score)}, {decided} AS {ident(bindings.prediction)}) "
-            f"FROM {relation} s JOIN {ident(table)} r ON s.{ident(scoring.id_column)} = r._id "
+            f"(SELECT s.* REPLACE (r.{SCORED_SCORE} AS {ident(bindings.score)}, {decided} AS {ident(bindings.prediction)}) "
+            f"FROM {relation} s JOIN {ident(table)} r ON s.{ident(scoring.id_column)} = r.{SCORED_ID} "
             f"WHERE CAST(s.{ident(bindings.partition_column)} AS DATE) = CAST({literal(partition_key)} AS DATE))"
         )
 
@@ -546,14 +558,19 @@ def compute_sensitivity(
     scored = qualified(assessment.schema, bindings.scored_table)
     features = qualified(assessment.schema, scoring.features_table)
     wanted = ", ".join(f"f.{ident(c)}" for c in dict.fromkeys(used))
-    outcomes = ", ".join(f"s.{ident(c)} AS {ident('_g_' + c)}" for c in members)
+    by_name = {f.name: f for f in bindings.sensitive_features}
+    outcomes = ", ".join(
+        f"{group_key_sql(by_name[c], qualifier='s.')} AS {ident('_g_' + c)}" for c in members
+    )
+    # a seeded sample of at most max_rows rows (all of them on smaller days), in id order
     frame = conn.execute(
-        f"SELECT {wanted}, s.{ident(bindings.label)} AS _label, {outcomes} "
+        f"SELECT * EXCLUDE (_id) FROM (SELECT {wanted}, s.{ident(bindings.label)} AS _label, {outcomes}, "
+        f"s.{ident(bindings.id_column)} AS _id "
         f"FROM {features} f JOIN {scored} s ON f.{ident(scoring.id_column)} = s.{ident(bindings.id_column)} "
         f"WHERE CAST(s.{ident(bindings.partition_column)} AS DATE) = CAST(? AS DATE) "
         f"AND CAST(f.{ident(bindings.partition_column)} AS DATE) = CAST(? AS DATE) "
-        f"ORDER BY s.{ident(bindings.id_column)}",
-        [partition_key, partition_key],
+        f"ORDER BY hash(s.{ident(bindings.id_column)}, ?) LIMIT ?) ORDER BY _id",
+        [partition_key, partition_key, watch.seed, watch.max_rows],
     ).df()
     positives = (
         (frame["_label"].astype(str) == str(spec.model.positive_label)).to_numpy().astype(int)

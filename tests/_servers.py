@@ -1,4 +1,5 @@
-"""Processes the end-to-end tests start: free ports, GraphQL calls, bounded waits, group shutdown."""
+"""Processes and servers the end-to-end tests start: free ports, GraphQL calls, bounded waits, group
+shutdown, a lineage backend."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TypeVar
 
@@ -77,3 +80,44 @@ def stop_group(process: subprocess.Popen, grace: float = 30) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=grace)
+
+
+class Backend:
+    """A lineage backend on a local port: records what it accepts, can refuse some events with 400."""
+
+    def __init__(self) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.received: list[dict] = []
+        self.authorizations: list[str | None] = []
+        self.refuse = lambda event: False
+        self.server: ThreadingHTTPServer | None = None
+
+    def start(self) -> None:
+        backend = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                event = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if backend.refuse(event):
+                    self.send_response(400)
+                    self.end_headers()
+                    self.wfile.write(b'{"error": "malformed event"}')
+                    return
+                backend.received.append(event)
+                backend.authorizations.append(self.headers.get("Authorization"))
+                self.send_response(201)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None

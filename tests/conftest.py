@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 import yaml
 
@@ -153,3 +154,22 @@ def spec_variant(tmp_path: Path, edit: Callable[[dict], object]) -> Path:
     path = tmp_path / "variant.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
     return path
+
+
+HISTORY = {
+    "register_snapshots": "snapshot_id, partition_key, snapshot_version, run_id",
+    "register_entries": "snapshot_id, entry_id, value, status",
+    "governance_actions": "action_id, entry_id, status",
+    "runs": "run_id, partition_key, status",
+}
+
+
+def rows_of(database: Path, table: str, columns: str) -> list[tuple]:
+    """``columns`` of ``impact.<table>``, sorted."""
+    with duckdb.connect(str(database), read_only=True) as conn:
+        return sorted(conn.execute(f"SELECT {columns} FROM impact.{table}").fetchall(), key=str)
+
+
+def history(database: Path) -> dict[str, list[tuple]]:
+    """What later runs must never lose: register snapshots and entries, governance actions, runs."""
+    return {table: rows_of(database, table, columns) for table, columns in HISTORY.items()}

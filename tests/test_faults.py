@@ -12,32 +12,16 @@ import time
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from impact_assets import ProjectPaths, assessment_job_name, build_definitions
 from impact_assets.orchestration import RESULTS_POOL
 
 from ._servers import wait_for
-from .conftest import REPO, VENDOR_ROWS, vendor_project
+from .conftest import REPO, VENDOR_ROWS, history, rows_of, vendor_project
 
 DAY1, DAY2 = "2026-03-02", "2026-03-03"
 JOB = assessment_job_name("vendor_scores")
-HISTORY = {
-    "register_snapshots": "snapshot_id, partition_key, snapshot_version, run_id",
-    "register_entries": "snapshot_id, entry_id, value, status",
-    "governance_actions": "action_id, entry_id, status",
-    "runs": "run_id, partition_key, status",
-}
-
-
-def _rows(database: Path, table: str, columns: str) -> list[tuple]:
-    with duckdb.connect(str(database), read_only=True) as conn:
-        return sorted(conn.execute(f"SELECT {columns} FROM impact.{table}").fetchall(), key=str)
-
-
-def _history(database: Path) -> dict[str, list[tuple]]:
-    return {table: _rows(database, table, columns) for table, columns in HISTORY.items()}
 
 
 def _run(paths: ProjectPaths, instance: dg.DagsterInstance, day: str, **run_config):
@@ -97,7 +81,7 @@ def test_kill_9_in_the_middle_of_a_snapshot_leaves_no_partial_snapshot(
 ):
     with dg.instance_for_test(temp_dir=str(home)) as instance:
         assert _run(vendor, instance, DAY1).success
-    before = _history(vendor.database)
+    before = history(vendor.database)
     assert len(before["register_snapshots"]) == 1 and before["register_entries"]
 
     marker = tmp_path / "inside-the-snapshot-transaction"
@@ -109,11 +93,11 @@ def test_kill_9_in_the_middle_of_a_snapshot_leaves_no_partial_snapshot(
     finally:
         victim.kill()
 
-    assert _history(vendor.database) == before  # the killed snapshot left nothing behind
+    assert history(vendor.database) == before  # the killed snapshot left nothing behind
     with dg.instance_for_test(temp_dir=str(home)) as instance:
         result = _run(vendor, instance, DAY1)
     assert result.success
-    after = _history(vendor.database)
+    after = history(vendor.database)
     assert set(before["register_entries"]) <= set(after["register_entries"])
     assert sorted(r[1:3] for r in after["register_snapshots"]) == [(DAY1, 1), (DAY1, 2)]
     newest = next(r[0] for r in after["register_snapshots"] if r[2] == 2)
@@ -153,7 +137,7 @@ def holder(vendor: ProjectPaths):
 def test_a_database_held_by_another_process_is_retried_then_named(vendor, holder):
     with dg.instance_for_test() as instance:
         assert _run(vendor, instance, DAY1).success
-        before = _history(vendor.database)
+        before = history(vendor.database)
 
         process = holder()
         began = time.monotonic()
@@ -165,14 +149,14 @@ def test_a_database_held_by_another_process_is_retried_then_named(vendor, holder
         assert f"(PID {process.pid})" in message and "still locked after" in message
         process.kill()
         process.wait(timeout=30)
-        assert _history(vendor.database) == before
+        assert history(vendor.database) == before
 
         # held for 2 s: the default bounded retry waits it out
         holder(seconds=2)
         began = time.monotonic()
         assert _run(vendor, instance, DAY2).success
         assert time.monotonic() - began >= 1.5
-    assert sorted(r[1] for r in _history(vendor.database)["register_snapshots"]) == [DAY1, DAY2]
+    assert sorted(r[1] for r in history(vendor.database)["register_snapshots"]) == [DAY1, DAY2]
 
 
 def test_a_damaged_database_file_is_refused_and_left_untouched(vendor: ProjectPaths):
@@ -216,11 +200,13 @@ def test_two_runs_at_once_lose_and_mix_no_rows(
 
     database = vendor.database
     for table in ("group_metrics", "disparities", "register_snapshots", "quality_results"):
-        for run_id, partition in _rows(database, table, "DISTINCT run_id, partition_key"):
+        for run_id, partition in rows_of(database, table, "DISTINCT run_id, partition_key"):
             assert partition_of[run_id] == partition, (table, run_id)
     for table, columns in {
         "group_metrics": "partition_key, feature_set, group_key, metric, value, ci_low, ci_high, n",
         "disparities": "partition_key, feature_set, metric, method, relative_to, value",
         "register_entries": "entry_id, value, status, reason",
     }.items():
-        assert _rows(database, table, columns) == _rows(sequential.database, table, columns), table
+        assert rows_of(database, table, columns) == rows_of(sequential.database, table, columns), (
+            table
+        )

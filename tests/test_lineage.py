@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
 
@@ -36,49 +34,11 @@ from impact_assets.lineage import (
 )
 from impact_assets.sql import SqlProject, discover_models
 
+from ._servers import Backend
 from .conftest import DAYS, REPO, VENDOR_ROWS, assess, vendor_project
 
 SPEC_DIR = Path(os.environ.get("OPENLINEAGE_SPEC_DIR", Path(__file__).parent / "openlineage_spec"))
 CASES = sorted((Path(__file__).parent / "sql_cases").glob("*.yaml"))
-
-
-class Backend:
-    """A lineage backend on a local port: records what it accepts, can refuse some events with 400."""
-
-    def __init__(self) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.received: list[dict] = []
-        self.refuse = lambda event: False
-        self.server: ThreadingHTTPServer | None = None
-
-    def start(self) -> None:
-        backend = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                event = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                if backend.refuse(event):
-                    self.send_response(400)
-                    self.end_headers()
-                    self.wfile.write(b'{"error": "malformed event"}')
-                    return
-                backend.received.append(event)
-                self.send_response(201)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
 
 
 @pytest.fixture

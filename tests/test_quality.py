@@ -18,7 +18,14 @@ from impact_assets import (
     build_definitions,
     load_assessment,
 )
-from impact_assets.quality import MASK, assessment_checks, check_name, evaluate_checks, fresh_after
+from impact_assets.quality import (
+    MASK,
+    QualityCheck,
+    assessment_checks,
+    check_name,
+    evaluate_checks,
+    fresh_after,
+)
 from impact_assets.spec import FreshnessSpec
 
 from .conftest import DEMO_SPEC as DEMO
@@ -334,3 +341,30 @@ def test_a_check_on_a_column_the_source_lacks_names_table_and_column(project: Pr
         in message
     )
     assert "vendor.yaml" in message
+
+
+@pytest.mark.parametrize("zone", [None, "Europe/Paris"])
+def test_a_range_check_on_timestamps_counts_what_the_timestamps_say(zone):
+    stamps = pd.to_datetime(
+        [
+            "2026-03-02 02:59:59.999999",
+            "2026-03-02 03:00:00.000000",
+            "2026-03-03 01:00:00.000000",
+            None,
+        ]
+    )
+    frame = pd.DataFrame({"loaded_at": stamps.tz_localize(zone) if zone else stamps})
+    check = QualityCheck(
+        "batch_is_fresh",
+        "raw",
+        "expect_column_values_to_be_between",
+        {"column": "loaded_at", "min_value": "2026-03-02 03:00:00"},
+        "warn",
+        False,
+        True,
+    )
+    (result,) = evaluate_checks(frame, [check])
+    # one row a microsecond early (the NULL is not judged), shown as the timestamp it is
+    assert (result.success, result.element_count, result.unexpected_count) == (False, 4, 1)
+    assert result.sample == ("2026-03-02 02:59:59.999999" + ("+01:00" if zone else ""),)
+    assert list(frame.columns) == ["loaded_at"]  # the caller's frame is left as it was

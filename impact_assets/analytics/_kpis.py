@@ -11,7 +11,7 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from impact_assets.fairness import MISSING_GROUP
+from impact_assets.fairness import group_key_sql
 from impact_assets.spec import INTERSECTION_SEPARATOR, OVERALL, AssessmentSpec, CostBenefitSpec
 from impact_assets.sql import ident, literal
 
@@ -96,8 +96,7 @@ def compute_kpis(
     feature_sets = bindings.feature_sets
     features = [f.name for f in bindings.sensitive_features]
     keys = ", ".join(
-        f"COALESCE(CAST({ident(f)} AS VARCHAR), {literal(MISSING_GROUP)}) AS {ident('_g_' + f)}"
-        for f in features
+        f"{group_key_sql(f)} AS {ident('_g_' + f.name)}" for f in bindings.sensitive_features
     )
     sets = ", ".join(
         "(" + ", ".join(ident("_g_" + f) for f in members) + ")"

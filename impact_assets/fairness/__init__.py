@@ -4,9 +4,11 @@ from impact_assets.fairness._bootstrap import DETAIL as BOOTSTRAP_DETAIL
 from impact_assets.fairness._bootstrap import bootstrap_intervals, resample_cells
 from impact_assets.fairness._cells import (
     MISSING_GROUP,
+    OTHER_GROUP,
     SCORE_BINS,
     GroupCells,
     group_cells,
+    group_key_sql,
     score_auc,
 )
 from impact_assets.fairness._formulas import DECISION_FORMULAS, disparity
@@ -24,6 +26,7 @@ __all__ = [
     "DISPARITY_BASE",
     "METRIC_FUNCTIONS",
     "MISSING_GROUP",
+    "OTHER_GROUP",
     "SCORE_BINS",
     "GroupCells",
     "bootstrap_intervals",
@@ -31,6 +34,7 @@ __all__ = [
     "disparities",
     "disparity",
     "group_cells",
+    "group_key_sql",
     "group_metrics",
     "resample_cells",
     "score_auc",

@@ -17,13 +17,38 @@ import duckdb
 import pandas as pd
 
 from impact_assets.errors import DataContractError
-from impact_assets.spec import OVERALL, Bindings
-from impact_assets.sql import ident
+from impact_assets.spec import OVERALL, Bindings, SensitiveFeature
+from impact_assets.sql import ident, literal
 
-__all__ = ["MISSING_GROUP", "SCORE_BINS", "GroupCells", "group_cells", "score_auc"]
+__all__ = [
+    "MISSING_GROUP",
+    "OTHER_GROUP",
+    "SCORE_BINS",
+    "GroupCells",
+    "group_cells",
+    "group_key_sql",
+    "score_auc",
+]
+
+
+def group_key_sql(feature: SensitiveFeature, *, qualifier: str = "") -> str:
+    """SQL for the group key of ``feature``: its value as text, ``(missing)`` for NULL, and
+    ``(other)`` for a value outside its declared ``values``."""
+    column = f"CAST({qualifier}{ident(feature.name)} AS VARCHAR)"
+    if feature.values is None:
+        return f"COALESCE({column}, {literal(MISSING_GROUP)})"
+    declared = ", ".join(literal(v) for v in feature.values)
+    return (
+        f"CASE WHEN {column} IS NULL THEN {literal(MISSING_GROUP)} "
+        f"WHEN {column} IN ({declared}) THEN {column} ELSE {literal(OTHER_GROUP)} END"
+    )
+
 
 #: Group key given to NULL values of a sensitive feature when the spec keeps them as a group.
 MISSING_GROUP = "(missing)"
+#: Group key of every value outside a sensitive feature's declared ``values``: such values (typos,
+#: free text) are never written out, only counted; the feature's ``values_are_in_set`` check flags them.
+OTHER_GROUP = "(other)"
 #: Equal-width score bins of the cells; calibration bins are unions of these.
 SCORE_BINS = 100
 
@@ -175,7 +200,7 @@ def group_cells(
                     context={"table": relation, "column": feature, "partition": partition_key},
                 )
     tokens = _positive_tokens(positive_label)
-    keys = ", ".join(f"COALESCE(CAST({ident(f)} AS VARCHAR), ?) AS {ident(f)}" for f in features)
+    keys = ", ".join(f"{group_key_sql(f)} AS {ident(f.name)}" for f in bindings.sensitive_features)
     if bindings.score is not None:
         score = f"CAST({ident(bindings.score)} AS DOUBLE)"
         bins = f"least(CAST(floor({score} * {SCORE_BINS}) AS INTEGER), {SCORE_BINS - 1})"
@@ -185,7 +210,7 @@ def group_cells(
     frame = conn.execute(
         f"SELECT {keys}, {_label_expr(bindings.label, tokens)} AS y_true, {_label_expr(bindings.prediction, tokens)} AS y_pred, "
         f"{bins} AS score_bin, count(*) AS n, {sums} FROM {relation} {where} GROUP BY ALL ORDER BY ALL",
-        [*([MISSING_GROUP] * len(features)), *tokens, *tokens, *params],
+        [*tokens, *tokens, *params],
     ).df()
     frame = frame.astype(
         {"n": "int64", "score_bin": "int64", "score_sum": "float64", "score_sq": "float64"}
@@ -217,13 +242,10 @@ def score_auc(
         return pd.DataFrame(columns=["feature_set", "group_key", "auc", "positives", "negatives"])
     tokens = _positive_tokens(positive_label)
     frames = []
+    by_name = {f.name: f for f in bindings.sensitive_features}
     for name, features in feature_sets.items():
-        group = (
-            " || '×' || ".join(f"COALESCE(CAST({ident(f)} AS VARCHAR), ?)" for f in features)
-            if features
-            else "?"
-        )
-        group_params = [MISSING_GROUP] * len(features) if features else [OVERALL]
+        group = " || '×' || ".join(group_key_sql(by_name[f]) for f in features) if features else "?"
+        group_params = [] if features else [OVERALL]
         frame = conn.execute(
             f"""
             WITH scored AS (

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -53,7 +54,8 @@ __all__ = [
 SUPPRESSED = "group has {n} rows, fewer than the minimum group size {minimum}"
 UNDEFINED = "undefined: the group has no {what}"
 TOO_FEW_GROUPS = (
-    "fewer than two groups with a value ({eligible} of {total}; {suppressed} suppressed)"
+    "fewer than two groups with a value ({eligible} of {total} in the partition: {present}; "
+    "suppressed below the minimum group size: {suppressed}; declared but absent: {absent})"
 )
 NO_REFERENCE = (
     "undefined: the reference group {group!r} has no value (absent, suppressed or undefined)"
@@ -299,6 +301,7 @@ def disparities(
     feature_sets: Mapping[str, tuple[str, ...]],
     *,
     reference_groups: Mapping[str, str] | None = None,
+    declared_groups: Mapping[str, Sequence[str] | None] | None = None,
 ) -> pd.DataFrame:
     """Disparities of each group metric across the groups of each feature set.
 
@@ -306,6 +309,8 @@ def disparities(
         metrics: Output of :func:`group_metrics`.
         feature_sets: As for :func:`group_metrics`; ``overall`` is skipped.
         reference_groups: Feature set -> group also compared against (``relative_to`` = that group).
+        declared_groups: Feature -> the values the spec expects, so that a disparity left undefined
+            can name the groups absent from the partition.
 
     Returns:
         Columns ``feature_set, metric, method, relative_to, value, n, groups_compared, groups_suppressed, reason``.
@@ -321,6 +326,12 @@ def disparities(
         counts = of_set[of_set["metric"] == "count"]
         groups = list(counts["group_key"])
         suppressed = int(counts["suppressed"].sum())
+        declared = (declared_groups or {}).get(name) or ()
+        membership = _Membership(
+            present=groups,
+            suppressed=list(counts.loc[counts["suppressed"], "group_key"]),
+            absent=[g for g in declared if g not in groups],
+        )
         compared_n = int(counts.loc[~counts["suppressed"], "n"].sum())
         table = of_set.pivot_table(
             index="metric", columns="group_key", values="value", aggfunc="first", dropna=False
@@ -358,7 +369,7 @@ def disparities(
                                 value,
                                 None
                                 if not np.isnan(value)
-                                else _why(values, reference, target, len(groups), suppressed),
+                                else _why(values, reference, target, membership),
                             )
                         )
                     value, reason = _worst(results, method)
@@ -399,14 +410,27 @@ def disparities(
     )
 
 
-def _why(
-    values: np.ndarray, reference: int | None, target: str, total: int, suppressed: int
-) -> str:
+@dataclass(frozen=True)
+class _Membership:
+    """Groups of a feature set in one partition: with rows, suppressed, declared but without rows."""
+
+    present: list[str]
+    suppressed: list[str]
+    absent: list[str]
+
+
+def _why(values: np.ndarray, reference: int | None, target: str, groups: _Membership) -> str:
     eligible = int((~np.isnan(values)).sum())
     if reference is not None and np.isnan(values[reference]):
         return NO_REFERENCE.format(group=target)
     if eligible < 2:
-        return TOO_FEW_GROUPS.format(eligible=eligible, total=total, suppressed=suppressed)
+        return TOO_FEW_GROUPS.format(
+            eligible=eligible,
+            total=len(groups.present),
+            present=", ".join(groups.present) or "none",
+            suppressed=", ".join(groups.suppressed) or "none",
+            absent=", ".join(groups.absent) or "none",
+        )
     return RATIO_UNDEFINED
 
 

@@ -35,6 +35,7 @@ from openlineage.client.serde import Serde
 from openlineage.client.transport.file import FileConfig, FileTransport
 from openlineage.client.transport.noop import NoopConfig, NoopTransport
 
+from impact_assets.errors import LineageConfigError
 from impact_assets.lineage._catalog import LineageCatalog
 from impact_assets.lineage._events import run_events
 
@@ -63,8 +64,22 @@ class DeliveryReport:
         if self.rejected:
             text += f", {len(self.rejected)} rejected by the backend"
         if self.error:
-            text += f"; the backend is unreachable: {self.error}"
+            text += f"; not delivered: {self.error}"
         return text
+
+
+CONFIG_FILE_MISSING = "OPENLINEAGE_CONFIG names {path}, which does not exist"
+TRANSPORT_INVALID = "the OpenLineage transport configured in {where} cannot be used: {message}"
+
+
+def _configured_in() -> str:
+    """Where the standard OpenLineage configuration comes from, for error messages."""
+    if os.getenv("OPENLINEAGE_CONFIG"):
+        return os.environ["OPENLINEAGE_CONFIG"]
+    for folder in (Path.cwd(), Path.home() / ".openlineage"):
+        if (folder / "openlineage.yml").is_file():
+            return str(folder / "openlineage.yml")
+    return "the OPENLINEAGE_* environment variables"
 
 
 def lineage_client(state_dir: Path) -> OpenLineageClient:
@@ -73,15 +88,31 @@ def lineage_client(state_dir: Path) -> OpenLineageClient:
     Standard configuration: ``OPENLINEAGE_CONFIG`` or an ``openlineage.yml`` (working directory, then
     ``~/.openlineage``), ``OPENLINEAGE__TRANSPORT__*`` variables, ``OPENLINEAGE_URL``, or
     ``OPENLINEAGE_DISABLED=true``. Without any, events go to ``<state_dir>/lineage/events.jsonl``.
+
+    Raises:
+        LineageConfigError: ``OPENLINEAGE_CONFIG`` names a missing file, or the configured transport
+            cannot be built (an unknown type, a missing option); the message says where it is configured.
     """
-    # The configuration is read without resolving a transport (which would warn about a missing one).
-    config = OpenLineageClient(transport=NoopTransport(NoopConfig())).config
-    if (
-        os.getenv("OPENLINEAGE_DISABLED", "").strip().lower() == "true"
-        or os.getenv("OPENLINEAGE_URL")
-        or (config.transport and config.transport.get("type"))
-    ):
-        return OpenLineageClient()
+    named = os.getenv("OPENLINEAGE_CONFIG")
+    if named and not Path(named).is_file():
+        raise LineageConfigError(
+            CONFIG_FILE_MISSING.format(path=named), context={"variable": "OPENLINEAGE_CONFIG"}
+        )
+    try:
+        # The configuration is read without resolving a transport (which would warn about a missing one).
+        config = OpenLineageClient(transport=NoopTransport(NoopConfig())).config
+        if (
+            os.getenv("OPENLINEAGE_DISABLED", "").strip().lower() == "true"
+            or os.getenv("OPENLINEAGE_URL")
+            or (config.transport and config.transport.get("type"))
+        ):
+            return OpenLineageClient()
+    except (ImportError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        where = _configured_in()
+        raise LineageConfigError(
+            TRANSPORT_INVALID.format(where=where, message=f"{type(exc).__name__}: {exc}"),
+            context={"file": where},
+        ) from exc
     path = state_dir / "lineage" / "events.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     return OpenLineageClient(
@@ -167,7 +198,13 @@ def deliver_pending(
     """
     directory = state_dir / "lineage"
     report = DeliveryReport()
-    client = client or lineage_client(state_dir)
+    if client is None:
+        try:
+            client = lineage_client(state_dir)
+        except LineageConfigError as exc:  # nothing can be sent: everything stays pending
+            pending = pending_lineage(instance, catalog, state_dir)
+            pending.rejected, pending.error = [], str(exc)
+            return pending
     deadline = time.monotonic() + max_seconds
     with _locked(directory):
         cursor = _Cursor(directory)

@@ -4,7 +4,10 @@ from impact_assets.modeling._mlflow import MlflowModelRegistry
 from impact_assets.modeling._registry import LocalModelRegistry, ModelVersion
 from impact_assets.modeling._score import (
     PREDICTIONS_TABLE,
+    SCORED_ID,
+    SCORED_SCORE,
     ScoredPartition,
+    predict_scores,
     predictions_columns,
     score_partition,
 )
@@ -12,11 +15,14 @@ from impact_assets.modeling._train import fingerprint_frame, train_classifier
 
 __all__ = [
     "PREDICTIONS_TABLE",
+    "SCORED_ID",
+    "SCORED_SCORE",
     "LocalModelRegistry",
     "MlflowModelRegistry",
     "ModelVersion",
     "ScoredPartition",
     "fingerprint_frame",
+    "predict_scores",
     "predictions_columns",
     "score_partition",
     "train_classifier",

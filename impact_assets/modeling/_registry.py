@@ -36,6 +36,16 @@ EMPTY_REGISTRY = (
 )
 UNKNOWN_VERSION = "model version {version!r} is not in the registry {path} (versions: {versions})"
 LOAD_FAILED = "model version {version} in {path} could not be loaded: {message}"
+UNREADABLE_RECORD = "the model registry file {path} is not readable JSON: {message}"
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:
+        raise ModelRegistryError(
+            UNREADABLE_RECORD.format(path=path, message=exc), context={"file": str(path)}
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -86,7 +96,7 @@ class LocalModelRegistry:
     def status(self, version: str) -> dict[str, Any]:
         """Release status of a version (``{}`` until a release decision marks it)."""
         path = self.path / str(version) / "status.json"
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        return _read_json(path) if path.is_file() else {}
 
     def mark(self, version: str, status: str, detail: dict[str, Any]) -> None:
         """Record a release status (``approved``, ``held``, ``rolled_back``) on a version, atomically."""
@@ -101,11 +111,7 @@ class LocalModelRegistry:
     def approved(self) -> str | None:
         """The version promoted last, if any."""
         pointer = self.path / "approved.json"
-        return (
-            json.loads(pointer.read_text(encoding="utf-8"))["version"]
-            if pointer.is_file()
-            else None
-        )
+        return _read_json(pointer)["version"] if pointer.is_file() else None
 
     def promote(self, version: str, detail: dict[str, Any]) -> None:
         """Point ``approved.json`` at ``version``."""
@@ -124,9 +130,7 @@ class LocalModelRegistry:
             raise ModelRegistryError(
                 UNKNOWN_VERSION.format(version=version, path=self.path, versions=self.versions())
             )
-        return ModelVersion(
-            str(version), folder, json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
-        )
+        return ModelVersion(str(version), folder, _read_json(folder / "metadata.json"))
 
     def reference(self, version: str) -> Path | None:
         """The training snapshot of ``version`` (Parquet), if it was kept."""

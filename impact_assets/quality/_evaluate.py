@@ -51,6 +51,53 @@ def _context() -> Any:
     return _CONTEXT[0]
 
 
+_BETWEEN = "expect_column_values_to_be_between"
+
+
+def _as_epoch(frame: pd.DataFrame, check: QualityCheck) -> tuple[str, dict[str, Any]] | None:
+    """A range check on a timestamp column, rewritten onto microseconds since the epoch.
+
+    GX compares each pandas timestamp with the bounds one by one (about 2.4 s per million rows, 25 s
+    for a 10M-row freshness check); on numbers it takes 0.05 s. The bounds are converted the same way,
+    so the verdict and the counts are those of the timestamp comparison. Returns the shadow column
+    (added to ``frame``) and the rewritten arguments, or ``None`` for any other check.
+    """
+    column = check.kwargs.get("column")
+    if check.expectation != _BETWEEN or column not in frame:
+        return None
+    values = frame[column]
+    if not pd.api.types.is_datetime64_any_dtype(values):
+        return None
+    zone = getattr(values.dtype, "tz", None)
+
+    def micros(bound: Any) -> float | None:
+        if bound is None:
+            return None
+        stamp = pd.Timestamp(bound)
+        if zone is not None and stamp.tzinfo is None:
+            stamp = stamp.tz_localize(zone)
+        elif zone is None and stamp.tzinfo is not None:
+            stamp = stamp.tz_convert("UTC").tz_localize(None)
+        return float(stamp.value // 1000)  # .value is in nanoseconds whatever the unit
+
+    shadow = f"__epoch_us__{column}"
+    if shadow not in frame:
+        as_us = values.dt.as_unit("us")
+        frame[shadow] = as_us.astype("int64").astype("float64").where(as_us.notna())
+    kwargs = {
+        **check.kwargs,
+        "column": shadow,
+        "min_value": micros(check.kwargs.get("min_value")),
+        "max_value": micros(check.kwargs.get("max_value")),
+    }
+    return shadow, kwargs
+
+
+def _from_epoch(value: Any, zone: Any) -> str:
+    stamp = pd.Timestamp(int(float(value)), unit="us", tz="UTC")
+    return str(stamp.tz_convert(zone) if zone is not None else stamp.tz_localize(None))
+
+
 def _number(value: Any) -> float | None:
     try:
         return None if value is None else float(value)
@@ -75,6 +122,8 @@ def evaluate_checks(
         return []
     context = _context()
     name = f"impact_{uuid.uuid4().hex}"
+    frame = frame.copy(deep=False)  # shadow columns are added to this view, never to the caller's
+    rewritten = {id(c): _as_epoch(frame, c) for c in checks}
     batch = (
         context.data_sources.add_pandas(name)
         .add_dataframe_asset(name)
@@ -83,7 +132,10 @@ def evaluate_checks(
     )
     suite = gx().ExpectationSuite(name=name)
     for check in checks:
-        suite.add_expectation(build_expectation(check.expectation, check.kwargs))
+        epoch = rewritten[id(check)]
+        suite.add_expectation(
+            build_expectation(check.expectation, epoch[1] if epoch else check.kwargs)
+        )
     try:
         outcome = batch.validate(
             suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5}
@@ -94,8 +146,10 @@ def evaluate_checks(
     for check, result in zip(checks, outcome.results, strict=True):
         details = result.result or {}
         masked = check.column in sensitive_columns
+        zone = getattr(frame[check.column].dtype, "tz", None) if rewritten[id(check)] else None
         sample = tuple(
-            MASK if masked else str(v) for v in details.get("partial_unexpected_list", [])[:5]
+            MASK if masked else (_from_epoch(v, zone) if rewritten[id(check)] else str(v))
+            for v in details.get("partial_unexpected_list", [])[:5]
         )
         observed = details.get("observed_value")
         results.append(

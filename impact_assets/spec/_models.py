@@ -8,6 +8,7 @@ files keep loading.
 from __future__ import annotations
 
 import datetime as dt
+import urllib.parse
 from typing import Annotated, Any, Literal
 
 from cronsim import CronSim, CronSimError
@@ -17,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 
@@ -74,6 +76,10 @@ __all__ = [
 ]
 
 #: Assessment ids that would collide with DuckDB schemas of the package or of DuckDB itself.
+CREDENTIALS_IN_URI = (
+    "credentials do not belong in the spec: remove the user and password from the URI and set "
+    "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) in the environment"
+)
 RESERVED_IDS = frozenset({"impact", "main", "information_schema", "pg_catalog", "temp"})
 #: Name of the feature set and group that stand for all rows.
 OVERALL = "overall"
@@ -183,6 +189,14 @@ class MlflowRegistrySpec(_Spec):
     experiment: NonEmptyText = Field(
         default="impact-assets", description="Experiment that holds the training runs."
     )
+
+    @field_validator("tracking_uri")
+    @classmethod
+    def _no_credentials(cls, uri: str | None) -> str | None:
+        if uri is not None and urllib.parse.urlsplit(uri).password is not None:
+            raise ValueError(CREDENTIALS_IN_URI)
+        return uri
+
     artifact_location: str | None = Field(
         default=None,
         description="Where a new experiment keeps run artifacts (`{state_dir}` expands); default: the "
@@ -784,7 +798,10 @@ class SensitivitySpec(_Spec):
     repeats: int = Field(default=5, ge=2, le=100)
     """Permutations per feature."""
     seed: int = 0
-    """Seed of the permutations."""
+    """Seed of the permutations and of the sample."""
+    max_rows: int = Field(default=100_000, ge=1_000)
+    """Rows of the partition the permutations re-score: a seeded sample of this size on larger days.
+    Each permutation re-scores every row it is given, so the cost grows with rows × features × repeats."""
 
 
 class RolloutMarker(_Spec):

@@ -196,17 +196,31 @@ class SqlProject:
             self.columns[model.name] = None
             self.column_lineage[model.name] = None
             return
+        # sqlglot folds every identifier to lower case (DuckDB compares names case-insensitively);
+        # the names DuckDB actually gives the columns keep the spelling of the SELECT or upstream.
+        spelled = {c.lower(): c for columns in schema.values() for c in columns}
+        spelled.update({c.lower(): c for c in model.expression.named_selects})
         deps: dict[str, tuple[ColumnDep, ...]] = {}
         for column, node in nodes.items():
             leaves = {
-                ColumnDep(table=leaf.source.name, column=leaf.name.split(".")[-1])
+                ColumnDep(
+                    table=leaf.source.name,
+                    column=_spelling(leaf.name.split(".")[-1], schema.get(leaf.source.name, {})),
+                )
                 for leaf in node.walk()
                 if not leaf.downstream and isinstance(leaf.source, exp.Table) and leaf.source.name
             }
-            deps[column] = tuple(sorted(leaves, key=lambda d: (d.table, d.column)))
-        self.columns[model.name] = tuple(nodes)
+            deps[spelled.get(column, column)] = tuple(
+                sorted(leaves, key=lambda d: (d.table, d.column))
+            )
+        self.columns[model.name] = tuple(deps)
         self.column_lineage[model.name] = deps
 
     def upstream_models(self, name: str) -> list[str]:
         """SQL models that ``name`` reads."""
         return sorted(t for t in self.models[name].reads if t in self.models)
+
+
+def _spelling(column: str, columns: Mapping[str, str]) -> str:
+    """``column`` as spelled in ``columns`` (compared case-insensitively), else as given."""
+    return next((c for c in columns if c.lower() == column.lower()), column)

@@ -1,0 +1,365 @@
+"""The whole nightly assessment of one partition, in process, at 100k, 1M and 10M rows.
+
+Usage:  .venv/bin/python bench/nightly.py [--rows 100000,1000000,10000000] [--skip-reference]
+
+For each size, in a fresh process (so that peak RSS is that run's own):
+
+1. writes a seeded partition of scored cases to Parquet with DuckDB (12 model features, 3 sensitive
+   features and their intersection, the outcome) and trains a model on 50,000 other rows (untimed);
+2. runs the assessment job with Dagster's ``execute_in_process``: SQL models, scoring with the
+   registered model, the quality checks (Great Expectations), group metrics with 1,000 bootstrap
+   resamples, disparities, KPIs and cost-benefit, drift of 15 columns, two scenarios, sensitivity,
+   the register snapshot and the report; then delivers the run's OpenLineage events to a file;
+3. prints the wall time of every step (from the run's event log), the total, and peak RSS.
+
+Then, unless ``--skip-reference``, the same rows through the reference tools, each in its own
+process: one fairlearn ``MetricFrame`` (selection rate, TPR, FPR over the three sensitive features,
+no bootstrap) on the raw rows, and Great Expectations on a pandas frame of the scored table with the
+same expectations as the suite. Targets (2 cores): at most 30 s and 2 GB for 10M rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+DAY = "2026-03-02"
+TRAINING_ROWS = 50_000
+NUMERIC = ["income", "debt_ratio", "tenure_months", "age", "requested_amount", "open_accounts"]
+CATEGORICAL = ["channel", "product", "employment", "housing", "purpose", "education"]
+SENSITIVE = {
+    "sex": ["female", "male"],
+    "age_band": ["<25", "25-39", "40-59", "60+"],
+    "region": ["north", "south", "east", "west", "centre"],
+}
+
+SPEC = {
+    "id": "nightly",
+    "title": "Nightly assessment benchmark",
+    "intended_use": "Benchmark of the nightly assessment on a large synthetic partition.",
+    "limitations": ["Synthetic data."],
+    "owners": ["bench@example.org"],
+    "stakeholders": [{"id": "applicants", "description": "People scored."}],
+    "model": {
+        "name": "bench_model",
+        "positive_label": 1,
+        "registry": {
+            "features_table": "stg_cases",
+            "id_column": "case_id",
+            "label": "outcome",
+            "decision_threshold": 0.5,
+            "features": NUMERIC + CATEGORICAL,
+        },
+    },
+    "sources": {
+        "raw_cases": {
+            "path": "{state_dir}/landing/cases/*.parquet",
+            "format": "parquet",
+            "partition_column": "case_date",
+            "loaded_at_column": "loaded_at",
+        }
+    },
+    "sql": {"paths": ["nightly/*.sql"]},
+    "partitions": {"start_date": "2026-03-01"},
+    "bindings": {
+        "scored_table": "scored_cases",
+        "id_column": "case_id",
+        "partition_column": "case_date",
+        "label": "outcome",
+        "prediction": "decision",
+        "score": "score",
+        "sensitive_features": [{"name": k, "values": v} for k, v in SENSITIVE.items()],
+        "intersections": [["sex", "age_band"]],
+        "min_group_size": 30,
+    },
+    "quality": {
+        "tables": {
+            "stg_cases": [
+                {
+                    "expectation": "expect_column_values_to_be_between",
+                    "kwargs": {"column": "debt_ratio", "min_value": 0, "max_value": 5},
+                    "severity": "warn",
+                },
+            ]
+        }
+    },
+    "fairness": {"bootstrap": {"resamples": 1000, "seed": 1}},
+    "analytics": {
+        "kpis": [{"name": "approval_rate", "sql": "avg(decision)"}],
+        "cost_benefit": {"tp": 100, "fp": -300, "tn": 0, "fn": -50},
+        "drift": {"bins": 10},
+        "scenarios": [
+            {"name": "threshold", "kind": "threshold_sweep", "thresholds": [0.4, 0.5, 0.6]},
+            {"name": "income_down", "kind": "feature_shift", "column": "income", "multiply": 0.9},
+        ],
+        "sensitivity": {"feature_set": "sex", "repeats": 2},
+    },
+    "register": [
+        {
+            "id": "approval_parity_sex",
+            "outcome": "Women and men are approved at comparable rates.",
+            "stakeholder": "applicants",
+            "impact": "harm",
+            "measure": {
+                "source": "disparity",
+                "metric": "demographic_parity",
+                "feature_set": "sex",
+                "method": "ratio",
+            },
+            "thresholds": {"direction": "higher_is_better", "warn": 0.9, "breach": 0.8},
+            "owner": "bench@example.org",
+        },
+        {
+            "id": "score_drift",
+            "outcome": "Scores are distributed as in training.",
+            "stakeholder": "applicants",
+            "impact": "harm",
+            "measure": {"source": "drift", "column": "score", "statistic": "psi"},
+            "thresholds": {"direction": "lower_is_better", "warn": 0.1, "breach": 0.25},
+            "owner": "bench@example.org",
+        },
+    ],
+}
+
+STAGING_SQL = f"""SELECT case_id, CAST(case_date AS DATE) AS case_date, {", ".join(NUMERIC + CATEGORICAL)},
+    {", ".join(SENSITIVE)}, outcome
+FROM raw_cases
+"""
+SCORED_SQL = f"""SELECT c.case_id, c.case_date, {", ".join(f"c.{s}" for s in SENSITIVE)}, c.outcome,
+    p.score, p.decision, p.model_version
+FROM stg_cases AS c
+JOIN predictions AS p ON p.case_id = c.case_id AND p.case_date = c.case_date
+"""
+
+
+def _rows_sql(rows: int, seed: int, day: str) -> str:
+    """``rows`` seeded cases of ``day``; the outcome depends on income, debt ratio and tenure."""
+
+    def pick(values: list[str], salt: int) -> str:
+        return f"[{', '.join(repr(v) for v in values)}][1 + CAST(hash(i, {seed + salt}) % {len(values)} AS INTEGER)]"
+
+    def uniform(salt: int) -> str:
+        return f"(hash(i, {seed + salt}) % 1000000) / 1000000.0"
+
+    categorical = ", ".join(
+        f"{pick([f'{c}_{k}' for k in range(4 + j)], 100 + j)} AS {c}"
+        for j, c in enumerate(CATEGORICAL)
+    )
+    sensitive = ", ".join(
+        f"{pick(values, 200 + j)} AS {name}" for j, (name, values) in enumerate(SENSITIVE.items())
+    )
+    return f"""
+        SELECT * EXCLUDE (i), CAST({uniform(9)} < 1 / (1 + exp(-(income / 20000 - 2 * debt_ratio + tenure_months / 60 - 0.5))) AS INTEGER) AS outcome
+        FROM (
+            SELECT i, i AS case_id, DATE '{day}' AS case_date, TIMESTAMP '{day} 23:00' AS loaded_at,
+                20000 + 80000 * {uniform(1)} AS income, 2 * {uniform(2)} AS debt_ratio,
+                CAST(120 * {uniform(3)} AS INTEGER) AS tenure_months, CAST(18 + 60 * {uniform(4)} AS INTEGER) AS age,
+                1000 + 20000 * {uniform(5)} AS requested_amount, CAST(10 * {uniform(6)} AS INTEGER) AS open_accounts,
+                {categorical}, {sensitive}
+            FROM range({rows}) t(i)
+        )
+    """
+
+
+def _peak_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def prepare(root: Path, rows: int) -> None:
+    """The project under ``root``: spec, SQL, the day's Parquet batch and a trained model version."""
+    import yaml
+
+    from impact_assets import ProjectPaths, load_assessment
+    from impact_assets.pipeline import train_model
+
+    (root / "assessments").mkdir(parents=True)
+    (root / "dbt_like_sql" / "nightly").mkdir(parents=True)
+    (root / "assessments" / "nightly.yaml").write_text(yaml.safe_dump(SPEC, sort_keys=False))
+    (root / "dbt_like_sql" / "nightly" / "stg_cases.sql").write_text(STAGING_SQL)
+    (root / "dbt_like_sql" / "nightly" / "scored_cases.sql").write_text(SCORED_SQL)
+    paths = ProjectPaths.for_project(root)
+    landing = paths.state_dir / "landing" / "cases"
+    landing.mkdir(parents=True)
+    with duckdb.connect() as conn:
+        conn.execute(f"COPY ({_rows_sql(rows, 0, DAY)}) TO '{landing / (DAY + '.parquet')}'")
+        training = conn.execute(_rows_sql(TRAINING_ROWS, 7, "2026-02-01")).df()
+    train_model(load_assessment(root / "assessments" / "nightly.yaml", paths), training)
+
+
+def run(root: Path) -> dict:
+    """Materialize the partition and deliver its lineage; timings from the run's event log."""
+    import dagster as dg
+
+    from impact_assets import ProjectPaths, assessment_job_name, build_definitions
+    from impact_assets.lineage import LineageCatalog, deliver_pending
+
+    paths = ProjectPaths.for_project(root)
+    defs = build_definitions(paths)
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    began = time.perf_counter()
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def(assessment_job_name("nightly")).execute_in_process(
+            partition_key=DAY, instance=instance, run_config=quiet
+        )
+        assert result.success
+        materialized = time.perf_counter()
+        report = deliver_pending(
+            instance, LineageCatalog([*defs_assessments(paths)], defs.resolve_asset_graph()), paths.state_dir
+        )
+        assert report.error is None and report.delivered > 0
+        ended = time.perf_counter()
+        starts: dict[str, float] = {}
+        steps: dict[str, float] = {}
+        for event in instance.all_logs(result.run_id):
+            if event.dagster_event is None or event.step_key is None:
+                continue
+            kind = event.dagster_event.event_type
+            if kind == dg.DagsterEventType.STEP_START:
+                starts[event.step_key] = event.timestamp
+            elif kind == dg.DagsterEventType.STEP_SUCCESS:
+                steps[event.step_key.removeprefix("nightly__")] = event.timestamp - starts[event.step_key]
+    steps["lineage (file)"] = ended - materialized
+    return {"steps": steps, "total": ended - began, "peak_gb": _peak_gb()}
+
+
+def defs_assessments(paths):
+    from impact_assets import discover_assessments
+
+    return discover_assessments(paths)
+
+
+def reference(root: Path, tool: str) -> dict:
+    """The reference tools on the scored rows of the run."""
+    import pandas as pd
+
+    from impact_assets import ProjectPaths
+
+    database = ProjectPaths.for_project(root).database
+    began = time.perf_counter()
+    with duckdb.connect(str(database), read_only=True) as conn:
+        frame = conn.execute(
+            "SELECT * FROM nightly.scored_cases JOIN nightly.stg_cases USING (case_id, case_date, outcome, sex, age_band, region)"
+        ).df()
+    loaded = time.perf_counter()
+    if tool == "fairlearn":
+        from fairlearn.metrics import (
+            MetricFrame,
+            false_positive_rate,
+            selection_rate,
+            true_positive_rate,
+        )
+
+        MetricFrame(
+            metrics={
+                "selection_rate": selection_rate,
+                "tpr": true_positive_rate,
+                "fpr": false_positive_rate,
+            },
+            y_true=frame["outcome"],
+            y_pred=frame["decision"],
+            sensitive_features=frame[list(SENSITIVE)],
+        )
+    else:
+        from impact_assets.quality._catalog import gx
+
+        context = gx.get_context(mode="ephemeral")
+        batch = (
+            context.data_sources.add_pandas("bench")
+            .add_dataframe_asset("cases")
+            .add_batch_definition_whole_dataframe("all")
+            .get_batch(batch_parameters={"dataframe": pd.DataFrame(frame)})
+        )
+        e = gx.expectations
+        suite = [e.ExpectTableRowCountToBeBetween(min_value=1)]
+        for column in ["outcome", "decision", "score", *SENSITIVE]:
+            suite.append(e.ExpectColumnValuesToNotBeNull(column=column))
+        suite += [
+            e.ExpectColumnValuesToBeBetween(column="score", min_value=0, max_value=1),
+            e.ExpectColumnValuesToBeBetween(column="debt_ratio", min_value=0, max_value=5),
+            e.ExpectColumnDistinctValuesToBeInSet(column="outcome", value_set=[0, 1]),
+        ]
+        suite += [
+            e.ExpectColumnValuesToBeInSet(column=name, value_set=values)
+            for name, values in SENSITIVE.items()
+        ]
+        for expectation in suite:
+            batch.validate(expectation)
+    ended = time.perf_counter()
+    return {"total": ended - loaded, "load": loaded - began, "peak_gb": _peak_gb()}
+
+
+def _child(*args: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, __file__, *args], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", default="100000,1000000,10000000")
+    parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        what, root = args.child
+        if what == "prepare":
+            print(json.dumps({}))
+        elif what == "run":
+            print(json.dumps(run(Path(root))))
+        else:
+            print(json.dumps(reference(Path(root), what)))
+        return
+    sizes = [int(r) for r in args.rows.split(",")]
+    results: dict[int, dict] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for rows in sizes:
+            root = Path(tmp) / f"rows-{rows}"
+            began = time.perf_counter()
+            prepare_in_child(root, rows)
+            print(f"\n== {rows:,} rows (data and model prepared in {time.perf_counter() - began:.1f} s)")
+            ours = _child("--child", "run", str(root))
+            results[rows] = ours
+            for step, seconds in sorted(ours["steps"].items(), key=lambda kv: -kv[1]):
+                print(f"  {step:<42} {seconds:7.2f} s")
+            print(f"  {'TOTAL (job + lineage, wall)':<42} {ours['total']:7.2f} s   peak RSS {ours['peak_gb']:.2f} GB")
+            if not args.skip_reference and rows == max(sizes):
+                for tool in ("fairlearn", "gx"):
+                    ref = _child("--child", tool, str(root))
+                    label = "fairlearn MetricFrame, 1 call, no bootstrap" if tool == "fairlearn" else "GX on a pandas frame, same expectations"
+                    print(
+                        f"  reference: {label:<44} {ref['total']:7.2f} s (+{ref['load']:.1f} s to load the rows)   peak RSS {ref['peak_gb']:.2f} GB"
+                    )
+    if len(sizes) > 1:
+        print("\nScaling (time relative to the smallest size, rows relative to the smallest size):")
+        small = min(sizes)
+        for rows in sizes:
+            print(
+                f"  {rows:>12,} rows  x{rows / small:>6.0f} rows  x{results[rows]['total'] / results[small]['total']:>6.2f} time"
+                f"  {results[rows]['total'] / rows * 1e6:8.2f} s per 1M rows   peak RSS {results[rows]['peak_gb']:.2f} GB"
+            )
+
+
+def prepare_in_child(root: Path, rows: int) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import nightly; nightly.prepare(__import__('pathlib').Path({str(root)!r}), {rows})"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"preparing {rows} rows failed:\n{done.stderr[-3000:]}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Scoring: the scorecard compiled to SQL equals scikit-learn's predict_proba; other models go through
+Python batches and equal it exactly."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OrdinalEncoder
+
+from impact_assets.modeling import SCORED_ID, SCORED_SCORE, predict_scores, train_classifier
+from impact_assets.modeling._linear_sql import linear_logit_sql
+
+
+def _rows(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "id": np.arange(n),
+            "income": rng.lognormal(10, 0.5, n),
+            "debt": rng.uniform(0, 2, n),
+            "constant": np.full(n, 3.0),  # zero variance: StandardScaler keeps scale 1
+            "channel": rng.choice(["web", "branch", "phone"], n),
+            "region": rng.choice(["north", "south", "l'île; --"], n),
+        }
+    )
+    logit = frame["income"] / 20000 - frame["debt"] + (frame["channel"] == "web")
+    frame["y"] = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return frame
+
+
+FEATURES = ["income", "debt", "constant", "channel", "region"]
+
+
+@pytest.fixture(scope="module")
+def conn() -> duckdb.DuckDBPyConnection:
+    scored = _rows(5_000, 2)
+    scored.loc[:10, "channel"] = "kiosk"  # a category the model never saw
+    connection = duckdb.connect()
+    connection.register("scored_frame", scored)
+    connection.execute("CREATE TABLE scored AS SELECT * FROM scored_frame")
+    return connection
+
+
+def test_the_scorecard_in_sql_equals_predict_proba(conn):
+    model, _ = train_classifier(_rows(2_000, 1), FEATURES, "y")
+    assert linear_logit_sql(model, FEATURES) is not None
+    got = predict_scores(conn, "SELECT * FROM scored", [], model, FEATURES, id_column="id")
+    frame = conn.execute("SELECT * FROM scored ORDER BY id").df()
+    expected = model.predict_proba(frame[FEATURES])[:, 1]
+    scores = got.to_pandas().sort_values(SCORED_ID)[SCORED_SCORE].to_numpy()
+    np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-12)
+    assert ((scores >= 0.5) == (expected >= 0.5)).all()
+
+
+def test_any_other_model_is_scored_in_python_batches_exactly(conn):
+    training = _rows(2_000, 1)
+    model = make_pipeline(
+        OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1),
+        RandomForestClassifier(n_estimators=10, random_state=0),
+    ).fit(training[FEATURES], training["y"])
+    assert linear_logit_sql(model, FEATURES) is None
+    got = predict_scores(
+        conn,
+        "SELECT * FROM scored WHERE id >= ?",
+        [100],
+        model,
+        FEATURES,
+        id_column="id",
+        batch_rows=700,
+    )
+    frame = conn.execute("SELECT * FROM scored WHERE id >= 100 ORDER BY id").df()
+    expected = model.predict_proba(frame[FEATURES])[:, 1]
+    table = got.to_pandas().sort_values(SCORED_ID)
+    assert table[SCORED_ID].tolist() == frame["id"].tolist()
+    np.testing.assert_array_equal(table[SCORED_SCORE].to_numpy(), expected)
