@@ -10,7 +10,9 @@ For each size, in a fresh process (so that peak RSS is that run's own):
    registered model, the quality checks (Great Expectations), group metrics with 1,000 bootstrap
    resamples, disparities, KPIs and cost-benefit, drift of 15 columns, two scenarios, sensitivity,
    the register snapshot and the report; then delivers the run's OpenLineage events to a file;
-3. prints the wall time of every step (from the run's event log), the total, and peak RSS.
+3. prints the wall time of every step (from the run's event log), the total, and peak RSS. DuckDB's
+   ``memory_limit`` is set to ``--memory-limit`` (1GB) through the resource's run config: its buffer
+   pool is part of the process's memory and by default may take 80 % of the machine's.
 
 Then, unless ``--skip-reference``, the same rows through the reference tools, each in its own
 process: one fairlearn ``MetricFrame`` (selection rate, TPR, FPR over the three sensitive features,
@@ -194,26 +196,37 @@ def prepare(root: Path, rows: int) -> None:
     train_model(load_assessment(root / "assessments" / "nightly.yaml", paths), training)
 
 
-def run(root: Path) -> dict:
+def run(root: Path, memory_limit: str) -> dict:
     """Materialize the partition and deliver its lineage; timings from the run's event log."""
     import dagster as dg
 
-    from impact_assets import ProjectPaths, assessment_job_name, build_definitions
+    from impact_assets import (
+        ProjectPaths,
+        assessment_job_name,
+        build_definitions,
+        discover_assessments,
+    )
     from impact_assets.lineage import LineageCatalog, deliver_pending
 
     paths = ProjectPaths.for_project(root)
     defs = build_definitions(paths)
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    database = {
+        "database": str(paths.database),
+        "connection_config": {"memory_limit": memory_limit},
+    }
+    run_config = {
+        "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+        "resources": {"impact_duckdb": {"config": database}},
+    }
     began = time.perf_counter()
     with dg.instance_for_test() as instance:
         result = defs.resolve_job_def(assessment_job_name("nightly")).execute_in_process(
-            partition_key=DAY, instance=instance, run_config=quiet
+            partition_key=DAY, instance=instance, run_config=run_config
         )
         assert result.success
         materialized = time.perf_counter()
-        report = deliver_pending(
-            instance, LineageCatalog([*defs_assessments(paths)], defs.resolve_asset_graph()), paths.state_dir
-        )
+        catalog = LineageCatalog(discover_assessments(paths), defs.resolve_asset_graph())
+        report = deliver_pending(instance, catalog, paths.state_dir)
         assert report.error is None and report.delivered > 0
         ended = time.perf_counter()
         starts: dict[str, float] = {}
@@ -225,15 +238,11 @@ def run(root: Path) -> dict:
             if kind == dg.DagsterEventType.STEP_START:
                 starts[event.step_key] = event.timestamp
             elif kind == dg.DagsterEventType.STEP_SUCCESS:
-                steps[event.step_key.removeprefix("nightly__")] = event.timestamp - starts[event.step_key]
+                steps[event.step_key.removeprefix("nightly__")] = (
+                    event.timestamp - starts[event.step_key]
+                )
     steps["lineage (file)"] = ended - materialized
     return {"steps": steps, "total": ended - began, "peak_gb": _peak_gb()}
-
-
-def defs_assessments(paths):
-    from impact_assets import discover_assessments
-
-    return discover_assessments(paths)
 
 
 def reference(root: Path, tool: str) -> dict:
@@ -296,12 +305,12 @@ def reference(root: Path, tool: str) -> dict:
     return {"total": ended - loaded, "load": loaded - began, "peak_gb": _peak_gb()}
 
 
-def _child(*args: str) -> dict:
-    done = subprocess.run(
-        [sys.executable, __file__, *args], capture_output=True, text=True, check=False
-    )
+def _child(what: str, root: Path, arg: str = "") -> dict:
+    """Run ``what`` (prepare, run, fairlearn, gx) in a fresh process; its last output line is JSON."""
+    command = [sys.executable, __file__, "--child", what, str(root), arg]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise SystemExit(f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        raise SystemExit(f"{what} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -309,16 +318,23 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", default="100000,1000000,10000000")
     parser.add_argument("--skip-reference", action="store_true")
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--memory-limit",
+        default="1GB",
+        help="DuckDB's memory_limit for the results database (its buffer is part of the process's RSS).",
+    )
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        what, root = args.child
+        what, root, arg = args.child
         if what == "prepare":
-            print(json.dumps({}))
+            prepare(Path(root), int(arg))
+            result = {}
         elif what == "run":
-            print(json.dumps(run(Path(root))))
+            result = run(Path(root), arg)
         else:
-            print(json.dumps(reference(Path(root), what)))
+            result = reference(Path(root), what)
+        print(json.dumps(result))
         return
     sizes = [int(r) for r in args.rows.split(",")]
     results: dict[int, dict] = {}
@@ -326,17 +342,25 @@ def main() -> None:
         for rows in sizes:
             root = Path(tmp) / f"rows-{rows}"
             began = time.perf_counter()
-            prepare_in_child(root, rows)
-            print(f"\n== {rows:,} rows (data and model prepared in {time.perf_counter() - began:.1f} s)")
-            ours = _child("--child", "run", str(root))
+            _child("prepare", root, str(rows))
+            print(
+                f"\n== {rows:,} rows (data and model prepared in {time.perf_counter() - began:.1f} s)"
+            )
+            ours = _child("run", root, args.memory_limit)
             results[rows] = ours
             for step, seconds in sorted(ours["steps"].items(), key=lambda kv: -kv[1]):
                 print(f"  {step:<42} {seconds:7.2f} s")
-            print(f"  {'TOTAL (job + lineage, wall)':<42} {ours['total']:7.2f} s   peak RSS {ours['peak_gb']:.2f} GB")
+            print(
+                f"  {'TOTAL (job + lineage, wall)':<42} {ours['total']:7.2f} s   peak RSS {ours['peak_gb']:.2f} GB"
+            )
             if not args.skip_reference and rows == max(sizes):
                 for tool in ("fairlearn", "gx"):
-                    ref = _child("--child", tool, str(root))
-                    label = "fairlearn MetricFrame, 1 call, no bootstrap" if tool == "fairlearn" else "GX on a pandas frame, same expectations"
+                    ref = _child(tool, root)
+                    label = (
+                        "fairlearn MetricFrame, 1 call, no bootstrap"
+                        if tool == "fairlearn"
+                        else "GX on a pandas frame, same expectations"
+                    )
                     print(
                         f"  reference: {label:<44} {ref['total']:7.2f} s (+{ref['load']:.1f} s to load the rows)   peak RSS {ref['peak_gb']:.2f} GB"
                     )
@@ -348,17 +372,6 @@ def main() -> None:
                 f"  {rows:>12,} rows  x{rows / small:>6.0f} rows  x{results[rows]['total'] / results[small]['total']:>6.2f} time"
                 f"  {results[rows]['total'] / rows * 1e6:8.2f} s per 1M rows   peak RSS {results[rows]['peak_gb']:.2f} GB"
             )
-
-
-def prepare_in_child(root: Path, rows: int) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import nightly; nightly.prepare(__import__('pathlib').Path({str(root)!r}), {rows})"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"preparing {rows} rows failed:\n{done.stderr[-3000:]}")
 
 
 if __name__ == "__main__":

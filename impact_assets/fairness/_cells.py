@@ -231,8 +231,8 @@ def score_auc(
 ) -> pd.DataFrame:
     """Exact AUC of the score per group of each feature set (ties count one half), in DuckDB.
 
-    AUC = sum over distinct scores s of pos(s) * (neg(< s) + neg(= s) / 2) / (P * N): the
-    Mann-Whitney statistic, equal to scikit-learn's ``roc_auc_score``.
+    AUC = (sum of the positives' mid-ranks - P (P + 1) / 2) / (P * N): the Mann-Whitney statistic,
+    with tied scores at their mid-rank, equal to scikit-learn's ``roc_auc_score``.
 
     Returns:
         Columns ``feature_set, group_key, auc, positives, negatives``; AUC is NULL for a group
@@ -246,21 +246,22 @@ def score_auc(
     for name, features in feature_sets.items():
         group = " || '×' || ".join(group_key_sql(by_name[f]) for f in features) if features else "?"
         group_params = [] if features else [OVERALL]
+        # U = sum of the positives' mid-ranks within the group - P(P+1)/2; one sort per feature set
         frame = conn.execute(
             f"""
             WITH scored AS (
                 SELECT {group} AS group_key, CAST({ident(bindings.score)} AS DOUBLE) AS score, {_label_expr(bindings.label, tokens)} AS y
                 FROM {relation} {_where(bindings)}
-            ), by_score AS (
-                SELECT group_key, score, sum(y) AS pos, count(*) - sum(y) AS neg FROM scored GROUP BY ALL
             ), ranked AS (
-                SELECT *, coalesce(sum(neg) OVER (PARTITION BY group_key ORDER BY score ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS neg_below
-                FROM by_score
+                SELECT group_key, y,
+                       rank() OVER w + (count(*) OVER (w RANGE BETWEEN CURRENT ROW AND CURRENT ROW) - 1) / 2.0 AS mid_rank
+                FROM scored WINDOW w AS (PARTITION BY group_key ORDER BY score)
             )
             SELECT ? AS feature_set, group_key,
-                   CASE WHEN sum(pos) > 0 AND sum(neg) > 0
-                        THEN sum(pos * (neg_below + neg / 2.0)) / (CAST(sum(pos) AS DOUBLE) * sum(neg)) END AS auc,
-                   CAST(sum(pos) AS BIGINT) AS positives, CAST(sum(neg) AS BIGINT) AS negatives
+                   CASE WHEN sum(y) > 0 AND sum(y) < count(*)
+                        THEN (sum(mid_rank) FILTER (WHERE y = 1) - sum(y) * (sum(y) + 1) / 2.0)
+                             / (CAST(sum(y) AS DOUBLE) * (count(*) - sum(y))) END AS auc,
+                   CAST(sum(y) AS BIGINT) AS positives, CAST(count(*) - sum(y) AS BIGINT) AS negatives
             FROM ranked GROUP BY group_key ORDER BY group_key
             """,
             [*group_params, *tokens, partition_key, name],
