@@ -247,15 +247,18 @@ def run(root: Path, memory_limit: str) -> dict:
 
 def reference(root: Path, tool: str) -> dict:
     """The reference tools on the scored rows of the run."""
-    import pandas as pd
 
     from impact_assets import ProjectPaths
 
     database = ProjectPaths.for_project(root).database
+    columns = ["outcome", "decision", *SENSITIVE] + (
+        ["score", "debt_ratio"] if tool == "gx" else []
+    )
     began = time.perf_counter()
     with duckdb.connect(str(database), read_only=True) as conn:
         frame = conn.execute(
-            "SELECT * FROM nightly.scored_cases JOIN nightly.stg_cases USING (case_id, case_date, outcome, sex, age_band, region)"
+            f"SELECT {', '.join(columns)} FROM nightly.scored_cases "
+            "JOIN nightly.stg_cases USING (case_id, case_date, outcome, sex, age_band, region)"
         ).df()
     loaded = time.perf_counter()
     if tool == "fairlearn":
@@ -279,14 +282,15 @@ def reference(root: Path, tool: str) -> dict:
     else:
         from impact_assets.quality._catalog import gx
 
-        context = gx.get_context(mode="ephemeral")
+        module = gx()
+        context = module.get_context(mode="ephemeral")
         batch = (
             context.data_sources.add_pandas("bench")
             .add_dataframe_asset("cases")
             .add_batch_definition_whole_dataframe("all")
-            .get_batch(batch_parameters={"dataframe": pd.DataFrame(frame)})
+            .get_batch(batch_parameters={"dataframe": frame})
         )
-        e = gx.expectations
+        e = module.expectations
         suite = [e.ExpectTableRowCountToBeBetween(min_value=1)]
         for column in ["outcome", "decision", "score", *SENSITIVE]:
             suite.append(e.ExpectColumnValuesToNotBeNull(column=column))

@@ -562,15 +562,14 @@ def compute_sensitivity(
     outcomes = ", ".join(
         f"{group_key_sql(by_name[c], qualifier='s.')} AS {ident('_g_' + c)}" for c in members
     )
-    # a seeded sample of at most max_rows rows (all of them on smaller days), in id order
+    # a seeded sample of at most max_rows scored rows (all of them on smaller days), in id order
+    day = f"CAST({ident(bindings.partition_column)} AS DATE) = CAST(? AS DATE)"
     frame = conn.execute(
-        f"SELECT * EXCLUDE (_id) FROM (SELECT {wanted}, s.{ident(bindings.label)} AS _label, {outcomes}, "
-        f"s.{ident(bindings.id_column)} AS _id "
-        f"FROM {features} f JOIN {scored} s ON f.{ident(scoring.id_column)} = s.{ident(bindings.id_column)} "
-        f"WHERE CAST(s.{ident(bindings.partition_column)} AS DATE) = CAST(? AS DATE) "
-        f"AND CAST(f.{ident(bindings.partition_column)} AS DATE) = CAST(? AS DATE) "
-        f"ORDER BY hash(s.{ident(bindings.id_column)}, ?) LIMIT ?) ORDER BY _id",
-        [partition_key, partition_key, watch.seed, watch.max_rows],
+        f"WITH s AS (SELECT * FROM {scored} WHERE {day} ORDER BY hash({ident(bindings.id_column)}, ?) LIMIT ?) "
+        f"SELECT {wanted}, s.{ident(bindings.label)} AS _label, {outcomes} "
+        f"FROM s JOIN (SELECT * FROM {features} WHERE {day}) f ON f.{ident(scoring.id_column)} = s.{ident(bindings.id_column)} "
+        f"ORDER BY s.{ident(bindings.id_column)}",
+        [partition_key, watch.seed, watch.max_rows, partition_key],
     ).df()
     positives = (
         (frame["_label"].astype(str) == str(spec.model.positive_label)).to_numpy().astype(int)
