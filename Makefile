@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/analytics.py --skip-reference
 	$(BIN)/python bench/did_calibration.py
+	$(BIN)/python bench/nightly.py --skip-reference
 
 clean:
 	rm -rf $(VENV) .impact

@@ -13,6 +13,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,8 +25,8 @@ from dagster._core.instance.ref import InstanceRef
 
 from impact_assets import ProjectPaths, assessment_job_name, build_definitions
 
-from ._servers import free_port
-from .conftest import VENDOR_ROWS, vendor_project
+from ._servers import free_port, start_group, stop_group, wait_for
+from .conftest import REPO, VENDOR_ROWS, vendor_project
 
 pytestmark = pytest.mark.postgres
 
@@ -36,7 +37,7 @@ def _binaries() -> Path | None:
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
+def postgres_port() -> Iterator[int]:
     """A PostgreSQL server of its own, stopped (and its data removed) after the test."""
     binaries = _binaries()
     if binaries is None:
@@ -80,22 +81,39 @@ def postgres_url() -> Iterator[str]:
             "dagster",
             "dagster",
         )
-        # psycopg2 comes with dagster-postgres; SQLAlchemy 2.1 would otherwise look for psycopg 3
-        yield f"postgresql+psycopg2://dagster@127.0.0.1:{port}/dagster"
+        yield port
     finally:
         run(str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
         shutil.rmtree(folder)
 
 
+INSTANCE_YAML = """
+storage:
+  postgres:
+    postgres_db:
+      hostname: 127.0.0.1
+      port: {port}
+      db_name: dagster
+      username: dagster
+      password: {{env: DAGSTER_PG_PASSWORD}}
+      scheme: postgresql+psycopg2
+concurrency:
+  pools:
+    default_limit: 1
+telemetry:
+  enabled: false
+"""
+
+
 def test_an_assessment_runs_on_a_dagster_instance_with_postgres_storage(
-    project: ProjectPaths, tmp_path: Path, postgres_url: str
+    project: ProjectPaths, tmp_path: Path, postgres_port: int, monkeypatch: pytest.MonkeyPatch
 ):
     paths = vendor_project(project, VENDOR_ROWS)
     home = tmp_path / "dagster_home"
     home.mkdir()
-    (home / "dagster.yaml").write_text(
-        f"storage:\n  postgres:\n    postgres_url: {postgres_url}\ntelemetry:\n  enabled: false\n"
-    )
+    # the instance configuration of the README's "Deploying" section (the server trusts local users)
+    (home / "dagster.yaml").write_text(INSTANCE_YAML.format(port=postgres_port))
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", "not-checked-by-a-trusting-server")
     defs = build_definitions(paths)
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
@@ -130,3 +148,52 @@ def test_an_assessment_runs_on_a_dagster_instance_with_postgres_storage(
             "JOIN impact.register_entries e USING (snapshot_id)"
         ).fetchall()
     assert rows == [(result.run_id, "2026-03-02", 0.5, "breach")]
+
+
+@pytest.mark.slow
+def test_the_daemon_runs_the_sensors_on_postgres_storage(
+    project: ProjectPaths, tmp_path: Path, postgres_port: int, monkeypatch: pytest.MonkeyPatch
+):
+    """``dagster-daemon`` on the PostgreSQL instance: the data sensor asks for both days with data,
+    the run queue launches them, and both runs write their register snapshot."""
+    paths = vendor_project(project, VENDOR_ROWS)
+    spec = paths.assessments_dir / "vendor.yaml"
+    spec.write_text(spec.read_text() + "orchestration: {sensor_interval_seconds: 5}\n")
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(INSTANCE_YAML.format(port=postgres_port))
+    log = tmp_path / "daemon.log"
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", "not-checked-by-a-trusting-server")
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "IMPACT_ASSETS_PROJECT_DIR": str(paths.project_dir),
+    }
+    daemon = start_group(
+        [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", "workspace.yaml"],
+        cwd=REPO,
+        env=env,
+        log=log,
+    )
+
+    def finished_runs() -> list[dg.DagsterRun] | None:
+        with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+            runs = instance.get_runs(
+                dg.RunsFilter(
+                    job_name=assessment_job_name("vendor_scores"),
+                    statuses=[dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE],
+                )
+            )
+        return runs if len(runs) >= 2 else None
+
+    try:
+        runs = wait_for(finished_runs, 300, "two sensor-launched runs to finish", daemon, log)
+    finally:
+        stop_group(daemon)
+    assert {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}
+    assert {r.tags["impact_assets/trigger"] for r in runs} == {"source_data"}
+    with duckdb.connect(str(paths.database), read_only=True) as conn:
+        written = conn.execute(
+            "SELECT partition_key, run_id FROM impact.register_snapshots ORDER BY partition_key"
+        ).fetchall()
+    assert written == sorted((r.tags["dagster/partition"], r.run_id) for r in runs)
