@@ -77,3 +77,13 @@ def test_any_other_model_is_scored_in_python_batches_exactly(conn):
     table = got.to_pandas().sort_values(SCORED_ID)
     assert table[SCORED_ID].tolist() == frame["id"].tolist()
     np.testing.assert_array_equal(table[SCORED_SCORE].to_numpy(), expected)
+
+
+def test_a_null_numeric_feature_is_refused_as_scikit_learn_refuses_it(conn):
+    model, _ = train_classifier(_rows(2_000, 1), FEATURES, "y")
+    query = "SELECT id, CASE WHEN id % 1000 = 0 THEN NULL ELSE income END AS income, debt, constant, channel, region FROM scored"
+    with pytest.raises(ValueError, match="5 rows have NULL in a numeric feature the model needs"):
+        predict_scores(conn, query, [], model, FEATURES, id_column="id")
+    frame = conn.execute(query).df()
+    with pytest.raises(ValueError, match="NaN"):
+        model.predict_proba(frame[FEATURES])

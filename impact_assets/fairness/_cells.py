@@ -232,7 +232,8 @@ def score_auc(
     """Exact AUC of the score per group of each feature set (ties count one half), in DuckDB.
 
     AUC = (sum of the positives' mid-ranks - P (P + 1) / 2) / (P * N): the Mann-Whitney statistic,
-    with tied scores at their mid-rank, equal to scikit-learn's ``roc_auc_score``.
+    with tied scores at their mid-rank, equal to scikit-learn's ``roc_auc_score``. (Groups are told
+    apart by the 64-bit hash of their key; a collision, which no test has produced, is an error.)
 
     Returns:
         Columns ``feature_set, group_key, auc, positives, negatives``; AUC is NULL for a group
@@ -246,25 +247,31 @@ def score_auc(
     for name, features in feature_sets.items():
         group = " || '×' || ".join(group_key_sql(by_name[f]) for f in features) if features else "?"
         group_params = [] if features else [OVERALL]
-        # U = sum of the positives' mid-ranks within the group - P(P+1)/2; one sort per feature set
+        # U = sum of the positives' mid-ranks within the group - P(P+1)/2: one sort per feature set,
+        # partitioned by the key's hash (a fixed-width sort key; about twice as fast as the text)
         frame = conn.execute(
             f"""
             WITH scored AS (
                 SELECT {group} AS group_key, CAST({ident(bindings.score)} AS DOUBLE) AS score, {_label_expr(bindings.label, tokens)} AS y
                 FROM {relation} {_where(bindings)}
             ), ranked AS (
-                SELECT group_key, y,
+                SELECT part, group_key, y,
                        rank() OVER w + (count(*) OVER (w RANGE BETWEEN CURRENT ROW AND CURRENT ROW) - 1) / 2.0 AS mid_rank
-                FROM scored WINDOW w AS (PARTITION BY group_key ORDER BY score)
+                FROM (SELECT hash(group_key) AS part, * FROM scored) WINDOW w AS (PARTITION BY part ORDER BY score)
             )
-            SELECT ? AS feature_set, group_key,
+            SELECT ? AS feature_set, min(group_key) AS group_key, max(group_key) AS _same_key,
                    CASE WHEN sum(y) > 0 AND sum(y) < count(*)
                         THEN (sum(mid_rank) FILTER (WHERE y = 1) - sum(y) * (sum(y) + 1) / 2.0)
                              / (CAST(sum(y) AS DOUBLE) * (count(*) - sum(y))) END AS auc,
                    CAST(sum(y) AS BIGINT) AS positives, CAST(count(*) - sum(y) AS BIGINT) AS negatives
-            FROM ranked GROUP BY group_key ORDER BY group_key
+            FROM ranked GROUP BY part ORDER BY group_key
             """,
             [*group_params, *tokens, partition_key, name],
         ).df()
+        if not (frame["group_key"] == frame.pop("_same_key")).all():  # two keys, one 64-bit hash
+            raise DataContractError(
+                f"two groups of {name!r} share a 64-bit hash; their AUC cannot be told apart",
+                context={"table": relation, "partition": partition_key},
+            )
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)

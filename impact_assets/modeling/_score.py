@@ -31,6 +31,7 @@ MISSING_FEATURES = "model version {version} needs features {missing} that {table
 NO_FEATURES = "model version {version} records no features in its metadata"
 SCORING_FAILED = "model version {version} failed to score partition {partition}: {message}"
 EMPTY_PARTITION = "partition {partition} of {table} has no rows to score"
+NULL_FEATURES = "{count} rows have NULL in a numeric feature the model needs"
 
 
 @dataclass(frozen=True)
@@ -82,11 +83,15 @@ def predict_scores(
     cursor = conn.cursor()  # a second connection: the caller's stays free to write meanwhile
     try:
         if logit is not None:  # the scorecard, scored by DuckDB (expit without overflow)
-            return cursor.sql(
+            scored = cursor.sql(
                 f"SELECT {SCORED_ID}, CASE WHEN _z >= 0 THEN 1 / (1 + exp(-_z)) ELSE exp(_z) / (1 + exp(_z)) END AS {SCORED_SCORE} "
                 f"FROM (SELECT {ident(id_column)} AS {SCORED_ID}, {logit} AS _z FROM ({query}))",
                 params=list(params),
             ).to_arrow_table()
+            missing = scored.column(SCORED_SCORE).null_count
+            if missing:  # as scikit-learn refuses NaN input
+                raise ValueError(NULL_FEATURES.format(count=missing))
+            return scored
         ids: list[pa.Array] = []
         scores: list[np.ndarray] = []
         for batch in cursor.sql(query, params=list(params)).to_arrow_reader(batch_rows):

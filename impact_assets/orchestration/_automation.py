@@ -162,7 +162,8 @@ def build_automation(
     )
     def run_failure(context: dg.RunFailureSensorContext) -> None:
         run = context.dagster_run
-        with connect(assessment.paths.database) as conn:
+        # a sensor tick must not outlast its timeout waiting for a run to release the file
+        with connect(assessment.paths.database, lock_timeout=30) as conn:
             migrate(conn)
             pipeline.record_run_failure(
                 conn,
