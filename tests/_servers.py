@@ -3,6 +3,7 @@ shutdown, a lineage backend."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -80,6 +81,33 @@ def stop_group(process: subprocess.Popen, grace: float = 30) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=grace)
+
+
+def stop_strays(marker: str, grace: float = 30) -> list[int]:
+    """Stop every process whose command line mentions ``marker`` (a test's temporary folder).
+
+    ``dagster-daemon`` starts its code server in a session of its own, so stopping the daemon's
+    process group leaves it running; the test's folder in its instance reference finds it.
+    """
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in command:
+            found.append(int(entry.name))
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(entry.name), signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for pid in found:
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return found
 
 
 class Backend:

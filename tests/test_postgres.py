@@ -25,7 +25,7 @@ from dagster._core.instance.ref import InstanceRef
 
 from impact_assets import ProjectPaths, assessment_job_name, build_definitions
 
-from ._servers import free_port, start_group, stop_group, wait_for
+from ._servers import free_port, start_group, stop_group, stop_strays, wait_for
 from .conftest import REPO, VENDOR_ROWS, vendor_project
 
 pytestmark = pytest.mark.postgres
@@ -190,6 +190,7 @@ def test_the_daemon_runs_the_sensors_on_postgres_storage(
         runs = wait_for(finished_runs, 300, "two sensor-launched runs to finish", daemon, log)
     finally:
         stop_group(daemon)
+        stop_strays(str(home))  # the daemon's code server, in a session of its own
     assert {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}
     assert {r.tags["impact_assets/trigger"] for r in runs} == {"source_data"}
     with duckdb.connect(str(paths.database), read_only=True) as conn:
