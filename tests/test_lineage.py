@@ -303,3 +303,29 @@ def test_a_model_whose_column_lineage_cannot_be_resolved_keeps_its_table_lineage
     model = catalog.assets[dg.AssetKey(["vendor_scores", "vendor", "vendor_decisions"])]
     assert model.column_lineage == {}
     assert [d.name for d in model.inputs] == [str(project.project_dir / "data" / "vendor.csv")]
+
+
+def test_a_new_dagster_instance_gets_its_own_lineage_cursor(project: ProjectPaths):
+    # the same state folder, first with one instance, then with another (as when moving to PostgreSQL):
+    # the second instance's event log starts again at low storage ids, which must not count as delivered
+    paths = vendor_project(project, VENDOR_ROWS)
+    delivered = []
+    for day in ("2026-03-02", "2026-03-03"):
+        with dg.instance_for_test() as instance:
+            catalog = _vendor_run(paths, instance, day)
+            report = deliver_pending(instance, catalog, paths.state_dir)
+            expected = len(run_events(instance, instance.get_runs()[0].run_id, catalog))
+            assert report.error is None and report.delivered == expected > 0
+            assert deliver_pending(instance, catalog, paths.state_dir).delivered == 0
+            delivered.append(report.delivered)
+    events = (paths.state_dir / "lineage" / "events.jsonl").read_text().splitlines()
+    assert len(events) == sum(delivered)
+
+
+def _vendor_run(paths: ProjectPaths, instance: dg.DagsterInstance, day: str) -> LineageCatalog:
+    defs = build_definitions(paths)
+    result = defs.resolve_job_def(assessment_job_name("vendor_scores")).execute_in_process(
+        partition_key=day, instance=instance
+    )
+    assert result.success
+    return LineageCatalog(discover_assessments(paths), defs.resolve_asset_graph())

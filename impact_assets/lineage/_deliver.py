@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import time
@@ -120,10 +121,30 @@ def lineage_client(state_dir: Path) -> OpenLineageClient:
     )
 
 
+def _instance_key(instance: dg.DagsterInstance) -> str:
+    """Which event log a cursor's storage ids belong to: a digest of its storage's configuration."""
+    if instance.is_ephemeral:
+        return "ephemeral"
+    data = instance.get_ref().event_storage_data
+    text = f"{data.module_name}.{data.class_name}:{data.config_yaml}" if data else "default"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 class _Cursor:
-    def __init__(self, directory: Path) -> None:
+    """How far delivery has come in one instance's event log.
+
+    The storage ids it holds mean nothing in another instance's event log: a cursor written for
+    another instance (a project moved from sqlite to PostgreSQL, say) starts again from the
+    beginning, so that none of the new instance's runs is taken for delivered. A cursor written
+    before it recorded its instance is taken to be the current instance's.
+    """
+
+    def __init__(self, directory: Path, instance: dg.DagsterInstance) -> None:
         self.path = directory / "cursor.json"
+        self.instance = _instance_key(instance)
         data = json.loads(self.path.read_text()) if self.path.exists() else {}
+        if data.get("instance", self.instance) != self.instance:
+            data = {}
         self.through: int = data.get("through", 0)
         self.run_id: str | None = data.get("run_id")
         self.sent: int = data.get("sent", 0)
@@ -131,7 +152,14 @@ class _Cursor:
     def save(self) -> None:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(
-            json.dumps({"through": self.through, "run_id": self.run_id, "sent": self.sent})
+            json.dumps(
+                {
+                    "instance": self.instance,
+                    "through": self.through,
+                    "run_id": self.run_id,
+                    "sent": self.sent,
+                }
+            )
         )
         os.replace(tmp, self.path)
 
@@ -207,7 +235,7 @@ def deliver_pending(
             return pending
     deadline = time.monotonic() + max_seconds
     with _locked(directory):
-        cursor = _Cursor(directory)
+        cursor = _Cursor(directory, instance)
         runs = _finished_runs(instance, cursor.through)
         for storage_id, run_id in runs:
             events = run_events(instance, run_id, catalog)
@@ -253,7 +281,7 @@ def pending_lineage(
     """How many events and runs wait for delivery, without sending anything."""
     directory = state_dir / "lineage"
     report = DeliveryReport()
-    cursor = _Cursor(directory)
+    cursor = _Cursor(directory, instance)
     for _, run_id in _finished_runs(instance, cursor.through):
         count = len(run_events(instance, run_id, catalog))
         left = count - (cursor.sent if cursor.run_id == run_id else 0)
