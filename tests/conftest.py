@@ -38,6 +38,40 @@ def assess(
     return results
 
 
+def run_partition(
+    paths: ProjectPaths,
+    instance: dg.DagsterInstance,
+    day: str,
+    assessment_id: str = "vendor_scores",
+    **resource_config: object,
+) -> dg.ExecuteInProcessResult:
+    """One run of the assessment job of ``assessment_id`` on ``day``, which may fail.
+
+    ``resource_config`` overrides the results database's configuration (``lock_timeout=1.0``).
+    """
+    resources = (
+        {"impact_duckdb": {"config": {"database": str(paths.database), **resource_config}}}
+        if resource_config
+        else {}
+    )
+    return (
+        build_definitions(paths)
+        .resolve_job_def(assessment_job_name(assessment_id))
+        .execute_in_process(
+            partition_key=day,
+            instance=instance,
+            raise_on_error=False,
+            run_config={"resources": resources},
+        )
+    )
+
+
+def step_failure(result: dg.ExecuteInProcessResult) -> dg.DagsterEvent:
+    """The run's one failed step."""
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    return failure
+
+
 def alone(spec: Path | dict, state_dir: Path, name: str = DEMO_SPEC.name) -> ProjectPaths:
     """The repo's SQL with one assessment: ``spec`` (a file, or its data) in a folder beside ``state_dir``."""
     folder = state_dir.parent / f"{state_dir.name}-assessments"

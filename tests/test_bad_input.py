@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -19,7 +18,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from impact_assets import ProjectPaths, assessment_job_name, build_definitions
+from impact_assets import ProjectPaths
 from impact_assets.cli import main
 
 from ._servers import free_port
@@ -31,6 +30,8 @@ from .conftest import (
     alone,
     assess,
     history,
+    run_partition,
+    step_failure,
     vendor_project,
 )
 
@@ -56,7 +57,7 @@ class Case:
     """A defect and what the user must be told.
 
     ``failure``: substrings of the failed step's message (the run fails); otherwise the run
-    succeeds and ``register`` holds substrings of the reason of the register entry.
+    succeeds, the register entry is ``insufficient_data`` and ``register`` holds substrings of its reason.
     """
 
     rows: str = _rows(*BALANCED)
@@ -64,9 +65,7 @@ class Case:
     sql: str = VENDOR_SQL
     failure: tuple[str, ...] = ()
     register: tuple[str, ...] = ()
-    status: str = "insufficient_data"
     failed_check: str | None = None
-    spec: Callable[[str], str] = field(default=lambda text: text)
 
 
 CASES = {
@@ -148,12 +147,7 @@ def assessed_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "dbt_like_sql").mkdir()
     paths = vendor_project(ProjectPaths.for_project(root), _rows(*BALANCED))
     with dg.instance_for_test() as instance:
-        result = (
-            build_definitions(paths)
-            .resolve_job_def(assessment_job_name("vendor_scores"))
-            .execute_in_process(partition_key=GOOD_DAY, instance=instance)
-        )
-    assert result.success
+        assert run_partition(paths, instance, GOOD_DAY).success
     return root
 
 
@@ -168,21 +162,15 @@ def test_bad_data_is_named_and_loses_nothing(assessed: ProjectPaths, name: str):
     before = history(assessed.database)
     vendor_project(assessed, case.rows, quality=case.quality, sql=case.sql)
     with dg.instance_for_test() as instance:
-        result = (
-            build_definitions(assessed)
-            .resolve_job_def(assessment_job_name("vendor_scores"))
-            .execute_in_process(partition_key=BAD_DAY, instance=instance, raise_on_error=False)
-        )
+        result = run_partition(assessed, instance, BAD_DAY)
     after = history(assessed.database)
     for table, rows in before.items():  # nothing written before is lost or changed
         assert set(rows) <= set(after[table]), table
     if case.failure:
         assert not result.success
-        (failure,) = [
-            e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE
-        ]
+        message = step_failure(result).step_failure_data.error.message
         for text in case.failure:
-            assert text in failure.step_failure_data.error.message
+            assert text in message
         return
     assert result.success
     if case.failed_check:
@@ -193,7 +181,7 @@ def test_bad_data_is_named_and_loses_nothing(assessed: ProjectPaths, name: str):
             "SELECT e.status, e.reason FROM impact.register_entries e JOIN impact.register_snapshots s USING (snapshot_id) WHERE s.partition_key = ?",
             [BAD_DAY],
         ).fetchall()
-    assert status == case.status
+    assert status == "insufficient_data"
     for text in case.register:
         assert text in reason
 
@@ -233,12 +221,7 @@ def test_hostile_column_and_group_names_are_data_not_sql(project: ProjectPaths):
     )
     spec.write_text(text.replace("feature_set: region", f"feature_set: {quoted}"))
     with dg.instance_for_test() as instance:
-        result = (
-            build_definitions(paths)
-            .resolve_job_def(assessment_job_name("vendor_scores"))
-            .execute_in_process(partition_key=GOOD_DAY, instance=instance)
-        )
-    assert result.success
+        assert run_partition(paths, instance, GOOD_DAY).success
     with duckdb.connect(str(paths.database), read_only=True) as conn:
         groups = conn.execute(
             "SELECT group_key, value FROM impact.group_metrics WHERE feature_set = ? AND metric = 'selection_rate' ORDER BY group_key",
@@ -301,13 +284,9 @@ def test_a_model_that_cannot_score_is_named_and_loses_nothing(
     defect, expected = MODEL_DEFECTS[name]
     defect(paths.models_dir / "credit_scoring" / "1")
     with dg.instance_for_test() as instance:
-        result = (
-            build_definitions(paths)
-            .resolve_job_def(assessment_job_name("credit_scoring"))
-            .execute_in_process(partition_key=str(DAYS[1]), instance=instance, raise_on_error=False)
-        )
+        result = run_partition(paths, instance, str(DAYS[1]), "credit_scoring")
     assert not result.success
-    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    failure = step_failure(result)
     assert failure.step_key == "credit_scoring__predictions"
     for text in expected:
         assert text in failure.step_failure_data.error.message

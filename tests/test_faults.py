@@ -14,29 +14,21 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from impact_assets import ProjectPaths, assessment_job_name, build_definitions
+from impact_assets import ProjectPaths
 from impact_assets.orchestration import RESULTS_POOL
 
 from ._servers import wait_for
-from .conftest import REPO, VENDOR_ROWS, history, rows_of, vendor_project
+from .conftest import (
+    REPO,
+    VENDOR_ROWS,
+    history,
+    rows_of,
+    run_partition,
+    step_failure,
+    vendor_project,
+)
 
 DAY1, DAY2 = "2026-03-02", "2026-03-03"
-JOB = assessment_job_name("vendor_scores")
-
-
-def _run(paths: ProjectPaths, instance: dg.DagsterInstance, day: str, **run_config):
-    config = {"database": str(paths.database), **run_config}
-    resources = {"impact_duckdb": {"config": config}} if run_config else {}
-    return (
-        build_definitions(paths)
-        .resolve_job_def(JOB)
-        .execute_in_process(
-            partition_key=day,
-            instance=instance,
-            raise_on_error=False,
-            run_config={"resources": resources},
-        )
-    )
 
 
 def _in_subprocess(paths: ProjectPaths, home: Path, day: str, *extra: str) -> subprocess.Popen:
@@ -59,11 +51,6 @@ def _in_subprocess(paths: ProjectPaths, home: Path, day: str, *extra: str) -> su
         )
 
 
-def _failure_message(result: dg.ExecuteInProcessResult) -> str:
-    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
-    return failure.step_failure_data.error.message
-
-
 @pytest.fixture
 def vendor(project: ProjectPaths) -> ProjectPaths:
     return vendor_project(project, VENDOR_ROWS)
@@ -80,7 +67,7 @@ def test_kill_9_in_the_middle_of_a_snapshot_leaves_no_partial_snapshot(
     vendor: ProjectPaths, home: Path, tmp_path: Path
 ):
     with dg.instance_for_test(temp_dir=str(home)) as instance:
-        assert _run(vendor, instance, DAY1).success
+        assert run_partition(vendor, instance, DAY1).success
     before = history(vendor.database)
     assert len(before["register_snapshots"]) == 1 and before["register_entries"]
 
@@ -95,7 +82,7 @@ def test_kill_9_in_the_middle_of_a_snapshot_leaves_no_partial_snapshot(
 
     assert history(vendor.database) == before  # the killed snapshot left nothing behind
     with dg.instance_for_test(temp_dir=str(home)) as instance:
-        result = _run(vendor, instance, DAY1)
+        result = run_partition(vendor, instance, DAY1)
     assert result.success
     after = history(vendor.database)
     assert set(before["register_entries"]) <= set(after["register_entries"])
@@ -136,15 +123,15 @@ def holder(vendor: ProjectPaths):
 
 def test_a_database_held_by_another_process_is_retried_then_named(vendor, holder):
     with dg.instance_for_test() as instance:
-        assert _run(vendor, instance, DAY1).success
+        assert run_partition(vendor, instance, DAY1).success
         before = history(vendor.database)
 
         process = holder()
         began = time.monotonic()
-        refused = _run(vendor, instance, DAY2, lock_timeout=1.0)
+        refused = run_partition(vendor, instance, DAY2, lock_timeout=1.0)
         waited = time.monotonic() - began
         assert not refused.success and waited >= 1.0
-        message = _failure_message(refused)
+        message = step_failure(refused).step_failure_data.error.message
         assert f"the results database {vendor.database} is held by another process" in message
         assert f"(PID {process.pid})" in message and "still locked after" in message
         process.kill()
@@ -154,7 +141,7 @@ def test_a_database_held_by_another_process_is_retried_then_named(vendor, holder
         # held for 2 s: the default bounded retry waits it out
         holder(seconds=2)
         began = time.monotonic()
-        assert _run(vendor, instance, DAY2).success
+        assert run_partition(vendor, instance, DAY2).success
         assert time.monotonic() - began >= 1.5
     assert sorted(r[1] for r in history(vendor.database)["register_snapshots"]) == [DAY1, DAY2]
 
@@ -163,9 +150,9 @@ def test_a_damaged_database_file_is_refused_and_left_untouched(vendor: ProjectPa
     vendor.database.parent.mkdir(parents=True)
     vendor.database.write_bytes(b"not a duckdb file\n" * 1000)
     with dg.instance_for_test() as instance:
-        result = _run(vendor, instance, DAY1)
+        result = run_partition(vendor, instance, DAY1)
     assert not result.success
-    message = _failure_message(result)
+    message = step_failure(result).step_failure_data.error.message
     assert f"the results database {vendor.database} cannot be opened" in message
     assert "not a valid DuckDB database file" in message
     assert vendor.database.read_bytes() == b"not a duckdb file\n" * 1000
@@ -181,7 +168,10 @@ def test_two_runs_at_once_lose_and_mix_no_rows(
         VENDOR_ROWS,
     )
     with dg.instance_for_test() as instance:
-        assert _run(sequential, instance, DAY1).success and _run(sequential, instance, DAY2).success
+        assert (
+            run_partition(sequential, instance, DAY1).success
+            and run_partition(sequential, instance, DAY2).success
+        )
 
     with dg.instance_for_test(temp_dir=str(home)) as instance:
         if pool_limit:

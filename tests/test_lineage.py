@@ -35,7 +35,7 @@ from impact_assets.lineage import (
 from impact_assets.sql import SqlProject, discover_models
 
 from ._servers import Backend
-from .conftest import DAYS, REPO, VENDOR_ROWS, assess, vendor_project
+from .conftest import DAYS, REPO, VENDOR_ROWS, assess, run_partition, vendor_project
 
 SPEC_DIR = Path(os.environ.get("OPENLINEAGE_SPEC_DIR", Path(__file__).parent / "openlineage_spec"))
 CASES = sorted((Path(__file__).parent / "sql_cases").glob("*.yaml"))
@@ -312,7 +312,10 @@ def test_a_new_dagster_instance_gets_its_own_lineage_cursor(project: ProjectPath
     delivered = []
     for day in ("2026-03-02", "2026-03-03"):
         with dg.instance_for_test() as instance:
-            catalog = _vendor_run(paths, instance, day)
+            assert run_partition(paths, instance, day).success
+            catalog = LineageCatalog(
+                discover_assessments(paths), build_definitions(paths).resolve_asset_graph()
+            )
             report = deliver_pending(instance, catalog, paths.state_dir)
             expected = len(run_events(instance, instance.get_runs()[0].run_id, catalog))
             assert report.error is None and report.delivered == expected > 0
@@ -320,12 +323,3 @@ def test_a_new_dagster_instance_gets_its_own_lineage_cursor(project: ProjectPath
             delivered.append(report.delivered)
     events = (paths.state_dir / "lineage" / "events.jsonl").read_text().splitlines()
     assert len(events) == sum(delivered)
-
-
-def _vendor_run(paths: ProjectPaths, instance: dg.DagsterInstance, day: str) -> LineageCatalog:
-    defs = build_definitions(paths)
-    result = defs.resolve_job_def(assessment_job_name("vendor_scores")).execute_in_process(
-        partition_key=day, instance=instance
-    )
-    assert result.success
-    return LineageCatalog(discover_assessments(paths), defs.resolve_asset_graph())

@@ -11,7 +11,13 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
-from impact_assets.modeling import SCORED_ID, SCORED_SCORE, predict_scores, train_classifier
+from impact_assets.modeling import (
+    SCORED_ID,
+    SCORED_SCORE,
+    predict_scores,
+    score_partition,
+    train_classifier,
+)
 from impact_assets.modeling._linear_sql import linear_logit_sql
 
 
@@ -87,3 +93,37 @@ def test_a_null_numeric_feature_is_refused_as_scikit_learn_refuses_it(conn):
     frame = conn.execute(query).df()
     with pytest.raises(ValueError, match="NaN"):
         model.predict_proba(frame[FEATURES])
+
+
+def test_a_scored_partition_reports_what_it_wrote(conn):
+    model, _ = train_classifier(_rows(2_000, 1), FEATURES, "y")
+    conn.execute("CREATE SCHEMA IF NOT EXISTS demo")
+    conn.execute(
+        "CREATE OR REPLACE TABLE demo.features AS SELECT *, DATE '2026-03-02' + CAST(id % 2 AS INTEGER) AS day FROM scored"
+    )
+    summary = score_partition(
+        conn,
+        model,
+        model_version="7",
+        trained_features=FEATURES,
+        schema="demo",
+        features_table="features",
+        id_column="id",
+        features=FEATURES,
+        partition_column="day",
+        partition_key="2026-03-03",
+        decision_threshold=0.5,
+    )
+    frame = conn.execute("SELECT * FROM scored WHERE id % 2 = 1 ORDER BY id").df()
+    expected = model.predict_proba(frame[FEATURES])[:, 1]
+    written = conn.execute(
+        "SELECT id, score, decision, model_version FROM demo.predictions ORDER BY id"
+    ).df()
+    assert written["id"].tolist() == frame["id"].tolist()
+    np.testing.assert_allclose(written["score"], expected, rtol=0, atol=1e-12)
+    assert (written["decision"] == (expected >= 0.5)).all() and set(written["model_version"]) == {
+        "7"
+    }
+    assert summary.rows == len(frame)
+    assert summary.mean_score == pytest.approx(expected.mean(), abs=1e-12)
+    assert summary.approval_rate == pytest.approx((expected >= 0.5).mean(), abs=1e-12)

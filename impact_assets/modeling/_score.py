@@ -9,6 +9,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from impact_assets.errors import DataContractError, ModelRegistryError
 from impact_assets.modeling._linear_sql import linear_logit_sql
@@ -191,19 +192,16 @@ def score_partition(
             [partition_key, model_version, decision_threshold],
         )
         conn.unregister("_scored")
-        summary = conn.execute(
-            f"SELECT count(*), avg(score), avg(decision) FROM {target} WHERE {ident(partition_column)} = CAST(? AS DATE)",
-            [partition_key],
-        ).fetchall()[0]
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+    scores = scored.column(SCORED_SCORE)
     return ScoredPartition(
-        rows=int(summary[0]),
+        rows=scored.num_rows,
         model_version=model_version,
-        mean_score=float(summary[1]),
-        approval_rate=float(summary[2]),
+        mean_score=pc.mean(scores).as_py(),
+        approval_rate=pc.mean(pc.greater_equal(scores, decision_threshold)).as_py(),
         undeclared_features=tuple(c for c in used if c not in features),
         unused_features=tuple(c for c in features if c not in used),
     )
