@@ -25,6 +25,7 @@ from impact_assets.analytics import (
     permutation_sensitivity,
 )
 from impact_assets.assessment import Assessment
+from impact_assets.engine import SparkEngine, engine_for
 from impact_assets.errors import DataContractError, ModelRegistryError, SqlModelError
 from impact_assets.fairness import (
     BOOTSTRAP_DETAIL,
@@ -37,6 +38,7 @@ from impact_assets.fairness import (
     score_auc,
 )
 from impact_assets.modeling import (
+    PREDICTIONS_TABLE,
     SCORED_ID,
     SCORED_SCORE,
     ModelVersion,
@@ -44,6 +46,7 @@ from impact_assets.modeling import (
     fingerprint_frame,
     predict_scores,
     score_partition,
+    spark_scores,
     train_classifier,
 )
 from impact_assets.quality import QualityResult, assessment_checks, evaluate_checks
@@ -65,6 +68,8 @@ from impact_assets.sql import (
     materialize_partition,
     partition_fingerprint,
     qualified,
+    relation_columns,
+    with_columns_replaced,
 )
 from impact_assets.storage import SCHEMA, append_frame, migrate
 
@@ -89,6 +94,26 @@ __all__ = [
 UNVERSIONED = "unversioned"
 
 
+def row_engine(
+    conn: duckdb.DuckDBPyConnection, assessment: Assessment
+) -> duckdb.DuckDBPyConnection | SparkEngine:
+    """Where an assessment's row-level queries run: ``conn`` itself, or its Spark engine.
+
+    Results are written through ``conn`` either way. The Spark engine is made once per process, with the
+    assessment's sources and written tables registered in its catalog.
+    """
+    settings = assessment.spec.engine
+    if settings.kind != "spark":
+        return conn
+    engine = engine_for(settings.spark, assessment.schema, assessment.paths.expand)
+    if assessment.id not in engine.prepared:
+        for name, source in assessment.spec.sources.items():
+            engine.expose_source(name, str(assessment.source_path(name)), source.format)
+        engine.register_tables([*assessment.sql.models, PREDICTIONS_TABLE])
+        engine.prepared.add(assessment.id)
+    return engine
+
+
 def prepare(
     conn: duckdb.DuckDBPyConnection, assessment: Assessment, *, sources: bool = True
 ) -> None:
@@ -96,7 +121,7 @@ def prepare(
     migrate(conn)
     ensure_schema(conn, assessment.schema)
     conn.execute(f"SET search_path = {literal(assessment.schema)}")
-    if sources:
+    if sources and assessment.spec.engine.kind == "duckdb":
         for name, source in assessment.spec.sources.items():
             create_source_view(
                 conn, assessment.schema, name, assessment.source_path(name), source.format
@@ -107,6 +132,12 @@ def source_fingerprints(
     conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str | None = None
 ) -> dict[str, dict[str, str]]:
     """Content fingerprint of each source, per partition: ``{source: {partition: fingerprint}}``."""
+    rows = row_engine(conn, assessment)
+    if isinstance(rows, SparkEngine):
+        return {
+            name: rows.fingerprint(name, assessment.source_partition_column(name), partition_key)
+            for name in assessment.spec.sources
+        }
     return {
         name: partition_fingerprint(
             conn,
@@ -123,6 +154,12 @@ def file_fingerprints(assessment: Assessment) -> dict[str, dict[str, str]]:
 
     The same function of the same rows as :func:`source_fingerprints`, so a sensor and a run agree.
     """
+    if assessment.spec.engine.kind == "spark":
+        try:
+            with duckdb.connect() as conn:  # not read: the rows are on Spark
+                return source_fingerprints(conn, assessment)
+        except SqlModelError:
+            return {name: {} for name in assessment.spec.sources}  # no files yet
     with duckdb.connect() as conn:
         ensure_schema(conn, assessment.schema)
         prints = {}
@@ -217,6 +254,13 @@ def run_sql_model(
     conn: duckdb.DuckDBPyConnection, assessment: Assessment, name: str, partition_key: str
 ) -> MaterializedPartition:
     """Materialize one partition of a SQL model."""
+    rows = row_engine(conn, assessment)
+    if isinstance(rows, SparkEngine):
+        return rows.materialize(
+            assessment.sql.models[name],
+            partition_column=assessment.spec.bindings.partition_column,
+            partition_key=partition_key,
+        )
     return materialize_partition(
         conn,
         assessment.sql.models[name],
@@ -237,7 +281,7 @@ def score(
     version = registry.latest(usable=True)
     model, entry = registry.load(version.version)
     return score_partition(
-        conn,
+        row_engine(conn, assessment),
         model,
         model_version=entry.version,
         trained_features=entry.metadata.get("features", []),
@@ -285,12 +329,13 @@ def compute_fairness(
     bindings = spec.bindings
     relation = qualified(assessment.schema, bindings.scored_table)
     positive = spec.model.positive_label
+    rows = row_engine(conn, assessment)
     cells = group_cells(
-        conn, relation, bindings, partition_key=partition_key, positive_label=positive
+        rows, relation, bindings, partition_key=partition_key, positive_label=positive
     )
     feature_sets = bindings.feature_sets
     auc = score_auc(
-        conn, relation, bindings, feature_sets, partition_key=partition_key, positive_label=positive
+        rows, relation, bindings, feature_sets, partition_key=partition_key, positive_label=positive
     )
     metrics = group_metrics(
         cells.frame,
@@ -382,7 +427,9 @@ def _result_keys(
         "run_id": run_id,
         "assessment_id": assessment.id,
         "partition_key": partition_key,
-        "model_version": _model_version_in(conn, relation, assessment, partition_key),
+        "model_version": _model_version_in(
+            row_engine(conn, assessment), relation, assessment, partition_key
+        ),
         "data_version": data_version(conn, assessment, partition_key),
         "computed_at": dt.datetime.now(dt.UTC),
     }
@@ -393,7 +440,7 @@ def compute_business_kpis(
 ) -> pd.DataFrame:
     """The spec's KPIs and cost-benefit on a partition, written to ``impact.kpis``."""
     relation = qualified(assessment.schema, assessment.spec.bindings.scored_table)
-    frame = compute_kpis(conn, relation, assessment.spec, partition_key)
+    frame = compute_kpis(row_engine(conn, assessment), relation, assessment.spec, partition_key)
     rows = frame.assign(**_result_keys(conn, assessment, partition_key, run_id))
     _replace_rows(conn, "kpis", assessment, partition_key, run_id, rows)
     return frame
@@ -431,11 +478,17 @@ def compute_drift(
     scored_columns = set(assessment.sql.columns.get(bindings.scored_table) or ())
     rows: list[dict] = []
     ref_types: dict[str, str] = {}
+    engine = row_engine(conn, assessment)
     if reference is not None:
         ref_relation = f"read_parquet({literal(str(reference))})"
-        ref_types = {
-            r[0]: r[1] for r in conn.execute(f"DESCRIBE SELECT * FROM {ref_relation}").fetchall()
-        }
+        ref_types = (
+            dict(engine.columns(ref_relation))
+            if isinstance(engine, SparkEngine)
+            else {
+                r[0]: r[1]
+                for r in conn.execute(f"DESCRIBE SELECT * FROM {ref_relation}").fetchall()
+            }
+        )
     for column, role in dict.fromkeys(wanted):
         table = bindings.scored_table if column in scored_columns else scoring.features_table
         base = {"column_name": column, "role": role, "reference": str(reference or "")}
@@ -462,7 +515,7 @@ def compute_drift(
         )
         current = f"(SELECT {ident(column)} FROM {qualified(assessment.schema, table)} {where})"
         for stat in column_drift(
-            conn,
+            engine,
             current,
             f"(SELECT {ident(column)} FROM {ref_relation})",
             DriftColumn(column, role, numeric),
@@ -489,6 +542,7 @@ def compute_scenarios(
     bindings = spec.bindings
     relation = qualified(assessment.schema, bindings.scored_table)
     keys = _result_keys(conn, assessment, partition_key, run_id)
+    rows = row_engine(conn, assessment)
 
     def rescored(scenario: ScenarioSpec) -> str:
         registry, scoring = assessment.registry, spec.model.registry
@@ -510,29 +564,36 @@ def compute_scenarios(
             else ident(c)
             for c in dict.fromkeys([scoring.id_column, *used])
         ]
-        shifted = predict_scores(
-            conn,
+        query = (
             f"SELECT {', '.join(columns)} FROM {qualified(assessment.schema, scoring.features_table)} "
-            f"WHERE CAST({ident(bindings.partition_column)} AS DATE) = CAST(? AS DATE)",
-            [partition_key],
-            model,
-            used,
-            id_column=scoring.id_column,
+            f"WHERE CAST({ident(bindings.partition_column)} AS DATE) = CAST(? AS DATE)"
         )
         table = f"_rescored_{scenario.name}"
-        conn.register("_shifted", shifted)
-        conn.execute(f"CREATE OR REPLACE TEMP TABLE {ident(table)} AS SELECT * FROM _shifted")
-        conn.unregister("_shifted")
+        if isinstance(rows, SparkEngine):
+            shifted = spark_scores(
+                rows, query, [partition_key], model, used, id_column=scoring.id_column
+            )
+            shifted.persist().createOrReplaceTempView(table)
+        else:
+            shifted = predict_scores(
+                conn, query, [partition_key], model, used, id_column=scoring.id_column
+            )
+            conn.register("_shifted", shifted)
+            conn.execute(f"CREATE OR REPLACE TEMP TABLE {ident(table)} AS SELECT * FROM _shifted")
+            conn.unregister("_shifted")
         # as the scoring step decides: 1 at or above the threshold, else 0
         decided = f"CASE WHEN r.{SCORED_SCORE} >= {scoring.decision_threshold!r} THEN 1 ELSE 0 END"
-        return (
-            f"(SELECT s.* REPLACE (r.{SCORED_SCORE} AS {ident(bindings.score)}, {decided} AS {ident(bindings.prediction)}) "
-            f"FROM {relation} s JOIN {ident(table)} r ON s.{ident(scoring.id_column)} = r.{SCORED_ID} "
-            f"WHERE CAST(s.{ident(bindings.partition_column)} AS DATE) = CAST({literal(partition_key)} AS DATE))"
+        return with_columns_replaced(
+            rows,
+            relation,
+            {bindings.score: f"r.{SCORED_SCORE}", bindings.prediction: decided},
+            qualifier="s.",
+            tail=f"s JOIN {ident(table)} r ON s.{ident(scoring.id_column)} = r.{SCORED_ID} "
+            f"WHERE CAST(s.{ident(bindings.partition_column)} AS DATE) = CAST({literal(partition_key)} AS DATE)",
         )
 
     frame = evaluate_scenarios(
-        conn, relation, spec, partition_key, rescored=rescored, progress=progress
+        rows, relation, spec, partition_key, rescored=rescored, progress=progress
     )
     _replace_rows(conn, "scenarios", assessment, partition_key, run_id, frame.assign(**keys))
     return frame
@@ -564,7 +625,7 @@ def compute_sensitivity(
     )
     # a seeded sample of at most max_rows scored rows (all of them on smaller days), in id order
     day = f"CAST({ident(bindings.partition_column)} AS DATE) = CAST(? AS DATE)"
-    frame = conn.execute(
+    frame = row_engine(conn, assessment).execute(
         f"WITH s AS (SELECT * FROM {scored} WHERE {day} ORDER BY hash({ident(bindings.id_column)}, ?) LIMIT ?) "
         f"SELECT {wanted}, s.{ident(bindings.label)} AS _label, {outcomes} "
         f"FROM s JOIN (SELECT * FROM {features} WHERE {day}) f ON f.{ident(scoring.id_column)} = s.{ident(bindings.id_column)} "
@@ -618,12 +679,13 @@ def compute_causal(
     day = ident(spec.bindings.partition_column)
     relation = qualified(assessment.schema, spec.bindings.scored_table)
     current = dt.date.fromisoformat(partition_key)
+    engine = row_engine(conn, assessment)
     rows = []
     for causal in spec.analytics.causal:
         rollout = causal.rollout
         if causal.rollout_from is not None:
             marker = causal.rollout_from
-            rollout = conn.execute(
+            rollout = engine.execute(
                 f"SELECT min(CAST({day} AS DATE)) FROM {relation} WHERE ({causal.treated}) "
                 f"AND CAST({ident(marker.column)} AS VARCHAR) = ? AND CAST({day} AS DATE) <= ?",
                 [marker.value, current],
@@ -644,7 +706,7 @@ def compute_causal(
         start = rollout - dt.timedelta(days=causal.pre_days)
         end = min(current, rollout + dt.timedelta(days=causal.post_days - 1))
         comparison = causal.comparison or f"NOT ({causal.treated})"
-        cells = conn.execute(
+        cells = engine.execute(
             f"""SELECT CAST({day} AS DATE) AS day,
                        CAST(({causal.treated}) AS INTEGER) AS treated,
                        CAST(CAST({day} AS DATE) >= ? AS INTEGER) AS post,
@@ -872,17 +934,19 @@ def run_quality(
             if column not in columns:
                 columns.append(column)
     columns = columns or [partition_column]
-    present = [row[0] for row in conn.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()]
+    engine = row_engine(conn, assessment)
+    present = relation_columns(engine, relation)
     missing = [c for c in columns if c not in present]
     if missing:
         raise DataContractError(
             f"the data-quality checks on {table!r} name columns it does not have: {missing} (it has {present})",
             context={"assessment": assessment.id, "table": table, "file": assessment.source.path},
         )
-    frame = partition_frame(
-        conn,
-        f"SELECT {', '.join(ident(c) for c in columns)} FROM {relation} WHERE CAST({ident(partition_column)} AS DATE) = CAST(? AS DATE)",
-        [partition_key],
+    query = f"SELECT {', '.join(ident(c) for c in columns)} FROM {relation} WHERE CAST({ident(partition_column)} AS DATE) = CAST(? AS DATE)"
+    frame = (  # on Spark, GX validates the Spark DataFrame: no row comes to this process
+        engine.frame(query, [partition_key])
+        if isinstance(engine, SparkEngine)
+        else partition_frame(conn, query, [partition_key])
     )
     sensitive = {f.name for f in assessment.spec.bindings.sensitive_features}
     results = evaluate_checks(frame, checks, sensitive_columns=sensitive)

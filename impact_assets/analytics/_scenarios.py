@@ -25,7 +25,7 @@ import pandas as pd
 
 from impact_assets.analytics._kpis import compute_kpis
 from impact_assets.spec import OVERALL, AssessmentSpec, ScenarioSpec
-from impact_assets.sql import ident, literal
+from impact_assets.sql import ident, literal, with_columns_replaced
 
 __all__ = ["DISPARITY_RESULTS", "evaluate_scenarios"]
 
@@ -132,10 +132,12 @@ def evaluate_scenarios(
             positive = spec.model.positive_label
             negative = _negative_decision(conn, rows, spec)
             for threshold in scenario.thresholds:
-                decided = (
-                    f"(SELECT * REPLACE (CASE WHEN {ident(bindings.score)} >= {threshold!r} "
-                    f"THEN {literal(positive) if isinstance(positive, str) else positive!r} ELSE {negative} END "
-                    f"AS {ident(bindings.prediction)}) FROM {rows})"
+                decision = (
+                    f"CASE WHEN {ident(bindings.score)} >= {threshold!r} "
+                    f"THEN {literal(positive) if isinstance(positive, str) else positive!r} ELSE {negative} END"
+                )
+                decided = with_columns_replaced(
+                    conn, rows, {bindings.prediction: decision}, tail="AS _rows"
                 )
                 add(scenario, f"{threshold:g}", _outcomes(conn, decided, spec, partition_key))
         elif scenario.kind == "feature_shift":

@@ -89,12 +89,23 @@ def _check_binary(
     partition: str,
     positive: int | str,
 ) -> None:
-    nulls, distinct, values = conn.execute(
-        f"SELECT count(*) FILTER (WHERE {ident(column)} IS NULL), count(DISTINCT {ident(column)}), "
-        f"list(DISTINCT CAST({ident(column)} AS VARCHAR) ORDER BY CAST({ident(column)} AS VARCHAR))[1:5] "
+    nulls, distinct = conn.execute(
+        f"SELECT count(*) FILTER (WHERE {ident(column)} IS NULL), count(DISTINCT {ident(column)}) "
         f"FROM {relation} {where}",
         params,
     ).fetchall()[0]
+    values = (
+        [
+            row[0]
+            for row in conn.execute(
+                f"SELECT DISTINCT CAST({ident(column)} AS VARCHAR) AS v FROM {relation} {where} "
+                f"AND {ident(column)} IS NOT NULL ORDER BY v LIMIT 5",
+                params,
+            ).fetchall()
+        ]
+        if distinct >= 2
+        else []
+    )
     context = {"table": relation, "column": column, "partition": partition}
     if nulls:
         raise DataContractError(
@@ -256,8 +267,9 @@ def score_auc(
                 FROM {relation} {_where(bindings)}
             ), ranked AS (
                 SELECT part, group_key, y,
-                       rank() OVER w + (count(*) OVER (w RANGE BETWEEN CURRENT ROW AND CURRENT ROW) - 1) / 2.0 AS mid_rank
-                FROM (SELECT hash(group_key) AS part, * FROM scored) WINDOW w AS (PARTITION BY part ORDER BY score)
+                       rank() OVER (PARTITION BY part ORDER BY score)
+                       + (count(*) OVER (PARTITION BY part ORDER BY score RANGE BETWEEN CURRENT ROW AND CURRENT ROW) - 1) / 2.0 AS mid_rank
+                FROM (SELECT hash(group_key) AS part, * FROM scored)
             )
             SELECT ? AS feature_set, min(group_key) AS group_key, max(group_key) AS _same_key,
                    CASE WHEN sum(y) > 0 AND sum(y) < count(*)

@@ -10,6 +10,7 @@ from impact_assets.modeling._score import (
     predict_scores,
     predictions_columns,
     score_partition,
+    spark_scores,
 )
 from impact_assets.modeling._train import fingerprint_frame, train_classifier
 
@@ -25,5 +26,6 @@ __all__ = [
     "predict_scores",
     "predictions_columns",
     "score_partition",
+    "spark_scores",
     "train_classifier",
 ]

@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from impact_assets.engine import SparkEngine
 from impact_assets.errors import DataContractError, ModelRegistryError
 from impact_assets.modeling._linear_sql import linear_logit_sql
 from impact_assets.sql import ident, qualified, table_columns
@@ -23,6 +24,7 @@ __all__ = [
     "predict_scores",
     "predictions_columns",
     "score_partition",
+    "spark_scores",
 ]
 
 #: Name of the table (and asset) holding the scores of the registry's model.
@@ -61,6 +63,49 @@ def predictions_columns(id_column: str, id_type: str, partition_column: str) -> 
 SCORED_ID, SCORED_SCORE = "_id", "_score"
 
 
+def _probability_sql(logit: str, query: str, id_column: str) -> str:
+    """``_id`` and ``_score`` of each row of ``query``: the logistic of ``logit``, without overflow."""
+    return (
+        f"SELECT {SCORED_ID}, CASE WHEN _z >= 0 THEN 1 / (1 + exp(-_z)) ELSE exp(_z) / (1 + exp(_z)) END AS {SCORED_SCORE} "
+        f"FROM (SELECT {ident(id_column)} AS {SCORED_ID}, {logit} AS _z FROM ({query}) AS _rows) AS _logits"
+    )
+
+
+def spark_scores(
+    engine: SparkEngine,
+    query: str,
+    params: Sequence[object],
+    model: Any,
+    features: Sequence[str],
+    *,
+    id_column: str,
+) -> Any:
+    """:func:`predict_scores` on Spark: a lazy DataFrame of ``_id`` and ``_score``.
+
+    The scorecard is one SQL expression; any other model is scored by the executors, batch by batch
+    (``mapInPandas``), so no row comes to this process.
+    """
+    logit = linear_logit_sql(model, features)
+    if logit is not None:
+        return engine.frame(_probability_sql(logit, query, id_column), params)
+    rows = engine.frame(query, params)
+    id_type = rows.schema[id_column].dataType.simpleString()
+    wanted = list(features)
+
+    def predict(batches: Any) -> Any:
+        import pandas as pd
+
+        for batch in batches:
+            yield pd.DataFrame(
+                {
+                    SCORED_ID: batch[id_column],
+                    SCORED_SCORE: np.asarray(model.predict_proba(batch[wanted])[:, 1], dtype="float64"),
+                }
+            )
+
+    return rows.mapInPandas(predict, schema=f"{SCORED_ID} {id_type}, {SCORED_SCORE} double")
+
+
 def predict_scores(
     conn: duckdb.DuckDBPyConnection,
     query: str,
@@ -83,11 +128,9 @@ def predict_scores(
     logit = linear_logit_sql(model, features)
     cursor = conn.cursor()  # a second connection: the caller's stays free to write meanwhile
     try:
-        if logit is not None:  # the scorecard, scored by DuckDB (expit without overflow)
+        if logit is not None:  # the scorecard, scored by DuckDB
             scored = cursor.sql(
-                f"SELECT {SCORED_ID}, CASE WHEN _z >= 0 THEN 1 / (1 + exp(-_z)) ELSE exp(_z) / (1 + exp(_z)) END AS {SCORED_SCORE} "
-                f"FROM (SELECT {ident(id_column)} AS {SCORED_ID}, {logit} AS _z FROM ({query}))",
-                params=list(params),
+                _probability_sql(logit, query, id_column), params=list(params)
             ).to_arrow_table()
             missing = scored.column(SCORED_SCORE).null_count
             if missing:  # as scikit-learn refuses NaN input
@@ -136,7 +179,10 @@ def score_partition(
         raise ModelRegistryError(NO_FEATURES.format(version=model_version))
     # The model is scored on the features it was trained on; differences from the spec are reported.
     used = list(trained_features)
-    available = dict(table_columns(conn, schema, features_table))
+    spark = isinstance(conn, SparkEngine)
+    available = dict(
+        conn.table_columns(features_table) if spark else table_columns(conn, schema, features_table)
+    )
     missing = [c for c in [id_column, partition_column, *used] if c not in available]
     if missing:
         raise ModelRegistryError(
@@ -149,15 +195,28 @@ def score_partition(
             context={"table": f"{schema}.{features_table}"},
         )
     selected = ", ".join(ident(c) for c in dict.fromkeys([id_column, *used]))
+    query = f"SELECT {selected} FROM {source} WHERE CAST({ident(partition_column)} AS DATE) = CAST(? AS DATE)"
     try:
+        if spark:
+            return _score_on_spark(
+                conn,
+                query,
+                model,
+                used,
+                model_version=model_version,
+                features_table=features_table,
+                id_column=id_column,
+                partition_column=partition_column,
+                partition_key=partition_key,
+                decision_threshold=decision_threshold,
+                unused=tuple(c for c in features if c not in used),
+                undeclared=tuple(c for c in used if c not in features),
+            )
         scored = predict_scores(
-            conn,
-            f"SELECT {selected} FROM {source} WHERE CAST({ident(partition_column)} AS DATE) = CAST(? AS DATE)",
-            [partition_key],
-            model,
-            used,
-            id_column=id_column,
+            conn, query, [partition_key], model, used, id_column=id_column
         )
+    except (DataContractError, ModelRegistryError):
+        raise
     except (
         Exception
     ) as exc:  # a model failing on this data is reported with its version and the partition
@@ -204,4 +263,64 @@ def score_partition(
         approval_rate=pc.mean(pc.greater_equal(scores, decision_threshold)).as_py(),
         undeclared_features=tuple(c for c in used if c not in features),
         unused_features=tuple(c for c in features if c not in used),
+    )
+
+
+def _score_on_spark(
+    engine: SparkEngine,
+    query: str,
+    model: Any,
+    used: list[str],
+    *,
+    model_version: str,
+    features_table: str,
+    id_column: str,
+    partition_column: str,
+    partition_key: str,
+    decision_threshold: float,
+    unused: tuple[str, ...],
+    undeclared: tuple[str, ...],
+) -> ScoredPartition:
+    """Score one day on Spark into the engine's ``predictions`` table; only the summary comes back."""
+    from pyspark.sql import functions as F
+
+    scored = spark_scores(engine, query, [partition_key], model, used, id_column=id_column).persist()
+    try:
+        rows, nulls, mean, rate = scored.agg(
+            F.count("*"),
+            F.count_if(F.col(SCORED_SCORE).isNull()),
+            F.avg(SCORED_SCORE),
+            F.avg((F.col(SCORED_SCORE) >= F.lit(decision_threshold)).cast("double")),
+        ).first()
+        if nulls:  # as scikit-learn refuses NaN input
+            raise ValueError(NULL_FEATURES.format(count=nulls))
+        if rows == 0:
+            raise DataContractError(
+                EMPTY_PARTITION.format(partition=partition_key, table=f"{engine.schema}.{features_table}"),
+                context={"partition": partition_key},
+            )
+        day = scored.select(
+            F.col(SCORED_ID).alias(id_column),
+            F.lit(partition_key).cast("date").alias(partition_column),
+            F.lit(model_version).alias("model_version"),
+            F.col(SCORED_SCORE).alias("score"),
+            (F.col(SCORED_SCORE) >= F.lit(decision_threshold)).cast("int").alias("decision"),
+            F.current_timestamp().alias("scored_at"),
+        )
+        engine.write_partition(
+            PREDICTIONS_TABLE,
+            day,
+            whole=None,
+            partition_column=partition_column,
+            partition_key=partition_key,
+        )
+    finally:
+        scored.unpersist()
+    return ScoredPartition(
+        rows=int(rows),
+        model_version=model_version,
+        mean_score=float(mean),
+        approval_rate=float(rate),
+        undeclared_features=undeclared,
+        unused_features=unused,
     )

@@ -106,7 +106,7 @@ def _number(value: Any) -> float | None:
 
 
 def evaluate_checks(
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | Any,
     checks: list[QualityCheck],
     *,
     sensitive_columns: frozenset[str] | set[str] = frozenset(),
@@ -114,7 +114,8 @@ def evaluate_checks(
     """Validate ``checks`` (all on the same table) against ``frame`` in one GX suite run.
 
     Args:
-        frame: The partition's rows of the table (the columns the checks need).
+        frame: The partition's rows of the table (the columns the checks need): a pandas frame, or
+            a Spark DataFrame, validated by GX on Spark.
         checks: Expectations on that table.
         sensitive_columns: Columns whose values are masked in the results.
     """
@@ -122,11 +123,17 @@ def evaluate_checks(
         return []
     context = _context()
     name = f"impact_{uuid.uuid4().hex}"
-    frame = frame.copy(deep=False)  # shadow columns are added to this view, never to the caller's
-    rewritten = {id(c): _as_epoch(frame, c) for c in checks}
-    batch = (
+    on_pandas = isinstance(frame, pd.DataFrame)
+    if on_pandas:
+        frame = frame.copy(deep=False)  # shadow columns are added to this view, never to the caller's
+    rewritten = {id(c): _as_epoch(frame, c) if on_pandas else None for c in checks}
+    source = (
         context.data_sources.add_pandas(name)
-        .add_dataframe_asset(name)
+        if on_pandas
+        else context.data_sources.add_spark(name, persist=False)
+    )
+    batch = (
+        source.add_dataframe_asset(name)
         .add_batch_definition_whole_dataframe(name)
         .get_batch(batch_parameters={"dataframe": frame})
     )
@@ -159,7 +166,7 @@ def evaluate_checks(
                 observed_value=None if observed is None else (MASK if masked else str(observed)),
                 element_count=int(details["element_count"])
                 if details.get("element_count") is not None
-                else (len(frame) if check.column else None),
+                else ((len(frame) if on_pandas else frame.count()) if check.column else None),
                 unexpected_count=int(details["unexpected_count"])
                 if details.get("unexpected_count") is not None
                 else None,

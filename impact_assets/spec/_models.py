@@ -39,6 +39,7 @@ __all__ = [
     "DisparityRef",
     "DriftRef",
     "DriftSpec",
+    "EngineSpec",
     "ExpectationSpec",
     "FairnessSpec",
     "FreshnessSpec",
@@ -68,6 +69,7 @@ __all__ = [
     "SimulatedRollout",
     "SimulationSpec",
     "SourceSpec",
+    "SparkEngineSpec",
     "SqlSpec",
     "Stakeholder",
     "Thresholds",
@@ -867,6 +869,26 @@ class AnalyticsSpec(_Spec):
     """Difference-in-differences estimates of rollouts."""
 
 
+class SparkEngineSpec(_Spec):
+    """Where the Spark engine runs and keeps the tables of the SQL models."""
+
+    master: NonEmptyText = "local[*]"
+    """`spark.master`; the environment variable `IMPACT_ASSETS_SPARK_MASTER` overrides it for a deployment."""
+    warehouse: NonEmptyText = "{state_dir}/spark-warehouse"
+    """Folder or URI (`file:`, `hdfs:`, `s3a:`...) holding the Parquet files of the SQL models and the predictions, one folder per day."""
+    conf: dict[NonEmptyText, str | int | float | bool] = {}
+    """Further Spark settings, e.g. `spark.driver.memory`."""
+
+
+class EngineSpec(_Spec):
+    """Which engine runs the row-level steps: DuckDB in the Dagster process, or a Spark cluster."""
+
+    kind: Literal["duckdb", "spark"] = "duckdb"
+    """`duckdb` (default) or `spark`; results land in the DuckDB contract tables either way."""
+    spark: SparkEngineSpec = SparkEngineSpec()
+    """Spark settings, used when `kind` is `spark`."""
+
+
 class AssessmentSpec(_Spec):
     """A model impact assessment: intended use, data, groups, register."""
 
@@ -888,6 +910,8 @@ class AssessmentSpec(_Spec):
     """Raw files, each exposed to the SQL models as a view named by its key."""
     sql: SqlSpec = SqlSpec()
     """Which SQL models belong to this assessment."""
+    engine: EngineSpec = EngineSpec()
+    """Which engine runs the SQL models and the row-level aggregates (DuckDB or Spark)."""
     partitions: PartitionsSpec
     """The daily partitions."""
     bindings: Bindings

@@ -8,7 +8,9 @@ from impact_assets.sql._run import (
     ensure_schema,
     materialize_partition,
     partition_fingerprint,
+    relation_columns,
     table_columns,
+    with_columns_replaced,
 )
 
 __all__ = [
@@ -23,6 +25,8 @@ __all__ = [
     "literal",
     "materialize_partition",
     "partition_fingerprint",
+    "relation_columns",
     "qualified",
     "table_columns",
+    "with_columns_replaced",
 ]

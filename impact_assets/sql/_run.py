@@ -29,7 +29,9 @@ __all__ = [
     "ensure_schema",
     "materialize_partition",
     "partition_fingerprint",
+    "relation_columns",
     "table_columns",
+    "with_columns_replaced",
 ]
 
 EXECUTION_ERROR = "DuckDB could not run the model: {message}"
@@ -68,6 +70,32 @@ def table_columns(
         [schema, table],
     ).fetchall()
     return tuple((str(n), str(t)) for n, t in rows)
+
+
+def relation_columns(conn: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
+    """Column names of a relation (a quoted table or a parenthesized query), on either engine."""
+    if getattr(conn, "kind", "duckdb") == "spark":
+        return [name for name, _ in conn.columns(relation)]
+    return [str(r[0]) for r in conn.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()]
+
+
+def with_columns_replaced(
+    conn: duckdb.DuckDBPyConnection,
+    relation: str,
+    replacements: dict[str, str],
+    *,
+    qualifier: str = "",
+    tail: str = "",
+) -> str:
+    """``(SELECT <every column, some replaced by an expression> FROM relation <tail>)``.
+
+    The portable form of DuckDB's ``SELECT * REPLACE (...)``, which Spark SQL lacks.
+    """
+    columns = [
+        f"{replacements[c]} AS {ident(c)}" if c in replacements else f"{qualifier}{ident(c)}"
+        for c in relation_columns(conn, relation)
+    ]
+    return f"(SELECT {', '.join(columns)} FROM {relation} {tail})"
 
 
 def create_source_view(
