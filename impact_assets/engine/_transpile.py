@@ -34,6 +34,10 @@ def _spark_forms(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.PercentileCont) and isinstance(node.expression, exp.Array):
         # quantile_cont(x, [p1, p2]) -> percentile(x, array(p1, p2)): exact percentiles in both
         return exp.Anonymous(this="percentile", expressions=[node.this, node.expression])
+    if isinstance(node, exp.Literal) and not node.is_string and not node.this.isdigit():
+        # 1.5 is a DECIMAL in both, but Spark rounds a DECIMAL quotient to 6 places where DuckDB
+        # divides in DOUBLE: as a DOUBLE the literal gives DuckDB's answer
+        return exp.cast(node, "DOUBLE")
     if isinstance(node, exp.Anonymous) and node.name.lower() == "hash":
         # DuckDB's hash is 64-bit; Spark's is 32-bit murmur3, so xxhash64 keeps collisions as rare
         return exp.Anonymous(this="xxhash64", expressions=node.expressions)
