@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from impact_assets.engine import NO_PYSPARK, TranspileError, to_spark
 from impact_assets.errors import SpecError, SqlModelError
 from impact_assets.modeling import (
     PREDICTIONS_TABLE,
@@ -29,6 +30,7 @@ DATABASE_STORES = ("sqlite:", "postgresql", "mysql", "mssql")
 DUPLICATE_ASSESSMENT = "assessment id {id!r} is used by both {first} and {second}"
 UNKNOWN_MODEL = "{what} {name!r} is not a SQL model of this assessment (models: {models})"
 UNKNOWN_COLUMN = "column {column!r} is not produced by SQL model {table!r} (columns: {columns})"
+NOT_ON_SPARK = "the engine is spark, but this SQL has no Spark form: {reason}"
 UNKNOWN_QUALITY_TABLE = "quality expectations name table {table!r}, which is not a SQL model, source or the predictions of this assessment (tables: {tables})"
 
 
@@ -162,9 +164,50 @@ def load_assessment(path: str | Path, paths: ProjectPaths) -> Assessment:
             problems += _check_columns(source, project, scoring.features_table, wanted)
     problems += _quality_problems(spec, project)
     problems += _quality_ref_problems(spec)
+    if spec.engine.kind == "spark":
+        problems += _spark_problems(spec, project, source)
     if problems:
         raise spec_error(source, problems)
     return Assessment(spec=spec, source=source, paths=paths, sql=project)
+
+
+def _spark_problems(
+    spec: AssessmentSpec, project: SqlProject, source: SpecSource
+) -> list[tuple[tuple, str]]:
+    """What of the assessment's SQL has no Spark form: a model raises, spec expressions are listed.
+
+    Raises:
+        SqlModelError: A SQL model cannot be transpiled (the model's path and sqlglot's reason).
+        SpecError: PySpark is not installed.
+    """
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        raise spec_error(source, [(("engine", "kind"), NO_PYSPARK)]) from None
+    for model in project.models.values():
+        try:
+            to_spark(model.sql.strip().rstrip(";"))
+        except TranspileError as exc:
+            raise SqlModelError(
+                NOT_ON_SPARK.format(reason=exc),
+                context={"model": str(model.path), "spec": str(source.path)},
+            ) from None
+    expressions = [
+        (("analytics", "kpis", i, "sql"), k.sql) for i, k in enumerate(spec.analytics.kpis)
+    ]
+    for i, causal in enumerate(spec.analytics.causal):
+        expressions += [
+            (("analytics", "causal", i, field), getattr(causal, field))
+            for field in ("outcome", "treated", "comparison")
+            if getattr(causal, field)
+        ]
+    problems = []
+    for at, sql in expressions:
+        try:
+            to_spark(f"SELECT {sql} FROM _rows")
+        except TranspileError as exc:
+            problems.append((at, NOT_ON_SPARK.format(reason=exc)))
+    return problems
 
 
 def _quality_ref_problems(spec: AssessmentSpec) -> list[tuple[tuple, str]]:

@@ -625,13 +625,17 @@ def compute_sensitivity(
     )
     # a seeded sample of at most max_rows scored rows (all of them on smaller days), in id order
     day = f"CAST({ident(bindings.partition_column)} AS DATE) = CAST(? AS DATE)"
-    frame = row_engine(conn, assessment).execute(
-        f"WITH s AS (SELECT * FROM {scored} WHERE {day} ORDER BY hash({ident(bindings.id_column)}, ?) LIMIT ?) "
-        f"SELECT {wanted}, s.{ident(bindings.label)} AS _label, {outcomes} "
-        f"FROM s JOIN (SELECT * FROM {features} WHERE {day}) f ON f.{ident(scoring.id_column)} = s.{ident(bindings.id_column)} "
-        f"ORDER BY s.{ident(bindings.id_column)}",
-        [partition_key, watch.seed, watch.max_rows, partition_key],
-    ).df()
+    frame = (
+        row_engine(conn, assessment)
+        .execute(
+            f"WITH s AS (SELECT * FROM {scored} WHERE {day} ORDER BY hash({ident(bindings.id_column)}, ?) LIMIT ?) "
+            f"SELECT {wanted}, s.{ident(bindings.label)} AS _label, {outcomes} "
+            f"FROM s JOIN (SELECT * FROM {features} WHERE {day}) f ON f.{ident(scoring.id_column)} = s.{ident(bindings.id_column)} "
+            f"ORDER BY s.{ident(bindings.id_column)}",
+            [partition_key, watch.seed, watch.max_rows, partition_key],
+        )
+        .df()
+    )
     positives = (
         (frame["_label"].astype(str) == str(spec.model.positive_label)).to_numpy().astype(int)
     )

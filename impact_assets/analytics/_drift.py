@@ -89,9 +89,10 @@ def column_drift(
     q = ref.reindex(keys, fill_value=0).to_numpy(dtype=float)
     rows = [{"statistic": "psi", "value": psi(p, q)}]
     if column.numeric:
-        d = _ks_statistic(conn, current, reference, col)
         m, k = int(p.sum() - cur.get(-1, 0)), int(q.sum() - ref.get(-1, 0))
-        p_value = float(stats.kstwo.sf(d, round(m * k / (m + k)))) if m and k else None
+        d = _ks_statistic(conn, current, reference, col) if m and k else float("nan")
+        # the effective sample size m k / (m + k), at least 1 (it rounds to 0 for one row a side)
+        p_value = float(stats.kstwo.sf(d, max(1, round(m * k / (m + k))))) if m and k else None
         rows += [{"statistic": "ks", "value": d}, {"statistic": "ks_pvalue", "value": p_value}]
     else:
         observed = np.vstack([p, q])

@@ -15,7 +15,8 @@ import hashlib
 import os
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -28,12 +29,22 @@ from impact_assets.sql import MaterializedPartition, SqlModel, ident
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["MASTER_ENV", "SparkEngine", "SparkEngineError", "spark_session"]
+__all__ = [
+    "MASTER_ENV",
+    "NO_PYSPARK",
+    "SparkEngine",
+    "SparkEngineError",
+    "engine_for",
+    "spark_session",
+    "table_location",
+]
 
 #: Environment variable that overrides the spec's ``spark.master`` for a deployment.
 MASTER_ENV = "IMPACT_ASSETS_SPARK_MASTER"
 
-NO_PYSPARK = "the assessment runs on Spark, but PySpark is not installed (pip install 'impact-assets[spark]')"
+NO_PYSPARK = (
+    "the engine is spark, but PySpark is not installed (pip install 'impact-assets[spark]')"
+)
 QUERY_FAILED = "Spark could not run the query: {message}"
 NOT_TRANSPILED = "the query has no Spark form: {reason}"
 
@@ -58,6 +69,9 @@ def spark_session(master: str, conf: Mapping[str, Any]) -> SparkSession:
     Raises:
         SparkEngineError: PySpark is not installed.
     """
+    # PySpark warns that it does not fully support pandas 3; what the engine converts (aggregates to
+    # pandas, batches of mapInPandas) is checked against DuckDB by the tests
+    warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
     try:
         from pyspark.sql import SparkSession
     except ImportError:
@@ -71,17 +85,34 @@ def spark_session(master: str, conf: Mapping[str, Any]) -> SparkSession:
     return session
 
 
+def _failed(exc: Exception, sql: str | None = None) -> SparkEngineError:
+    return SparkEngineError(
+        QUERY_FAILED.format(message=str(exc).strip().splitlines()[0]),
+        context={"spark_sql": sql},
+    )
+
+
 class _Rows:
     """The answer of :meth:`SparkEngine.execute`, read the way a DuckDB result is."""
 
-    def __init__(self, frame: DataFrame) -> None:
-        self._frame = frame
+    def __init__(self, frame: DataFrame, sql: str) -> None:
+        self._frame, self._sql = frame, sql
 
     def fetchall(self) -> list[tuple]:
-        return [tuple(row) for row in self._frame.collect()]
+        from pyspark.errors import PySparkException
+
+        try:
+            return [tuple(row) for row in self._frame.collect()]
+        except PySparkException as exc:  # errors found while running, not planning
+            raise _failed(exc, self._sql) from exc
 
     def df(self) -> pd.DataFrame:
-        return self._frame.toPandas()
+        from pyspark.errors import PySparkException
+
+        try:  # through Arrow by pyarrow: PySpark's own toPandas still passes pandas 3 a removed keyword
+            return self._frame.toArrow().to_pandas()
+        except PySparkException as exc:
+            raise _failed(exc, self._sql) from exc
 
 
 class SparkEngine:
@@ -116,18 +147,19 @@ class SparkEngine:
         try:
             text = to_spark(sql)
         except TranspileError as exc:
-            raise SparkEngineError(NOT_TRANSPILED.format(reason=exc), context={"sql": sql}) from None
+            raise SparkEngineError(
+                NOT_TRANSPILED.format(reason=exc), context={"sql": sql}
+            ) from None
+        if self.session.catalog.currentDatabase() != self.schema:
+            self.session.catalog.setCurrentDatabase(self.schema)
         try:
             return self.session.sql(text, args=list(params) or None)
         except PySparkException as exc:
-            raise SparkEngineError(
-                QUERY_FAILED.format(message=str(exc).strip().splitlines()[0]),
-                context={"spark_sql": text},
-            ) from exc
+            raise _failed(exc, text) from exc
 
     def execute(self, sql: str, params: Sequence[object] = ()) -> _Rows:
         """Run one DuckDB statement on Spark; read the answer with ``fetchall()`` or ``df()``."""
-        return _Rows(self.frame(sql, params))
+        return _Rows(self.frame(sql, params), sql)
 
     def columns(self, relation: str) -> list[tuple[str, str]]:
         """(name, Spark type) of a relation's columns."""
@@ -173,13 +205,15 @@ class SparkEngine:
             if fs.exists(path) and any(
                 not s.getPath().getName().startswith(("_", ".")) for s in fs.listStatus(path)
             ):
-                self._register(name, self.location(name), {"recursiveFileLookup": "true"}, "parquet")
+                self._register(
+                    name, self.location(name), {"recursiveFileLookup": "true"}, "parquet"
+                )
 
     def table_columns(self, table: str) -> tuple[tuple[str, str], ...]:
         """(name, type) of a written table; empty when it has none."""
-        if not self.session.catalog.tableExists(table, self.schema):
+        if not self.session.catalog.tableExists(self.name(table)):
             return ()
-        return tuple(self.session.table(f"{self.schema}.{table}").dtypes)
+        return tuple(self.session.table(self.name(table)).dtypes)
 
     def write_partition(
         self,
@@ -206,7 +240,9 @@ class SparkEngine:
         path = self.session._jvm.org.apache.hadoop.fs.Path
         if rebuilt:
             days = F.date_format(F.col(partition_column).cast("date"), "yyyy-MM-dd")
-            whole.where(days.isNotNull()).withColumn("_day", days).write.partitionBy("_day").parquet(incoming)
+            whole.where(days.isNotNull()).withColumn("_day", days).write.partitionBy(
+                "_day"
+            ).parquet(incoming)
             for status in fs.listStatus(path(root)):
                 if not status.getPath().getName().startswith("_incoming-"):
                     fs.delete(status.getPath(), True)
@@ -222,10 +258,12 @@ class SparkEngine:
             if not fs.rename(path(incoming), target):
                 raise SparkEngineError(f"could not move {incoming} to {root}/{partition_key}")
         self.register_tables([table])
-        written = self.session.read.parquet(f"{root}/{partition_key}").count() if fs.exists(
-            path(f"{root}/{partition_key}")
-        ) else 0
-        total = self.session.table(f"{self.schema}.{table}").count()
+        written = (
+            self.session.read.parquet(f"{root}/{partition_key}").count()
+            if fs.exists(path(f"{root}/{partition_key}"))
+            else 0
+        )
+        total = self.session.table(self.name(table)).count()
         return int(written), int(total), columns, rebuilt
 
     def materialize(
@@ -292,15 +330,30 @@ def _quoted(name: str) -> str:
 
 
 _ENGINES: dict[tuple, SparkEngine] = {}
+_REGISTERED: dict[str, SparkEngine] = {}  # schema -> the engine whose tables the catalog names
 
 
-def engine_for(spec: Any, schema: str, expand: Any) -> SparkEngine:
+def warehouse_of(spec: Any, expand: Callable[[str], Any]) -> str:
+    """The warehouse root of ``spec`` (a ``SparkEngineSpec``): a URI as given, a path expanded."""
+    return spec.warehouse if "://" in spec.warehouse else str(expand(spec.warehouse))
+
+
+def table_location(spec: Any, schema: str, table: str, expand: Callable[[str], Any]) -> str:
+    """Where the Spark engine keeps ``schema.table``."""
+    return f"{warehouse_of(spec, expand).rstrip('/')}/{schema}/{table}"
+
+
+def engine_for(spec: Any, schema: str, expand: Callable[[str], Any]) -> SparkEngine:
     """The process's engine of one assessment's Spark settings (``spec``: a ``SparkEngineSpec``)."""
     master = os.environ.get(MASTER_ENV) or spec.master
-    warehouse = str(expand(spec.warehouse)) if "://" not in spec.warehouse else spec.warehouse
+    warehouse = warehouse_of(spec, expand)
     key = (master, tuple(sorted(spec.conf.items())), warehouse, schema)
     if key not in _ENGINES:
         _ENGINES[key] = SparkEngine(spark_session(master, spec.conf), warehouse, schema)
     engine = _ENGINES[key]
-    engine.session.catalog.setCurrentDatabase(schema)
+    if (
+        _REGISTERED.get(schema) is not engine
+    ):  # the catalog's schema.* names point at another warehouse
+        engine.prepared.clear()
+        _REGISTERED[schema] = engine
     return engine

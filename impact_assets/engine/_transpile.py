@@ -46,20 +46,26 @@ def _spark_forms(node: exp.Expression) -> exp.Expression:
 
 def _refusal(tree: exp.Expression) -> str | None:
     for node in tree.walk():
-        if isinstance(node, exp.Star) and any(node.args.get(k) for k in ("replace", "except_", "rename")):
+        if isinstance(node, exp.Star) and any(
+            node.args.get(k) for k in ("replace", "except_", "rename")
+        ):
             return "Spark SQL has no SELECT * REPLACE/EXCLUDE/RENAME: name the columns"
         if isinstance(node, exp.Columns):
             return "Spark SQL has no COLUMNS(...) expression: name the columns"
-        if isinstance(node, exp.Join) and "ASOF" in str(node.args.get("kind") or "").upper() + str(
-            node.args.get("method") or ""
-        ).upper():
+        if (
+            isinstance(node, exp.Join)
+            and "ASOF"
+            in str(node.args.get("kind") or "").upper() + str(node.args.get("method") or "").upper()
+        ):
             return "Spark SQL has no ASOF JOIN"
         if isinstance(node, exp.ArrayAgg) and isinstance(node.this, exp.Order):
             return "Spark's collect_list does not keep an ORDER BY inside the aggregate"
         if isinstance(node, exp.Pivot) and node.parent is None:
             return "Spark SQL has no PIVOT statement (use PIVOT in a FROM clause)"
         if isinstance(node, exp.Anonymous) and node.name.lower() not in _spark_functions():
-            return f"{node.name}() is not a Spark SQL function and sqlglot knows no Spark form of it"
+            return (
+                f"{node.name}() is not a Spark SQL function and sqlglot knows no Spark form of it"
+            )
     return None
 
 

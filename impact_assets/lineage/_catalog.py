@@ -9,6 +9,10 @@ where they do not:
 * raw files: the local file system's ``file`` namespace, named by the absolute directory that holds the
   source's files (one dataset for all daily batches, as the Spark integration names a partitioned
   directory);
+* a table the Spark engine writes: its Parquet folder, by the location's scheme (``file`` and the absolute
+  path; ``s3://{bucket}``, ``hdfs://{namenode}:{port}``, ``gs://{bucket}``... and the path), as the
+  Spark integration names a table by its location, with the table's ``schema.table`` name in a symlinks
+  facet;
 * the model: the registry folder in the ``file`` namespace (or ``mlflow`` and the registered model's
   name), with the model version as the dataset version.
 """
@@ -22,10 +26,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import dagster as dg
 
 from impact_assets.assessment import Assessment
+from impact_assets.engine import table_location
 
 __all__ = ["AssetLineage", "Dataset", "LineageCatalog"]
 
@@ -37,6 +43,7 @@ class Dataset:
     kind: str  # "table", "files" or "model"
     file_format: str | None = None
     description: str | None = None
+    table: str | None = None  # a file dataset's name in its engine's catalog (symlinks facet)
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,15 @@ class AssetLineage:
 def _duckdb_table(database: Path, qualified: str) -> Dataset:
     namespace = f"duckdb://{socket.gethostname()}{database.resolve().as_posix()}"
     return Dataset(namespace, f"{database.stem}.{qualified}", "table")
+
+
+def _location(uri: str) -> tuple[str, str]:
+    """OpenLineage namespace and name of a storage location (local path or URI)."""
+    parts = urlsplit(uri)
+    if parts.scheme in ("", "file"):
+        return "file", Path(parts.path if parts.scheme else uri).resolve().as_posix()
+    scheme = {"s3a": "s3", "s3n": "s3"}.get(parts.scheme, parts.scheme)
+    return f"{scheme}://{parts.netloc}", parts.path
 
 
 def _files(pattern: Path, file_format: str, description: str) -> Dataset:
@@ -127,6 +143,19 @@ class LineageCatalog:
         if table in assessment.spec.sources:
             source = assessment.spec.sources[table]
             return _files(assessment.source_path(table), source.format, source.description)
+        return self._data_table(assessment, table)
+
+    @staticmethod
+    def _data_table(assessment: Assessment, table: str) -> Dataset:
+        """A table of the SQL models or the predictions: in DuckDB, or Parquet the Spark engine wrote."""
+        engine = assessment.spec.engine
+        if engine.kind == "spark":
+            namespace, name = _location(
+                table_location(engine.spark, assessment.schema, table, assessment.paths.expand)
+            )
+            return Dataset(
+                namespace, name, "files", "parquet", table=f"{assessment.schema}.{table}"
+            )
         return _duckdb_table(assessment.paths.database, f"{assessment.schema}.{table}")
 
     def _output(self, assessment: Assessment, node) -> Dataset:
@@ -137,7 +166,10 @@ class LineageCatalog:
                 Path(str(metadata["impact_assets/path"])), source.format, source.description
             )
         if "dagster/table_name" in metadata:
-            return _duckdb_table(assessment.paths.database, str(metadata["dagster/table_name"]))
+            name = str(metadata["dagster/table_name"])
+            if name.startswith(f"{assessment.schema}."):  # a data table, not an impact.* result
+                return self._data_table(assessment, name.removeprefix(f"{assessment.schema}."))
+            return _duckdb_table(assessment.paths.database, name)
         return _model(str(metadata.get("impact_assets/registry", "")))
 
     def for_step(self, step_key: str | None) -> AssetLineage | None:

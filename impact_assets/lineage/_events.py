@@ -51,6 +51,7 @@ from openlineage.client.facet_v2 import (
     schema_dataset,
     sql_job,
     storage_dataset,
+    symlinks_dataset,
     test_run,
 )
 
@@ -205,6 +206,14 @@ def _dataset_facets(dataset: Dataset) -> dict[str, Any]:
     if dataset.kind == "files":
         facets["storage"] = storage_dataset.StorageDatasetFacet(
             storageLayer="file", fileFormat=dataset.file_format
+        )
+    if dataset.table:
+        facets["symlinks"] = symlinks_dataset.SymlinksDatasetFacet(
+            identifiers=[
+                symlinks_dataset.Identifier(
+                    namespace=dataset.namespace, name=dataset.table, type="TABLE"
+                )
+            ]
         )
     return facets
 

@@ -99,7 +99,9 @@ def spark_scores(
             yield pd.DataFrame(
                 {
                     SCORED_ID: batch[id_column],
-                    SCORED_SCORE: np.asarray(model.predict_proba(batch[wanted])[:, 1], dtype="float64"),
+                    SCORED_SCORE: np.asarray(
+                        model.predict_proba(batch[wanted])[:, 1], dtype="float64"
+                    ),
                 }
             )
 
@@ -212,9 +214,7 @@ def score_partition(
                 unused=tuple(c for c in features if c not in used),
                 undeclared=tuple(c for c in used if c not in features),
             )
-        scored = predict_scores(
-            conn, query, [partition_key], model, used, id_column=id_column
-        )
+        scored = predict_scores(conn, query, [partition_key], model, used, id_column=id_column)
     except (DataContractError, ModelRegistryError):
         raise
     except (
@@ -284,7 +284,9 @@ def _score_on_spark(
     """Score one day on Spark into the engine's ``predictions`` table; only the summary comes back."""
     from pyspark.sql import functions as F
 
-    scored = spark_scores(engine, query, [partition_key], model, used, id_column=id_column).persist()
+    scored = spark_scores(
+        engine, query, [partition_key], model, used, id_column=id_column
+    ).persist()
     try:
         rows, nulls, mean, rate = scored.agg(
             F.count("*"),
@@ -296,7 +298,9 @@ def _score_on_spark(
             raise ValueError(NULL_FEATURES.format(count=nulls))
         if rows == 0:
             raise DataContractError(
-                EMPTY_PARTITION.format(partition=partition_key, table=f"{engine.schema}.{features_table}"),
+                EMPTY_PARTITION.format(
+                    partition=partition_key, table=f"{engine.schema}.{features_table}"
+                ),
                 context={"partition": partition_key},
             )
         day = scored.select(

@@ -25,8 +25,8 @@ __all__ = [
     "literal",
     "materialize_partition",
     "partition_fingerprint",
-    "relation_columns",
     "qualified",
+    "relation_columns",
     "table_columns",
     "with_columns_replaced",
 ]
