@@ -28,7 +28,7 @@ from impact_assets.spec import AssessmentSpec, SparkEngineSpec
 from .conftest import DAYS, DEMO_SPEC, VENDOR_SPEC, alone, assess, spec_variant
 from .test_lineage import _facets, _validator
 
-pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
+pytestmark = pytest.mark.spark
 
 SPARK = {
     "kind": "spark",
@@ -67,12 +67,12 @@ def _same(duck: pd.DataFrame, spark: pd.DataFrame, keys: list[str]) -> None:
     pd.testing.assert_frame_equal(duck, spark, check_dtype=False, rtol=1e-9, atol=1e-12)
 
 
-@pytest.fixture(scope="module")
-def both_engines(
-    demo_state: ProjectPaths, tmp_path_factory
-) -> Iterator[tuple[ProjectPaths, ProjectPaths]]:
-    """The demo's two days assessed once on DuckDB and once on Spark, from the same state."""
-    root = tmp_path_factory.mktemp("engines")
+def test_the_demo_on_spark_gives_duckdbs_results(demo_state: ProjectPaths, tmp_path: Path):
+    """The demo's two days assessed once on DuckDB and once on Spark, from the same state.
+
+    One test rather than several on a module fixture, which pytest-xdist would run once per worker.
+    """
+    root = tmp_path
     runs = []
     for name, engine in (("duckdb", None), ("spark", SPARK)):
         state = root / name
@@ -89,19 +89,16 @@ def both_engines(
             report = deliver_pending(instance, catalog, paths.state_dir)
             assert report.error is None and report.pending_events == 0
         runs.append(paths)
-    yield runs[0], runs[1]
-
-
-def test_the_demo_on_spark_gives_duckdbs_results(both_engines):
-    duck, spark = (_results(p.database) for p in both_engines)
+    duck, spark = (_results(p.database) for p in runs)
     for table, keys in RESULTS.items():
         _same(duck[table], spark[table], keys)
     _same(duck["register_entries"], spark["register_entries"], ["entry_id"])
     assert set(spark["register_entries"]["status"]) >= {"pass", "breach"}
+    _spark_tables_are_parquet_days_in_the_warehouse(*runs)
+    _lineage_names_spark_tables_by_their_location(runs[1])
 
 
-def test_spark_tables_are_parquet_days_in_the_warehouse(both_engines):
-    _, spark = both_engines
+def _spark_tables_are_parquet_days_in_the_warehouse(duck: ProjectPaths, spark: ProjectPaths):
     warehouse = spark.state_dir / "spark-warehouse" / "credit_scoring"
     assert sorted(p.name for p in warehouse.iterdir()) == [
         "predictions",
@@ -120,7 +117,7 @@ def test_spark_tables_are_parquet_days_in_the_warehouse(both_engines):
         }
     assert "credit_scoring" not in schemas
     scores = pd.read_parquet(warehouse / "predictions" / str(DAYS[0]))
-    with duckdb.connect(str(both_engines[0].database), read_only=True) as conn:
+    with duckdb.connect(str(duck.database), read_only=True) as conn:
         reference = conn.execute(
             "SELECT application_id, score FROM credit_scoring.predictions WHERE application_date = ?",
             [DAYS[0]],
@@ -130,8 +127,7 @@ def test_spark_tables_are_parquet_days_in_the_warehouse(both_engines):
     np.testing.assert_allclose(joined["score_spark"], joined["score_duckdb"], rtol=1e-12)
 
 
-def test_lineage_names_spark_tables_by_their_location(both_engines):
-    _, spark = both_engines
+def _lineage_names_spark_tables_by_their_location(spark: ProjectPaths):
     events = [
         json.loads(line)
         for line in (spark.state_dir / "lineage" / "events.jsonl").read_text().splitlines()
