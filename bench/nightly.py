@@ -1,6 +1,7 @@
 """The whole nightly assessment of one partition, in process, at 100k, 1M and 10M rows.
 
 Usage:  .venv/bin/python bench/nightly.py [--rows 100000,1000000,10000000] [--skip-reference]
+                                         [--engine duckdb|spark|both]
 
 For each size, in a fresh process (so that peak RSS is that run's own):
 
@@ -18,6 +19,11 @@ Then, unless ``--skip-reference``, the same rows through the reference tools, ea
 process: one fairlearn ``MetricFrame`` (selection rate, TPR, FPR over the three sensitive features,
 no bootstrap) on the raw rows, and Great Expectations on a pandas frame of the scored table with the
 same expectations as the suite. Targets (2 cores): at most 30 s and 2 GB for 10M rows.
+
+``--engine spark`` runs the same assessment with the Spark engine on ``local[2]`` (driver memory
+``--spark-memory``): the peak RSS printed is the Dagster process's own (the JVM is a separate process),
+which must stay flat as rows grow, since only aggregates come back. ``both`` runs DuckDB and Spark on each
+size and prints their ratio.
 """
 
 from __future__ import annotations
@@ -175,16 +181,22 @@ def _peak_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
-def prepare(root: Path, rows: int) -> None:
+def prepare(root: Path, rows: int, engine: str, spark_memory: str) -> None:
     """The project under ``root``: spec, SQL, the day's Parquet batch and a trained model version."""
     import yaml
 
+    spec = dict(SPEC)
+    if engine == "spark":
+        spec["engine"] = {
+            "kind": "spark",
+            "spark": {"master": "local[2]", "conf": {"spark.driver.memory": spark_memory}},
+        }
     from impact_assets import ProjectPaths, load_assessment
     from impact_assets.pipeline import train_model
 
     (root / "assessments").mkdir(parents=True)
     (root / "dbt_like_sql" / "nightly").mkdir(parents=True)
-    (root / "assessments" / "nightly.yaml").write_text(yaml.safe_dump(SPEC, sort_keys=False))
+    (root / "assessments" / "nightly.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     (root / "dbt_like_sql" / "nightly" / "stg_cases.sql").write_text(STAGING_SQL)
     (root / "dbt_like_sql" / "nightly" / "scored_cases.sql").write_text(SCORED_SQL)
     paths = ProjectPaths.for_project(root)
@@ -327,12 +339,15 @@ def main() -> None:
         default="1GB",
         help="DuckDB's memory_limit for the results database (its buffer is part of the process's RSS).",
     )
+    parser.add_argument("--engine", choices=["duckdb", "spark", "both"], default="duckdb")
+    parser.add_argument("--spark-memory", default="4g", help="spark.driver.memory of local[2].")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         what, root, arg = args.child
         if what == "prepare":
-            prepare(Path(root), int(arg))
+            rows, engine = arg.split(",")
+            prepare(Path(root), int(rows), engine, args.spark_memory)
             result = {}
         elif what == "run":
             result = run(Path(root), arg)
@@ -341,22 +356,25 @@ def main() -> None:
         print(json.dumps(result))
         return
     sizes = [int(r) for r in args.rows.split(",")]
-    results: dict[int, dict] = {}
+    engines = ["duckdb", "spark"] if args.engine == "both" else [args.engine]
+    results: dict[tuple[str, int], dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for rows in sizes:
-            root = Path(tmp) / f"rows-{rows}"
-            began = time.perf_counter()
-            _child("prepare", root, str(rows))
-            print(
-                f"\n== {rows:,} rows (data and model prepared in {time.perf_counter() - began:.1f} s)"
-            )
-            ours = _child("run", root, args.memory_limit)
-            results[rows] = ours
-            for step, seconds in sorted(ours["steps"].items(), key=lambda kv: -kv[1]):
-                print(f"  {step:<42} {seconds:7.2f} s")
-            print(
-                f"  {'TOTAL (job + lineage, wall)':<42} {ours['total']:7.2f} s   peak RSS {ours['peak_gb']:.2f} GB"
-            )
+            for engine in engines:
+                root = Path(tmp) / f"{engine}-{rows}"
+                began = time.perf_counter()
+                _child("prepare", root, f"{rows},{engine}")
+                print(
+                    f"\n== {rows:,} rows on {engine} (data and model prepared in {time.perf_counter() - began:.1f} s)"
+                )
+                ours = _child("run", root, args.memory_limit)
+                results[engine, rows] = ours
+                for step, seconds in sorted(ours["steps"].items(), key=lambda kv: -kv[1]):
+                    print(f"  {step:<42} {seconds:7.2f} s")
+                print(
+                    f"  {'TOTAL (job + lineage, wall)':<42} {ours['total']:7.2f} s   peak RSS {ours['peak_gb']:.2f} GB"
+                    + (" (the Dagster process; the JVM apart)" if engine == "spark" else "")
+                )
             if not args.skip_reference and rows == max(sizes):
                 for tool in ("fairlearn", "gx"):
                     ref = _child(tool, root)
@@ -368,13 +386,23 @@ def main() -> None:
                     print(
                         f"  reference: {label:<44} {ref['total']:7.2f} s (+{ref['load']:.1f} s to load the rows)   peak RSS {ref['peak_gb']:.2f} GB"
                     )
-    if len(sizes) > 1:
-        print("\nScaling (time relative to the smallest size, rows relative to the smallest size):")
-        small = min(sizes)
+    small = min(sizes)
+    for engine in engines:
+        if len(sizes) > 1:
+            print(f"\nScaling on {engine} (time and rows relative to the smallest size):")
+            for rows in sizes:
+                ours, first = results[engine, rows], results[engine, small]
+                print(
+                    f"  {rows:>12,} rows  x{rows / small:>6.0f} rows  x{ours['total'] / first['total']:>6.2f} time"
+                    f"  {ours['total'] / rows * 1e6:8.2f} s per 1M rows   peak RSS {ours['peak_gb']:.2f} GB"
+                )
+    if len(engines) == 2:
+        print("\nSpark local[2] against DuckDB on the same rows:")
         for rows in sizes:
+            duck, spark = results["duckdb", rows], results["spark", rows]
             print(
-                f"  {rows:>12,} rows  x{rows / small:>6.0f} rows  x{results[rows]['total'] / results[small]['total']:>6.2f} time"
-                f"  {results[rows]['total'] / rows * 1e6:8.2f} s per 1M rows   peak RSS {results[rows]['peak_gb']:.2f} GB"
+                f"  {rows:>12,} rows  time x{spark['total'] / duck['total']:.2f}"
+                f"  Dagster-process peak RSS {spark['peak_gb']:.2f} GB vs {duck['peak_gb']:.2f} GB"
             )
 
 

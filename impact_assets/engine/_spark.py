@@ -229,6 +229,7 @@ class SparkEngine:
         Returns:
             Rows of the day, rows of the table, the columns, and whether the table was rebuilt.
         """
+        from pyspark.errors import PySparkException
         from pyspark.sql import functions as F
 
         columns = tuple(day.dtypes)
@@ -238,25 +239,29 @@ class SparkEngine:
         incoming = f"{root}/_incoming-{uuid.uuid4().hex}"
         fs, _ = self._fs(root)
         path = self.session._jvm.org.apache.hadoop.fs.Path
-        if rebuilt:
-            days = F.date_format(F.col(partition_column).cast("date"), "yyyy-MM-dd")
-            whole.where(days.isNotNull()).withColumn("_day", days).write.partitionBy(
-                "_day"
-            ).parquet(incoming)
-            for status in fs.listStatus(path(root)):
-                if not status.getPath().getName().startswith("_incoming-"):
-                    fs.delete(status.getPath(), True)
-            for status in fs.listStatus(path(incoming)):
-                name = status.getPath().getName()
-                if name.startswith("_day="):
-                    fs.rename(status.getPath(), path(f"{root}/{name.removeprefix('_day=')}"))
-            fs.delete(path(incoming), True)
-        else:
-            day.write.mode("errorifexists").parquet(incoming)
-            target = path(f"{root}/{partition_key}")
-            fs.delete(target, True)
-            if not fs.rename(path(incoming), target):
-                raise SparkEngineError(f"could not move {incoming} to {root}/{partition_key}")
+        try:
+            if rebuilt:
+                days = F.date_format(F.col(partition_column).cast("date"), "yyyy-MM-dd")
+                whole.where(days.isNotNull()).withColumn("_day", days).write.partitionBy(
+                    "_day"
+                ).parquet(incoming)
+                for status in fs.listStatus(path(root)):
+                    if not status.getPath().getName().startswith("_incoming-"):
+                        fs.delete(status.getPath(), True)
+                for status in fs.listStatus(path(incoming)):
+                    name = status.getPath().getName()
+                    if name.startswith("_day="):
+                        fs.rename(status.getPath(), path(f"{root}/{name.removeprefix('_day=')}"))
+            else:
+                day.write.mode("errorifexists").parquet(incoming)
+                target = path(f"{root}/{partition_key}")
+                fs.delete(target, True)
+                if not fs.rename(path(incoming), target):
+                    raise SparkEngineError(f"could not move {incoming} to {root}/{partition_key}")
+        except PySparkException as exc:  # the query failed while its rows were written
+            raise _failed(exc) from exc
+        finally:
+            fs.delete(path(incoming), True)  # hidden from readers, but not left behind
         self.register_tables([table])
         written = (
             self.session.read.parquet(f"{root}/{partition_key}").count()
