@@ -43,9 +43,16 @@ class DriftColumn:
         self.name, self.role, self.numeric = name, role, numeric
 
 
-def _counts(conn: duckdb.DuckDBPyConnection, relation: str, expr: str) -> pd.Series:
-    frame = conn.execute(f"SELECT {expr} AS k, count(*) AS n FROM {relation} GROUP BY 1").df()
-    return frame.set_index("k")["n"].astype("int64")
+def _histograms(
+    conn: duckdb.DuckDBPyConnection, current: str, reference: str, expr: str
+) -> tuple[pd.Series, pd.Series]:
+    """Counts per bin (``expr``) of both relations, in one query."""
+    frame = conn.execute(
+        f"SELECT 1 AS side, {expr} AS k, count(*) AS n FROM {current} GROUP BY 2 "
+        f"UNION ALL SELECT 0 AS side, {expr} AS k, count(*) AS n FROM {reference} GROUP BY 2"
+    ).df()
+    frame["n"] = frame["n"].astype("int64")
+    return tuple(frame.loc[frame["side"] == side].set_index("k")["n"] for side in (1, 0))
 
 
 def column_drift(
@@ -62,11 +69,6 @@ def column_drift(
         Rows ``statistic, value, n, n_reference, reason``.
     """
     col = ident(column.name)
-    n = conn.execute(f"SELECT count(*) FROM {current}").fetchall()[0][0]
-    n_ref = conn.execute(f"SELECT count(*) FROM {reference}").fetchall()[0][0]
-    if n == 0 or n_ref == 0:
-        why = "the partition is empty" if n == 0 else "the reference snapshot is empty"
-        return [{"statistic": "psi", "value": None, "n": n, "n_reference": n_ref, "reason": why}]
     if column.numeric:
         probs = ", ".join(str(i / bins) for i in range(1, bins))
         edges = conn.execute(
@@ -83,7 +85,11 @@ def column_drift(
         )
     else:
         expr = f"COALESCE(CAST({col} AS VARCHAR), '{_NULL}')"
-    cur, ref = _counts(conn, current, expr), _counts(conn, reference, expr)
+    cur, ref = _histograms(conn, current, reference, expr)
+    n, n_ref = int(cur.sum()), int(ref.sum())  # every row falls in a bin (NULL has its own)
+    if n == 0 or n_ref == 0:
+        why = "the partition is empty" if n == 0 else "the reference snapshot is empty"
+        return [{"statistic": "psi", "value": None, "n": n, "n_reference": n_ref, "reason": why}]
     keys = sorted(set(cur.index) | set(ref.index), key=str)
     p = cur.reindex(keys, fill_value=0).to_numpy(dtype=float)
     q = ref.reindex(keys, fill_value=0).to_numpy(dtype=float)
