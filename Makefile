@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/analytics.py --skip-reference
 	$(BIN)/python bench/did_calibration.py
 	$(BIN)/python bench/nightly.py --skip-reference
+	$(BIN)/python bench/nightly.py --skip-reference --engine both --rows 1000000,10000000
 
 clean:
 	rm -rf $(VENV) .impact

@@ -82,7 +82,9 @@ def _same(duck: pd.DataFrame, spark: pd.DataFrame, keys: list[str]) -> None:
 def test_the_demo_on_spark_gives_duckdbs_results(demo_state: ProjectPaths, tmp_path: Path):
     """The demo's two days assessed once on DuckDB and once on Spark, from the same state.
 
-    One test rather than several on a module fixture, which pytest-xdist would run once per worker.
+    One test rather than several on a module fixture. The suite runs with ``--dist loadfile``, so
+    this module's tests share one worker and one Spark session (``loadgroup`` does not group tests
+    under pytest 9 with pytest-xdist 3.8).
     """
     root = tmp_path
     runs = []
