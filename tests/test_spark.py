@@ -80,7 +80,10 @@ def _same(duck: pd.DataFrame, spark: pd.DataFrame, keys: list[str]) -> None:
 
 
 def test_the_demo_on_spark_gives_duckdbs_results(demo_state: ProjectPaths, tmp_path: Path):
-    """The demo's two days assessed once on DuckDB and once on Spark, from the same state.
+    """The demo's first day assessed once on DuckDB and once on Spark, from the same state.
+
+    (Writing a second day, replacing one, a rebuild and a failed write are compared below on a small
+    model, where they cost less.)
 
     One test rather than several on a module fixture. The suite runs with ``--dist loadfile``, so
     this module's tests share one worker and one Spark session (``loadgroup`` does not group tests
@@ -96,7 +99,7 @@ def test_the_demo_on_spark_gives_duckdbs_results(demo_state: ProjectPaths, tmp_p
             data["engine"] = engine
         paths = alone(data, state)
         with dg.instance_for_test() as instance:
-            assess(paths, instance, DAYS)
+            assess(paths, instance, DAYS[:1])
             catalog = LineageCatalog(
                 discover_assessments(paths), build_definitions(paths).resolve_asset_graph()
             )
@@ -120,7 +123,7 @@ def _spark_tables_are_parquet_days_in_the_warehouse(duck: ProjectPaths, spark: P
         "stg_applications",
     ]
     days = sorted(p.name for p in (warehouse / "predictions").iterdir())
-    assert days == [str(d) for d in DAYS]
+    assert days == [str(DAYS[0])]
     # the DuckDB file holds the results only: no data table was built in it
     with duckdb.connect(str(spark.database), read_only=True) as conn:
         schemas = {
@@ -258,7 +261,7 @@ rows = st.fixed_dictionaries(
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(st.lists(rows, min_size=1, max_size=80), st.lists(rows, min_size=1, max_size=40))
 def test_aggregates_on_spark_equal_duckdb_on_random_rows(engines, current, reference):
