@@ -69,6 +69,7 @@ from impact_assets.sql import (
     partition_fingerprint,
     qualified,
     relation_columns,
+    relation_types,
     with_columns_replaced,
 )
 from impact_assets.storage import SCHEMA, append_frame, migrate
@@ -99,13 +100,14 @@ def row_engine(
 ) -> duckdb.DuckDBPyConnection | SparkEngine:
     """Where an assessment's row-level queries run: ``conn`` itself, or its Spark engine.
 
-    Results are written through ``conn`` either way. The Spark engine is made once per process, with the
-    assessment's sources and written tables registered in its catalog.
+    Results are written through ``conn`` either way. The Spark engine is made once per process.
     """
-    settings = assessment.spec.engine
-    if settings.kind != "spark":
-        return conn
-    engine = engine_for(settings.spark, assessment.schema, assessment.paths.expand)
+    return spark_engine(assessment) if assessment.spec.engine.kind == "spark" else conn
+
+
+def spark_engine(assessment: Assessment) -> SparkEngine:
+    """The assessment's Spark engine, its sources and written tables registered in its catalog."""
+    engine = engine_for(assessment.spec.engine.spark, assessment.schema, assessment.paths.expand)
     if assessment.id not in engine.prepared:
         for name, source in assessment.spec.sources.items():
             engine.expose_source(name, str(assessment.source_path(name)), source.format)
@@ -132,12 +134,8 @@ def source_fingerprints(
     conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str | None = None
 ) -> dict[str, dict[str, str]]:
     """Content fingerprint of each source, per partition: ``{source: {partition: fingerprint}}``."""
-    rows = row_engine(conn, assessment)
-    if isinstance(rows, SparkEngine):
-        return {
-            name: rows.fingerprint(name, assessment.source_partition_column(name), partition_key)
-            for name in assessment.spec.sources
-        }
+    if assessment.spec.engine.kind == "spark":
+        return _spark_fingerprints(assessment, partition_key)
     return {
         name: partition_fingerprint(
             conn,
@@ -149,6 +147,16 @@ def source_fingerprints(
     }
 
 
+def _spark_fingerprints(
+    assessment: Assessment, partition_key: str | None = None
+) -> dict[str, dict[str, str]]:
+    engine = spark_engine(assessment)
+    return {
+        name: engine.fingerprint(name, assessment.source_partition_column(name), partition_key)
+        for name in assessment.spec.sources
+    }
+
+
 def file_fingerprints(assessment: Assessment) -> dict[str, dict[str, str]]:
     """Per-partition fingerprints of every source read straight from its files (no results database).
 
@@ -156,8 +164,7 @@ def file_fingerprints(assessment: Assessment) -> dict[str, dict[str, str]]:
     """
     if assessment.spec.engine.kind == "spark":
         try:
-            with duckdb.connect() as conn:  # not read: the rows are on Spark
-                return source_fingerprints(conn, assessment)
+            return _spark_fingerprints(assessment)
         except SqlModelError:
             return {name: {} for name in assessment.spec.sources}  # no files yet
     with duckdb.connect() as conn:
@@ -481,14 +488,7 @@ def compute_drift(
     engine = row_engine(conn, assessment)
     if reference is not None:
         ref_relation = f"read_parquet({literal(str(reference))})"
-        ref_types = (
-            dict(engine.columns(ref_relation))
-            if isinstance(engine, SparkEngine)
-            else {
-                r[0]: r[1]
-                for r in conn.execute(f"DESCRIBE SELECT * FROM {ref_relation}").fetchall()
-            }
-        )
+        ref_types = relation_types(engine, ref_relation)
     for column, role in dict.fromkeys(wanted):
         table = bindings.scored_table if column in scored_columns else scoring.features_table
         base = {"column_name": column, "role": role, "reference": str(reference or "")}

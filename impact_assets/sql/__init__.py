@@ -9,6 +9,7 @@ from impact_assets.sql._run import (
     materialize_partition,
     partition_fingerprint,
     relation_columns,
+    relation_types,
     table_columns,
     with_columns_replaced,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "partition_fingerprint",
     "qualified",
     "relation_columns",
+    "relation_types",
     "table_columns",
     "with_columns_replaced",
 ]

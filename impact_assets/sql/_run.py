@@ -30,6 +30,7 @@ __all__ = [
     "materialize_partition",
     "partition_fingerprint",
     "relation_columns",
+    "relation_types",
     "table_columns",
     "with_columns_replaced",
 ]
@@ -72,11 +73,18 @@ def table_columns(
     return tuple((str(n), str(t)) for n, t in rows)
 
 
-def relation_columns(conn: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
-    """Column names of a relation (a quoted table or a parenthesized query), on either engine."""
+def relation_types(conn: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
+    """Column name to type of a relation (a quoted table or a parenthesized query), on either engine."""
     if getattr(conn, "kind", "duckdb") == "spark":
-        return [name for name, _ in conn.columns(relation)]
-    return [str(r[0]) for r in conn.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()]
+        return dict(conn.columns(relation))
+    return {
+        str(r[0]): str(r[1]) for r in conn.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
+    }
+
+
+def relation_columns(conn: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
+    """Column names of a relation, in order, on either engine."""
+    return list(relation_types(conn, relation))
 
 
 def with_columns_replaced(
