@@ -63,8 +63,11 @@ class SparkEngineError(ImpactAssetsError):
     """Spark is missing, cannot start, or refuses a query of the assessment."""
 
 
-def spark_session(master: str, conf: Mapping[str, Any]) -> SparkSession:
+def spark_session(master: str, conf: Mapping[str, Any], warehouse: str) -> SparkSession:
     """The process's Spark session (created on first use; Spark allows one per process).
+
+    Its catalog's folders (one empty ``<schema>.db`` per database) go under ``warehouse``, not
+    into the working directory.
 
     Raises:
         SparkEngineError: PySpark is not installed.
@@ -77,7 +80,12 @@ def spark_session(master: str, conf: Mapping[str, Any]) -> SparkSession:
     except ImportError:
         raise SparkEngineError(NO_PYSPARK) from None
     builder = SparkSession.builder.master(master)
-    for key, value in {**_DEFAULTS, **{k: str(v) for k, v in conf.items()}}.items():
+    settings = {
+        **_DEFAULTS,
+        "spark.sql.warehouse.dir": f"{warehouse}/_catalog",
+        **{k: str(v) for k, v in conf.items()},
+    }
+    for key, value in settings.items():
         builder = builder.config(key, value)
     with _LOCK:
         session = builder.getOrCreate()
@@ -354,7 +362,7 @@ def engine_for(spec: Any, schema: str, expand: Callable[[str], Any]) -> SparkEng
     warehouse = warehouse_of(spec, expand)
     key = (master, tuple(sorted(spec.conf.items())), warehouse, schema)
     if key not in _ENGINES:
-        _ENGINES[key] = SparkEngine(spark_session(master, spec.conf), warehouse, schema)
+        _ENGINES[key] = SparkEngine(spark_session(master, spec.conf, warehouse), warehouse, schema)
     engine = _ENGINES[key]
     if (
         _REGISTERED.get(schema) is not engine
