@@ -108,11 +108,11 @@ def row_engine(
 def spark_engine(assessment: Assessment) -> SparkEngine:
     """The assessment's Spark engine, its sources and written tables registered in its catalog."""
     engine = engine_for(assessment.spec.engine.spark, assessment.schema, assessment.paths.expand)
-    if assessment.id not in engine.prepared:
+    if not engine.registered:
         for name, source in assessment.spec.sources.items():
             engine.expose_source(name, str(assessment.source_path(name)), source.format)
         engine.register_tables([*assessment.sql.models, PREDICTIONS_TABLE])
-        engine.prepared.add(assessment.id)
+        engine.registered = True
     return engine
 
 
@@ -574,6 +574,7 @@ def compute_scenarios(
                 rows, query, [partition_key], model, used, id_column=scoring.id_column
             )
             shifted.persist().createOrReplaceTempView(table)
+            cached.append(shifted)
         else:
             shifted = predict_scores(
                 conn, query, [partition_key], model, used, id_column=scoring.id_column
@@ -592,9 +593,14 @@ def compute_scenarios(
             f"WHERE CAST(s.{ident(bindings.partition_column)} AS DATE) = CAST({literal(partition_key)} AS DATE)",
         )
 
-    frame = evaluate_scenarios(
-        rows, relation, spec, partition_key, rescored=rescored, progress=progress
-    )
+    cached: list = []  # the re-scored rows Spark keeps while the scenarios read them
+    try:
+        frame = evaluate_scenarios(
+            rows, relation, spec, partition_key, rescored=rescored, progress=progress
+        )
+    finally:
+        for shifted in cached:
+            shifted.unpersist()
     _replace_rows(conn, "scenarios", assessment, partition_key, run_id, frame.assign(**keys))
     return frame
 

@@ -136,9 +136,9 @@ class SparkEngine:
 
     def __init__(self, session: SparkSession, warehouse: str, schema: str) -> None:
         self.session = session
-        self.warehouse = warehouse.rstrip("/")
+        self.warehouse = warehouse
         self.schema = schema
-        self.prepared: set[str] = set()  # assessments whose sources and tables are registered
+        self.registered = False  # the assessment's sources and tables are in the session's catalog
         session.sql(f"CREATE DATABASE IF NOT EXISTS {_quoted(schema)}")
         session.catalog.setCurrentDatabase(schema)
 
@@ -182,7 +182,7 @@ class SparkEngine:
 
     def location(self, table: str) -> str:
         """Where a table's day folders live."""
-        return f"{self.warehouse}/{self.schema}/{table}"
+        return _table_path(self.warehouse, self.schema, table)
 
     def _register(self, name: str, path: str, options: Mapping[str, str], file_format: str) -> None:
         opts = ", ".join(
@@ -348,12 +348,17 @@ _REGISTERED: dict[str, SparkEngine] = {}  # schema -> the engine whose tables th
 
 def warehouse_of(spec: Any, expand: Callable[[str], Any]) -> str:
     """The warehouse root of ``spec`` (a ``SparkEngineSpec``): a URI as given, a path expanded."""
-    return spec.warehouse if "://" in spec.warehouse else str(expand(spec.warehouse))
+    root = spec.warehouse if "://" in spec.warehouse else str(expand(spec.warehouse))
+    return root.rstrip("/")
+
+
+def _table_path(warehouse: str, schema: str, table: str) -> str:
+    return f"{warehouse}/{schema}/{table}"
 
 
 def table_location(spec: Any, schema: str, table: str, expand: Callable[[str], Any]) -> str:
     """Where the Spark engine keeps ``schema.table``."""
-    return f"{warehouse_of(spec, expand).rstrip('/')}/{schema}/{table}"
+    return _table_path(warehouse_of(spec, expand), schema, table)
 
 
 def engine_for(spec: Any, schema: str, expand: Callable[[str], Any]) -> SparkEngine:
@@ -364,9 +369,8 @@ def engine_for(spec: Any, schema: str, expand: Callable[[str], Any]) -> SparkEng
     if key not in _ENGINES:
         _ENGINES[key] = SparkEngine(spark_session(master, spec.conf, warehouse), warehouse, schema)
     engine = _ENGINES[key]
-    if (
-        _REGISTERED.get(schema) is not engine
-    ):  # the catalog's schema.* names point at another warehouse
-        engine.prepared.clear()
+    if _REGISTERED.get(schema) is not engine:
+        # the catalog's schema.* names point at another engine's warehouse: register again
+        engine.registered = False
         _REGISTERED[schema] = engine
     return engine

@@ -89,40 +89,40 @@ def _check_binary(
     partition: str,
     positive: int | str,
 ) -> None:
-    nulls, distinct = conn.execute(
-        f"SELECT count(*) FILTER (WHERE {ident(column)} IS NULL), count(DISTINCT {ident(column)}) "
+    tokens = _positive_tokens(positive)
+    nulls, distinct, positives = conn.execute(
+        f"SELECT count(*) FILTER (WHERE {ident(column)} IS NULL), count(DISTINCT {ident(column)}), "
+        f"count(*) FILTER (WHERE CAST({ident(column)} AS VARCHAR) IN ({', '.join('?' for _ in tokens)})) "
         f"FROM {relation} {where}",
-        params,
+        [*tokens, *params],
     ).fetchall()[0]
-    values = (
-        [
-            row[0]
-            for row in conn.execute(
-                f"SELECT DISTINCT CAST({ident(column)} AS VARCHAR) AS v FROM {relation} {where} "
-                f"AND {ident(column)} IS NOT NULL ORDER BY v LIMIT 5",
-                params,
-            ).fetchall()
-        ]
-        if distinct >= 2
-        else []
-    )
     context = {"table": relation, "column": column, "partition": partition}
     if nulls:
         raise DataContractError(
             NULL_VALUES.format(count=nulls, partition=partition, column=column), context=context
         )
+    if distinct < 2 or (distinct == 2 and positives):
+        return
+    # the first values, for the message only
+    values = [
+        row[0]
+        for row in conn.execute(
+            f"SELECT DISTINCT CAST({ident(column)} AS VARCHAR) AS v FROM {relation} {where} "
+            f"AND {ident(column)} IS NOT NULL ORDER BY v LIMIT 5",
+            params,
+        ).fetchall()
+    ]
     if distinct > 2:
         raise DataContractError(
             NOT_BINARY.format(column=column, partition=partition, count=distinct, values=values),
             context=context,
         )
-    if distinct == 2 and not set(values) & set(_positive_tokens(positive)):
-        raise DataContractError(
-            POSITIVE_MISSING.format(
-                column=column, values=values, partition=partition, positive=positive
-            ),
-            context=context,
-        )
+    raise DataContractError(
+        POSITIVE_MISSING.format(
+            column=column, values=values, partition=partition, positive=positive
+        ),
+        context=context,
+    )
 
 
 def _check_score(

@@ -181,6 +181,8 @@ def score_partition(
         raise ModelRegistryError(NO_FEATURES.format(version=model_version))
     # The model is scored on the features it was trained on; differences from the spec are reported.
     used = list(trained_features)
+    undeclared = tuple(c for c in used if c not in features)
+    unused = tuple(c for c in features if c not in used)
     spark = isinstance(conn, SparkEngine)
     available = dict(
         conn.table_columns(features_table) if spark else table_columns(conn, schema, features_table)
@@ -211,8 +213,8 @@ def score_partition(
                 partition_column=partition_column,
                 partition_key=partition_key,
                 decision_threshold=decision_threshold,
-                unused=tuple(c for c in features if c not in used),
-                undeclared=tuple(c for c in used if c not in features),
+                unused=unused,
+                undeclared=undeclared,
             )
         scored = predict_scores(conn, query, [partition_key], model, used, id_column=id_column)
     except (DataContractError, ModelRegistryError):
@@ -261,8 +263,8 @@ def score_partition(
         model_version=model_version,
         mean_score=pc.mean(scores).as_py(),
         approval_rate=pc.mean(pc.greater_equal(scores, decision_threshold)).as_py(),
-        undeclared_features=tuple(c for c in used if c not in features),
-        unused_features=tuple(c for c in features if c not in used),
+        undeclared_features=undeclared,
+        unused_features=unused,
     )
 
 

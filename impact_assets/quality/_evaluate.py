@@ -124,10 +124,8 @@ def evaluate_checks(
     context = _context()
     name = f"impact_{uuid.uuid4().hex}"
     on_pandas = isinstance(frame, pd.DataFrame)
-    if on_pandas:
-        frame = frame.copy(
-            deep=False
-        )  # shadow columns are added to this view, never to the caller's
+    if on_pandas:  # shadow columns are added to a view, never to the caller's frame
+        frame = frame.copy(deep=False)
     rewritten = {id(c): _as_epoch(frame, c) if on_pandas else None for c in checks}
     source = (
         context.data_sources.add_pandas(name)
