@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -44,6 +45,7 @@ from impact_assets.modeling import (
     ModelVersion,
     ScoredPartition,
     fingerprint_frame,
+    linear_terms_sql,
     predict_scores,
     score_partition,
     spark_scores,
@@ -130,21 +132,42 @@ def prepare(
             )
 
 
+#: Source fingerprints of a partition as first taken in a run, by (run, assessment, partition).
+_RUN_FINGERPRINTS: OrderedDict[tuple[str, str, str], dict[str, dict[str, str]]] = OrderedDict()
+
+
 def source_fingerprints(
-    conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str | None = None
+    conn: duckdb.DuckDBPyConnection,
+    assessment: Assessment,
+    partition_key: str | None = None,
+    run_id: str | None = None,
 ) -> dict[str, dict[str, str]]:
-    """Content fingerprint of each source, per partition: ``{source: {partition: fingerprint}}``."""
+    """Content fingerprint of each source, per partition: ``{source: {partition: fingerprint}}``.
+
+    With ``run_id`` (and a partition) the fingerprints are taken once per run in a process: every
+    step of the run then reports the data version of the rows its SQL models read, and the sources
+    (a full hash of every row) are not read again by each step.
+    """
+    key = (run_id, assessment.id, partition_key) if run_id and partition_key else None
+    if key in _RUN_FINGERPRINTS:
+        return _RUN_FINGERPRINTS[key]
     if assessment.spec.engine.kind == "spark":
-        return _spark_fingerprints(assessment, partition_key)
-    return {
-        name: partition_fingerprint(
-            conn,
-            qualified(assessment.schema, name),
-            assessment.source_partition_column(name),
-            partition_key,
-        )
-        for name in assessment.spec.sources
-    }
+        prints = _spark_fingerprints(assessment, partition_key)
+    else:
+        prints = {
+            name: partition_fingerprint(
+                conn,
+                qualified(assessment.schema, name),
+                assessment.source_partition_column(name),
+                partition_key,
+            )
+            for name in assessment.spec.sources
+        }
+    if key is not None:
+        _RUN_FINGERPRINTS[key] = prints
+        while len(_RUN_FINGERPRINTS) > 64:
+            _RUN_FINGERPRINTS.popitem(last=False)
+    return prints
 
 
 def _spark_fingerprints(
@@ -249,10 +272,13 @@ def record_run_failure(
 
 
 def data_version(
-    conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str
+    conn: duckdb.DuckDBPyConnection,
+    assessment: Assessment,
+    partition_key: str,
+    run_id: str | None = None,
 ) -> str:
-    """One fingerprint of every source's rows in a partition."""
-    prints = source_fingerprints(conn, assessment, partition_key)
+    """One fingerprint of every source's rows in a partition (taken once per run with ``run_id``)."""
+    prints = source_fingerprints(conn, assessment, partition_key, run_id)
     text = ";".join(f"{name}={prints[name].get(partition_key, 'empty')}" for name in sorted(prints))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -437,7 +463,7 @@ def _result_keys(
         "model_version": _model_version_in(
             row_engine(conn, assessment), relation, assessment, partition_key
         ),
-        "data_version": data_version(conn, assessment, partition_key),
+        "data_version": data_version(conn, assessment, partition_key, run_id),
         "computed_at": dt.datetime.now(dt.UTC),
     }
 
@@ -631,16 +657,31 @@ def compute_sensitivity(
     )
     # a seeded sample of at most max_rows scored rows (all of them on smaller days), in id order
     day = f"CAST({ident(bindings.partition_column)} AS DATE) = CAST(? AS DATE)"
+    # the scorecard's log-odds and its term per feature come along: permutations then skip the model
+    linear = linear_terms_sql(model, used, qualifier="f.")
+    terms = (
+        []
+        if linear is None
+        else [f"{' + '.join([linear[0], *linear[1].values()])} AS _logit"]
+        + [f"{sql} AS {ident('_term_' + column)}" for column, sql in linear[1].items()]
+    )
     frame = (
         row_engine(conn, assessment)
         .execute(
             f"WITH s AS (SELECT * FROM {scored} WHERE {day} ORDER BY hash({ident(bindings.id_column)}, ?) LIMIT ?) "
-            f"SELECT {wanted}, s.{ident(bindings.label)} AS _label, {outcomes} "
+            f"SELECT {', '.join([wanted, *terms])}, s.{ident(bindings.label)} AS _label, {outcomes} "
             f"FROM s JOIN (SELECT * FROM {features} WHERE {day}) f ON f.{ident(scoring.id_column)} = s.{ident(bindings.id_column)} "
             f"ORDER BY s.{ident(bindings.id_column)}",
             [partition_key, watch.seed, watch.max_rows, partition_key],
         )
         .df()
+    )
+    logit_terms = (
+        None
+        if linear is None
+        else frame[["_logit", *(f"_term_{c}" for c in linear[1])]]
+        .rename(columns=lambda c: c.removeprefix("_term_"))
+        .reindex(columns=["_logit", *used], fill_value=0.0)  # a feature the model drops: no term
     )
     positives = (
         (frame["_label"].astype(str) == str(spec.model.positive_label)).to_numpy().astype(int)
@@ -657,6 +698,7 @@ def compute_sensitivity(
         repeats=watch.repeats,
         seed=watch.seed,
         progress=progress,
+        logit_terms=logit_terms,
     ).assign(disparity=watch.metric, feature_set=watch.feature_set, n=len(frame))
     _replace_rows(conn, "sensitivity", assessment, partition_key, run_id, result.assign(**keys))
     return result
@@ -863,7 +905,7 @@ def snapshot_register(
     """
     failures = blocking_failures(conn, assessment, partition_key)
     if failures:
-        version = data_version(conn, assessment, partition_key)
+        version = data_version(conn, assessment, partition_key, run_id)
         evaluated = blocked_register(
             assessment.spec.register_entries, BLOCKED_BY_QUALITY.format(checks=", ".join(failures))
         )

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from fairlearn.metrics import demographic_parity_difference, demographic_parity_ratio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
@@ -23,6 +25,7 @@ from impact_assets.analytics import (
     permutation_sensitivity,
     psi,
 )
+from impact_assets.analytics._drift import _ks_statistic
 from impact_assets.datasets import Rollout, simulate_batch
 from impact_assets.settings import ProjectPaths
 
@@ -128,6 +131,34 @@ def test_numeric_drift_equals_scipy_and_a_hand_psi():
     assert got["psi"] == pytest.approx(np.sum((p - q) * np.log(p / q)), abs=1e-12)
     same = _drift(reference, reference, DriftColumn("x", "feature", numeric=True))
     assert same["psi"] == pytest.approx(0, abs=1e-12) and same["ks"] == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    sizes=st.tuples(st.integers(1, 400), st.integers(1, 400)),
+    decimals=st.integers(0, 3),
+)
+def test_ks_at_the_smaller_samples_values_equals_scipy_and_the_windowed_sql(seed, sizes, decimals):
+    """The in-memory KS statistic (DuckDB) equals scipy's and the windowed SQL run on Spark, with
+    ties within and across the samples and either sample the smaller."""
+    rng = np.random.default_rng(seed)
+    current = pd.DataFrame({"x": rng.normal(0.2, 1, sizes[0]).round(decimals)})
+    reference = pd.DataFrame({"x": rng.normal(0, 1.3, sizes[1]).round(decimals)})
+    with duckdb.connect() as conn:
+        conn.register("cur", current)
+        conn.register("ref", reference)
+        ours = _ks_statistic(conn, "cur", "ref", "x")
+        windowed = _ks_statistic(_NotDuckDB(conn), "cur", "ref", "x")
+    assert ours == pytest.approx(stats.ks_2samp(current.x, reference.x).statistic, abs=1e-12)
+    assert ours == pytest.approx(windowed, abs=1e-12)
+
+
+class _NotDuckDB:
+    """A DuckDB connection as the Spark engine is seen by the drift code: only ``execute``."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
+        self.execute = conn.execute
 
 
 def test_categorical_drift_equals_scipy():

@@ -18,7 +18,8 @@ from impact_assets.modeling import (
     score_partition,
     train_classifier,
 )
-from impact_assets.modeling._linear_sql import linear_logit_sql
+from impact_assets.analytics import permutation_sensitivity
+from impact_assets.modeling._linear_sql import linear_logit_sql, linear_terms_sql
 
 
 def _rows(n: int, seed: int) -> pd.DataFrame:
@@ -127,3 +128,31 @@ def test_a_scored_partition_reports_what_it_wrote(conn):
     assert summary.rows == len(frame)
     assert summary.mean_score == pytest.approx(expected.mean(), abs=1e-12)
     assert summary.approval_rate == pytest.approx((expected >= 0.5).mean(), abs=1e-12)
+
+
+def test_permutations_of_the_scorecards_terms_equal_rescoring_with_the_model(conn):
+    """Sensitivity on the scorecard re-scores a permutation by permuting one SQL term of the log-odds;
+    it gives what permuting the feature and calling predict_proba gives (same seed, same draws)."""
+    model, _ = train_classifier(_rows(2_000, 1), FEATURES, "y")
+    intercept, terms = linear_terms_sql(model, FEATURES, qualifier="s.")
+    frame = conn.execute(
+        f"SELECT s.*, {' + '.join([intercept, *terms.values()])} AS _logit, "
+        + ", ".join(f'{sql} AS "_term_{c}"' for c, sql in terms.items())
+        + " FROM scored AS s ORDER BY id"
+    ).df()
+    logit_terms = frame[["_logit", *(f"_term_{c}" for c in terms)]].rename(
+        columns=lambda c: c.removeprefix("_term_")
+    )
+    common = dict(
+        positives=frame["y"].to_numpy(),
+        groups=frame["region"],
+        threshold=0.5,
+        metric="demographic_parity_difference",
+        min_group_size=30,
+        repeats=3,
+        seed=4,
+    )
+    by_model = permutation_sensitivity(frame, model, FEATURES, **common)
+    by_terms = permutation_sensitivity(frame, None, FEATURES, logit_terms=logit_terms, **common)
+    pd.testing.assert_frame_equal(by_terms, by_model, check_exact=False, rtol=0, atol=1e-12)
+    assert by_model.loc[by_model.metric == "accuracy", "mean_change"].abs().max() > 0.01

@@ -1,5 +1,6 @@
 """Fairness and performance by group: cells in DuckDB, metrics with fairlearn's definitions, bootstrap intervals."""
 
+from impact_assets.fairness._auc import score_auc
 from impact_assets.fairness._bootstrap import DETAIL as BOOTSTRAP_DETAIL
 from impact_assets.fairness._bootstrap import bootstrap_intervals, resample_cells
 from impact_assets.fairness._cells import (
@@ -9,7 +10,6 @@ from impact_assets.fairness._cells import (
     GroupCells,
     group_cells,
     group_key_sql,
-    score_auc,
 )
 from impact_assets.fairness._formulas import DECISION_FORMULAS, disparity
 from impact_assets.fairness._metrics import (

@@ -4,20 +4,18 @@ One ``GROUP BY`` over every sensitive feature, the label, the decision and a fin
 finest cells: one row per combination, with its row count and the sum and sum of squares of the
 scores in it. Every decision metric of every feature set (each feature, each intersection, overall),
 the Brier score and the expected calibration error are functions of these cells, so Python never sees
-row-level data. The exact AUC needs the scores themselves and is computed by :func:`score_auc`, also
-in DuckDB.
+row-level data. The exact AUC needs the scores themselves and is computed by :func:`score_auc`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import duckdb
 import pandas as pd
 
 from impact_assets.errors import DataContractError
-from impact_assets.spec import OVERALL, Bindings, SensitiveFeature
+from impact_assets.spec import Bindings, SensitiveFeature
 from impact_assets.sql import ident, literal
 
 __all__ = [
@@ -27,7 +25,6 @@ __all__ = [
     "GroupCells",
     "group_cells",
     "group_key_sql",
-    "score_auc",
 ]
 
 
@@ -229,61 +226,3 @@ def group_cells(
     return GroupCells(
         frame=frame, features=features, rows=int(rows), has_score=bindings.score is not None
     )
-
-
-def score_auc(
-    conn: duckdb.DuckDBPyConnection,
-    relation: str,
-    bindings: Bindings,
-    feature_sets: Mapping[str, tuple[str, ...]],
-    *,
-    partition_key: str,
-    positive_label: int | str = 1,
-) -> pd.DataFrame:
-    """Exact AUC of the score per group of each feature set (ties count one half), in DuckDB.
-
-    AUC = (sum of the positives' mid-ranks - P (P + 1) / 2) / (P * N): the Mann-Whitney statistic,
-    with tied scores at their mid-rank, equal to scikit-learn's ``roc_auc_score``. (Groups are told
-    apart by the 64-bit hash of their key; a collision, which no test has produced, is an error.)
-
-    Returns:
-        Columns ``feature_set, group_key, auc, positives, negatives``; AUC is NULL for a group
-        without both outcomes.
-    """
-    if bindings.score is None:
-        return pd.DataFrame(columns=["feature_set", "group_key", "auc", "positives", "negatives"])
-    tokens = _positive_tokens(positive_label)
-    frames = []
-    by_name = {f.name: f for f in bindings.sensitive_features}
-    for name, features in feature_sets.items():
-        group = " || '×' || ".join(group_key_sql(by_name[f]) for f in features) if features else "?"
-        group_params = [] if features else [OVERALL]
-        # U = sum of the positives' mid-ranks within the group - P(P+1)/2: one sort per feature set,
-        # partitioned by the key's hash (a fixed-width sort key; about twice as fast as the text)
-        frame = conn.execute(
-            f"""
-            WITH scored AS (
-                SELECT {group} AS group_key, CAST({ident(bindings.score)} AS DOUBLE) AS score, {_label_expr(bindings.label, tokens)} AS y
-                FROM {relation} {_where(bindings)}
-            ), ranked AS (
-                SELECT part, group_key, y,
-                       rank() OVER (PARTITION BY part ORDER BY score)
-                       + (count(*) OVER (PARTITION BY part ORDER BY score RANGE BETWEEN CURRENT ROW AND CURRENT ROW) - 1) / 2.0 AS mid_rank
-                FROM (SELECT hash(group_key) AS part, * FROM scored)
-            )
-            SELECT ? AS feature_set, min(group_key) AS group_key, max(group_key) AS _same_key,
-                   CASE WHEN sum(y) > 0 AND sum(y) < count(*)
-                        THEN (sum(mid_rank) FILTER (WHERE y = 1) - sum(y) * (sum(y) + 1) / 2.0)
-                             / (CAST(sum(y) AS DOUBLE) * (count(*) - sum(y))) END AS auc,
-                   CAST(sum(y) AS BIGINT) AS positives, CAST(count(*) - sum(y) AS BIGINT) AS negatives
-            FROM ranked GROUP BY part ORDER BY group_key
-            """,
-            [*group_params, *tokens, partition_key, name],
-        ).df()
-        if not (frame["group_key"] == frame.pop("_same_key")).all():  # two keys, one 64-bit hash
-            raise DataContractError(
-                f"two groups of {name!r} share a 64-bit hash; their AUC cannot be told apart",
-                context={"table": relation, "partition": partition_key},
-            )
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True)

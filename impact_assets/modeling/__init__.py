@@ -1,5 +1,6 @@
 """The demo model: local registry, training and scoring."""
 
+from impact_assets.modeling._linear_sql import linear_terms_sql
 from impact_assets.modeling._mlflow import MlflowModelRegistry
 from impact_assets.modeling._registry import LocalModelRegistry, ModelVersion
 from impact_assets.modeling._score import (
@@ -23,6 +24,7 @@ __all__ = [
     "ModelVersion",
     "ScoredPartition",
     "fingerprint_frame",
+    "linear_terms_sql",
     "predict_scores",
     "predictions_columns",
     "score_partition",

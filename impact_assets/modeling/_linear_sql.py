@@ -21,7 +21,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from impact_assets.sql import ident, literal
 
-__all__ = ["linear_logit_sql"]
+__all__ = ["linear_logit_sql", "linear_terms_sql"]
 
 
 def _number(value: float) -> str:
@@ -29,23 +29,25 @@ def _number(value: float) -> str:
     return f"CAST('{float(value)!r}' AS DOUBLE)"
 
 
-def _numeric_terms(scaler: StandardScaler, columns: Sequence[str], coef: np.ndarray) -> list[str]:
+def _numeric_terms(
+    scaler: StandardScaler, columns: Sequence[str], coef: np.ndarray, qualifier: str
+) -> dict[str, str]:
     mean = scaler.mean_ if scaler.with_mean else np.zeros(len(columns))
     scale = scaler.scale_ if scaler.with_std else np.ones(len(columns))
-    return [
-        f"{_number(w)} * ((CAST({ident(c)} AS DOUBLE) - {_number(m)}) / {_number(s)})"
+    return {
+        c: f"{_number(w)} * ((CAST({qualifier}{ident(c)} AS DOUBLE) - {_number(m)}) / {_number(s)})"
         for c, w, m, s in zip(columns, coef, mean, scale, strict=True)
-    ]
+    }
 
 
 def _categorical_terms(
-    encoder: OneHotEncoder, columns: Sequence[str], coef: np.ndarray
-) -> list[str] | None:
+    encoder: OneHotEncoder, columns: Sequence[str], coef: np.ndarray, qualifier: str
+) -> dict[str, str] | None:
     if encoder.drop is not None or any(
         infrequent is not None for infrequent in getattr(encoder, "infrequent_categories_", [])
     ):
         return None
-    terms, at = [], 0
+    terms, at = {}, 0
     for column, categories in zip(columns, encoder.categories_, strict=True):
         if not all(isinstance(c, str) for c in categories):
             return None
@@ -55,13 +57,16 @@ def _categorical_terms(
             f"WHEN {literal(c)} THEN {_number(w)}" for c, w in zip(categories, weights, strict=True)
         )
         # an unknown category (or NULL) adds nothing, as handle_unknown="ignore" does
-        terms.append(f"(CASE CAST({ident(column)} AS VARCHAR) {cases} ELSE 0.0 END)")
+        terms[column] = f"(CASE CAST({qualifier}{ident(column)} AS VARCHAR) {cases} ELSE 0.0 END)"
     return terms
 
 
-def linear_logit_sql(model: Any, features: Sequence[str]) -> str | None:
-    """SQL for the log-odds of the positive class under ``model``, on columns named ``features``, or
-    ``None`` when the model is not the scorecard pipeline described above (it is then scored in Python)."""
+def linear_terms_sql(
+    model: Any, features: Sequence[str], *, qualifier: str = ""
+) -> tuple[str, dict[str, str]] | None:
+    """The intercept and each column's term of the log-odds under ``model`` (SQL, columns prefixed
+    with ``qualifier``), or ``None`` when the model is not the scorecard pipeline described above.
+    The log-odds is their sum, in this order."""
     if not isinstance(model, Pipeline) or len(model.steps) != 2:
         return None
     prepare, classify = model.steps[0][1], model.steps[1][1]
@@ -70,26 +75,36 @@ def linear_logit_sql(model: Any, features: Sequence[str]) -> str | None:
     if classify.coef_.shape[0] != 1 or len(classify.classes_) != 2:
         return None
     coef = classify.coef_[0]
-    terms: list[str] = []
+    terms: dict[str, str] = {}
     at = 0
     for _, transformer, columns in prepare.transformers_:
         if transformer == "drop" or len(columns) == 0:
             continue
         columns = list(columns)
-        if not all(isinstance(c, str) and c in features for c in columns):
+        if not all(isinstance(c, str) and c in features and c not in terms for c in columns):
             return None
         if isinstance(transformer, StandardScaler):
             width = len(columns)
-            terms += _numeric_terms(transformer, columns, coef[at : at + width])
+            terms |= _numeric_terms(transformer, columns, coef[at : at + width], qualifier)
         elif isinstance(transformer, OneHotEncoder):
             width = sum(len(c) for c in transformer.categories_)
-            categorical = _categorical_terms(transformer, columns, coef[at : at + width])
+            categorical = _categorical_terms(transformer, columns, coef[at : at + width], qualifier)
             if categorical is None:
                 return None
-            terms += categorical
+            terms |= categorical
         else:
             return None
         at += width
     if at != len(coef):
         return None
-    return " + ".join([_number(classify.intercept_[0]), *terms])
+    return _number(classify.intercept_[0]), terms
+
+
+def linear_logit_sql(model: Any, features: Sequence[str]) -> str | None:
+    """SQL for the log-odds of the positive class under ``model``, on columns named ``features``, or
+    ``None`` when the model is not the scorecard pipeline described above (it is then scored in Python)."""
+    linear = linear_terms_sql(model, features)
+    if linear is None:
+        return None
+    intercept, terms = linear
+    return " + ".join([intercept, *terms.values()])

@@ -247,10 +247,11 @@ def _sql_asset(
     ) -> dg.MaterializeResult:
         with _failures(), impact_duckdb.get_connection() as conn:
             pipeline.prepare(conn, assessment)
+            fingerprints = pipeline.source_fingerprints(
+                conn, assessment, context.partition_key, context.run.run_id
+            )
             for source in sources_read:
-                prints = pipeline.source_fingerprints(conn, assessment, context.partition_key)[
-                    source
-                ]
+                prints = fingerprints[source]
                 context.log_event(
                     dg.AssetObservation(
                         asset_key=keys.table(source),
