@@ -10,6 +10,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from fairlearn.metrics import demographic_parity_difference, demographic_parity_ratio
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,6 +21,7 @@ from impact_assets import SpecError, assessment_job_name, build_definitions, loa
 from impact_assets.analytics import (
     DriftColumn,
     column_drift,
+    compute_kpis,
     did_estimate,
     disparity_and_accuracy,
     permutation_sensitivity,
@@ -28,8 +30,9 @@ from impact_assets.analytics import (
 from impact_assets.analytics._drift import _ks_statistic
 from impact_assets.datasets import Rollout, simulate_batch
 from impact_assets.settings import ProjectPaths
+from impact_assets.spec import AssessmentSpec
 
-from .conftest import DAYS, REPO, assess, spec_variant, vendor_project
+from .conftest import DAYS, REPO, VENDOR_SPEC, assess, spec_variant, vendor_project
 from .did_cells import did_cells
 
 ROWS = (  # decisions (score >= 0.5) of 8 applicants in two regions on 2026-03-02; one row the day after
@@ -97,6 +100,85 @@ def test_kpis_and_cost_benefit_equal_a_hand_count_per_group(project: ProjectPath
             assert mine.loc[kpi, "value"] == pytest.approx(value, abs=1e-12), (group, kpi)
             assert mine.loc[kpi, "n"] == len(frame)
     assert set(got.loc[got.kpi.str.startswith(("value_", "net_")), "kind"]) == {"cost_benefit"}
+
+
+KPI_SPEC = yaml.safe_load(VENDOR_SPEC) | {
+    "analytics": {
+        "kpis": [{"name": "approval_rate", "sql": "avg(decision)"}],
+        "cost_benefit": {"tp": 100, "fp": -250.5, "tn": 0, "fn": "-0.1 * amount"},
+    }
+}
+KPI_SPEC["bindings"] |= {
+    "sensitive_features": [{"name": "region", "values": ["north", "south"]}, {"name": "band"}],
+    "intersections": [["region", "band"]],
+    "min_group_size": 3,
+}
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(1, 300),
+    regions=st.sampled_from(
+        [["north", "south"], ["north", "south", None, "east"], ["north", "east", "west", None]]
+    ),
+    weighted=st.booleans(),
+)
+def test_kpis_from_cells_equal_pandas_on_the_rows(seed, n, regions, weighted):
+    """KPIs and cost-benefit per group (cells summed in Python; spec KPIs grouped by raw values when
+    each is its own group, by group keys when two undeclared values share "(other)") equal pandas."""
+    spec = AssessmentSpec.model_validate(KPI_SPEC)
+    rng = np.random.default_rng(seed)
+    rows = pd.DataFrame(
+        {
+            "region": rng.choice(np.array(regions, dtype=object), n),
+            "band": rng.choice([1, 2, 3], n),
+            "outcome": rng.integers(0, 2, n),
+            "decision": rng.integers(0, 2, n),
+            "amount": rng.uniform(0, 1000, n).round(2),
+            "w": rng.uniform(0.5, 2, n),
+            "day": dt.date(2026, 3, 2),
+        }
+    )
+    with duckdb.connect() as conn:
+        conn.register("rows", rows)
+        got = compute_kpis(
+            conn, "rows", spec, "2026-03-02", weight="w" if weighted else None, selection_rate=True
+        )
+    rows = rows.assign(
+        region=rows["region"].where(rows["region"].notna(), "(missing)"),
+        band=rows["band"].astype(str),
+        w=rows["w"] if weighted else 1.0,
+    )
+    rows.loc[~rows["region"].isin(["north", "south", "(missing)"]), "region"] = "(other)"
+    groups = {("overall", "overall"): rows}
+    groups |= {("region", k): g for k, g in rows.groupby("region")}
+    groups |= {("band", k): g for k, g in rows.groupby("band")}
+    groups |= {("region×band", f"{a}×{b}"): g for (a, b), g in rows.groupby(["region", "band"])}
+    at = got.set_index(["kpi", "feature_set", "group_key"])
+    assert len(got) == len(groups) * (7 if weighted else 8)
+    for (feature_set, group), part in groups.items():
+        yes, no = part["decision"] == 1, part["decision"] == 0
+        good, bad = part["outcome"] == 1, part["outcome"] == 0
+        w = part["w"]
+        expected = {
+            "selection_rate": w[yes].sum() / w.sum(),
+            "value_tp": 100 * w[yes & good].sum(),
+            "value_fp": -250.5 * w[yes & bad].sum(),
+            "value_tn": 0.0,
+            "value_fn": (w * -0.1 * part["amount"])[no & good].sum(),
+        }
+        expected["net_benefit"] = sum(expected[f"value_{c}"] for c in ("tp", "fp", "tn", "fn"))
+        expected["net_benefit_per_decision"] = expected["net_benefit"] / w.sum()
+        if not weighted:
+            expected["approval_rate"] = part["decision"].mean()
+        small = feature_set != "overall" and len(part) < 3
+        for kpi, value in expected.items():
+            row = at.loc[(kpi, feature_set, group)]
+            assert row["n"] == len(part) and row["suppressed"] == small
+            assert (pd.isna(row["value"]) and small) or row["value"] == pytest.approx(
+                value, rel=1e-9, abs=1e-9
+            ), (kpi, feature_set, group)
 
 
 def test_small_groups_are_suppressed_not_dropped(project: ProjectPaths):

@@ -9,6 +9,7 @@ from impact_assets.fairness._cells import (
     SCORE_BINS,
     GroupCells,
     group_cells,
+    group_key,
     group_key_sql,
 )
 from impact_assets.fairness._formulas import DECISION_FORMULAS, disparity
@@ -34,6 +35,7 @@ __all__ = [
     "disparities",
     "disparity",
     "group_cells",
+    "group_key",
     "group_key_sql",
     "group_metrics",
     "resample_cells",

@@ -24,6 +24,7 @@ __all__ = [
     "SCORE_BINS",
     "GroupCells",
     "group_cells",
+    "group_key",
     "group_key_sql",
 ]
 
@@ -39,6 +40,14 @@ def group_key_sql(feature: SensitiveFeature, *, qualifier: str = "") -> str:
         f"CASE WHEN {column} IS NULL THEN {literal(MISSING_GROUP)} "
         f"WHEN {column} IN ({declared}) THEN {column} ELSE {literal(OTHER_GROUP)} END"
     )
+
+
+def group_key(feature: SensitiveFeature, text: str | None) -> str:
+    """The group key of a value of ``feature`` given as text (``CAST(... AS VARCHAR)``), as
+    :func:`group_key_sql` gives it in SQL."""
+    if text is None:
+        return MISSING_GROUP
+    return text if feature.values is None or text in feature.values else OTHER_GROUP
 
 
 #: Group key given to NULL values of a sensitive feature when the spec keeps them as a group.
