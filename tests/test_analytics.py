@@ -27,7 +27,6 @@ from impact_assets.analytics import (
     permutation_sensitivity,
     psi,
 )
-from impact_assets.analytics._drift import _ks_statistic
 from impact_assets.datasets import Rollout, simulate_batch
 from impact_assets.settings import ProjectPaths
 from impact_assets.spec import AssessmentSpec
@@ -220,24 +219,40 @@ def test_numeric_drift_equals_scipy_and_a_hand_psi():
     seed=st.integers(0, 10_000),
     sizes=st.tuples(st.integers(1, 400), st.integers(1, 400)),
     decimals=st.integers(0, 3),
+    nulls=st.booleans(),
 )
-def test_ks_at_the_smaller_samples_values_equals_scipy_and_the_windowed_sql(seed, sizes, decimals):
-    """The in-memory KS statistic (DuckDB) equals scipy's and the windowed SQL run on Spark, with
-    ties within and across the samples and either sample the smaller."""
+def test_numeric_drift_in_memory_equals_scipy_and_the_sql_run_on_spark(
+    seed, sizes, decimals, nulls
+):
+    """On DuckDB a numeric column is binned and its KS statistic taken from its sorted values; both
+    equal the SQL histogram and windowed KS that Spark runs, and KS equals scipy's: ties within and
+    across the samples, NULLs, either sample the smaller."""
     rng = np.random.default_rng(seed)
-    current = pd.DataFrame({"x": rng.normal(0.2, 1, sizes[0]).round(decimals)})
-    reference = pd.DataFrame({"x": rng.normal(0, 1.3, sizes[1]).round(decimals)})
+    samples = []
+    for size, (mean, sd) in zip(sizes, ((0.2, 1), (0, 1.3)), strict=True):
+        values = pd.array(rng.normal(mean, sd, size).round(decimals), dtype="Float64")
+        if nulls:
+            values[rng.random(size) < 0.1] = pd.NA
+        samples.append(pd.DataFrame({"x": values}))
+    current, reference = samples
+    column = DriftColumn("x", "feature", numeric=True)
     with duckdb.connect() as conn:
         conn.register("cur", current)
         conn.register("ref", reference)
-        ours = _ks_statistic(conn, "cur", "ref", "x")
-        windowed = _ks_statistic(_NotDuckDB(conn), "cur", "ref", "x")
-    assert ours == pytest.approx(stats.ks_2samp(current.x, reference.x).statistic, abs=1e-12)
-    assert ours == pytest.approx(windowed, abs=1e-12)
+        ours = column_drift(conn, "cur", "ref", column, bins=5)
+        on_spark = column_drift(_NotDuckDB(conn), "cur", "ref", column, bins=5)
+    assert [r["statistic"] for r in ours] == [r["statistic"] for r in on_spark]
+    for mine, theirs in zip(ours, on_spark, strict=True):
+        assert mine["n"] == theirs["n"] and mine["n_reference"] == theirs["n_reference"]
+        assert mine["value"] == pytest.approx(theirs["value"], abs=1e-12, nan_ok=True)
+    got = {r["statistic"]: r["value"] for r in ours}
+    cur, ref = current["x"].dropna(), reference["x"].dropna()
+    if len(cur) and len(ref):
+        assert got["ks"] == pytest.approx(stats.ks_2samp(cur, ref).statistic, abs=1e-12)
 
 
 class _NotDuckDB:
-    """A DuckDB connection as the Spark engine is seen by the drift code: only ``execute``."""
+    """A DuckDB connection seen as the drift code sees the Spark engine: only ``execute``."""
 
     def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
         self.execute = conn.execute

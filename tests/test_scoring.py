@@ -11,6 +11,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
+from impact_assets.analytics import permutation_sensitivity
 from impact_assets.modeling import (
     SCORED_ID,
     SCORED_SCORE,
@@ -18,7 +19,6 @@ from impact_assets.modeling import (
     score_partition,
     train_classifier,
 )
-from impact_assets.analytics import permutation_sensitivity
 from impact_assets.modeling._linear_sql import linear_logit_sql, linear_terms_sql
 
 

@@ -1,8 +1,11 @@
-"""Drift of a partition against a reference snapshot, from histograms computed in DuckDB.
+"""Drift of a partition against a reference snapshot, from histograms.
 
-No row leaves DuckDB: each column becomes a few dozen counts (quantile bins of the reference for numeric
-columns, categories for the others) and the exact two-sample Kolmogorov-Smirnov statistic is one
-windowed aggregate over the distinct values. The statistics then come from those counts:
+Each column becomes a few dozen counts: quantile bins of the reference for numeric columns, categories
+for the others. A categorical column's counts are one query. A numeric column's values come out of
+DuckDB once, sorted in memory (about 0.15 s per ten million): its bins are binary searches, and so is the
+exact two-sample Kolmogorov-Smirnov statistic, evaluated at the smaller sample's values only. On Spark,
+where rows stay on the cluster, the bins are one query and KS one windowed aggregate over the distinct
+values. The statistics then come from the counts:
 
 * PSI (population stability index): sum over bins of (p - q) * ln(p / q), current share p against
   reference share q, each share floored at 1e-4 so an empty bin stays finite; NULLs are a bin of their own;
@@ -69,6 +72,8 @@ def column_drift(
         Rows ``statistic, value, n, n_reference, reason``.
     """
     col = ident(column.name)
+    # on DuckDB a numeric column's values come out once, sorted: bins and KS are read off them
+    in_memory = column.numeric and isinstance(conn, duckdb.DuckDBPyConnection)
     if column.numeric:
         probs = ", ".join(str(i / bins) for i in range(1, bins))
         edges = conn.execute(
@@ -85,7 +90,12 @@ def column_drift(
         )
     else:
         expr = f"COALESCE(CAST({col} AS VARCHAR), '{_NULL}')"
-    cur, ref = _histograms(conn, current, reference, expr)
+    if in_memory:
+        (cur, cur_values), (ref, ref_values) = (
+            _binned(conn, relation, col, edges) for relation in (current, reference)
+        )
+    else:
+        cur, ref = _histograms(conn, current, reference, expr)
     n, n_ref = int(cur.sum()), int(ref.sum())  # every row falls in a bin (NULL has its own)
     if n == 0 or n_ref == 0:
         why = "the partition is empty" if n == 0 else "the reference snapshot is empty"
@@ -96,7 +106,12 @@ def column_drift(
     rows = [{"statistic": "psi", "value": psi(p, q)}]
     if column.numeric:
         m, k = int(p.sum() - cur.get(-1, 0)), int(q.sum() - ref.get(-1, 0))
-        d = _ks_statistic(conn, current, reference, col) if m and k else float("nan")
+        if not (m and k):
+            d = float("nan")
+        elif in_memory:
+            d = _ks_in_memory(cur_values, ref_values)
+        else:
+            d = _ks_statistic(conn, current, reference, col)
         # the effective sample size m k / (m + k), at least 1 (it rounds to 0 for one row a side)
         p_value = float(stats.kstwo.sf(d, max(1, round(m * k / (m + k))))) if m and k else None
         rows += [{"statistic": "ks", "value": d}, {"statistic": "ks_pvalue", "value": p_value}]
@@ -120,11 +135,8 @@ def column_drift(
     return rows
 
 
-def _ks_statistic(conn: duckdb.DuckDBPyConnection, current: str, reference: str, col: str) -> float:
-    if isinstance(conn, duckdb.DuckDBPyConnection):
-        return _ks_in_memory(
-            _sorted_values(conn, current, col), _sorted_values(conn, reference, col)
-        )
+def _ks_statistic(conn, current: str, reference: str, col: str) -> float:
+    """The two-sample KS statistic as one windowed aggregate over the distinct values (Spark)."""
     value = conn.execute(
         f"""WITH both_ AS (
                 SELECT CAST({col} AS DOUBLE) AS x, 1 AS c FROM {current} WHERE {col} IS NOT NULL
@@ -141,13 +153,19 @@ def _ks_statistic(conn: duckdb.DuckDBPyConnection, current: str, reference: str,
     return float(value) if value is not None else float("nan")
 
 
-def _sorted_values(conn: duckdb.DuckDBPyConnection, relation: str, col: str) -> np.ndarray:
-    values = conn.execute(
-        f"SELECT CAST({col} AS DOUBLE) AS x FROM {relation} WHERE {col} IS NOT NULL"
-    ).fetchnumpy()["x"]
-    values = np.asarray(values, dtype="float64")
+def _binned(
+    conn: duckdb.DuckDBPyConnection, relation: str, col: str, edges: list[float]
+) -> tuple[pd.Series, np.ndarray]:
+    """Counts per bin of a numeric column as the SQL ``CASE`` of :func:`column_drift` gives them
+    (``-1`` for NULL, then ``x <= edge``, NaN last), and the sorted non-NULL values."""
+    fetched = conn.execute(f"SELECT CAST({col} AS DOUBLE) AS x FROM {relation}").fetchnumpy()["x"]
+    nulls = int(np.ma.count_masked(fetched))
+    values = np.ma.compressed(fetched) if nulls else np.asarray(fetched, dtype="float64")
     values.sort()
-    return values
+    ends = np.searchsorted(values, np.asarray(edges, dtype="float64"), side="right")
+    counts = np.diff(np.r_[0, ends, len(values)])
+    binned = pd.Series(np.r_[nulls, counts], index=range(-1, len(edges) + 1), dtype="int64")
+    return binned[binned > 0], values
 
 
 def _ks_in_memory(a: np.ndarray, b: np.ndarray) -> float:

@@ -102,20 +102,25 @@ def _auc_in_memory(
     used = [name for name in by_name if any(name in m for m in feature_sets.values())]
     key_sql = {name: group_key_sql(by_name[name]) for name in used}
     # each feature's group keys in the partition, and their hashes, which the rows carry as codes
-    names: dict[str, np.ndarray] = {}
-    hashes: dict[str, np.ndarray] = {}
-    for name in used:
-        pairs = conn.execute(
-            f"SELECT DISTINCT {key_sql[name]} AS k, hash({key_sql[name]}) AS h FROM {relation} {where} ORDER BY h",
+    combinations = (
+        conn.execute(
+            f"SELECT DISTINCT {', '.join(f'{key_sql[n]}, hash({key_sql[n]})' for n in used)} FROM {relation} {where}",
             params,
         ).fetchall()
-        hashes[name] = np.array([h for _, h in pairs], dtype=np.uint64)
+        if used
+        else []
+    )
+    names: dict[str, np.ndarray] = {}
+    hashes: dict[str, np.ndarray] = {}
+    for i, name in enumerate(used):
+        pairs = sorted({(row[2 * i + 1], row[2 * i]) for row in combinations})
+        hashes[name] = np.array([h for h, _ in pairs], dtype=np.uint64)
         if len(np.unique(hashes[name])) < len(pairs):
             raise DataContractError(
                 HASH_COLLISION.format(name=name),
                 context={"table": relation, "partition": partition_key},
             )
-        names[name] = np.array([k for k, _ in pairs], dtype=object)
+        names[name] = np.array([k for _, k in pairs], dtype=object)
     selected = ", ".join(
         [
             f"CAST({ident(bindings.score)} AS DOUBLE) AS _s",
