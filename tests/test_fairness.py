@@ -185,9 +185,13 @@ def test_group_metrics_equal_fairlearn_and_sklearn_on_raw_rows(seed, n, groups, 
     ties=st.booleans(),
     signed_zero=st.booleans(),
 )
-def test_in_memory_auc_equals_the_windowed_sql(seed, n, ties, signed_zero):
-    """DuckDB's AUC (sorted keys in memory) equals the windowed SQL run on Spark, on the same rows:
-    NULL and undeclared groups, integer group values, ties, both zeros, one-outcome groups."""
+def test_in_memory_auc_and_cells_by_value_on_null_and_undeclared_groups(
+    seed, n, ties, signed_zero
+):
+    """DuckDB's AUC (sorted keys in memory) equals the windowed SQL run on Spark, and the cells taken
+    by the features' own values equal pandas' counts by group key, on the same rows: NULL and
+    undeclared groups (two values in "(other)"), integer group values, ties, both zeros,
+    one-outcome groups."""
     rng = np.random.default_rng(seed)
     rows = _random_rows(seed, n, 4, rng.choice([0.02, 0.5, 0.98]), ties)
     rows["sex"] = rows["sex"].where(rng.random(n) > 0.1, None)  # NULL: the (missing) group
@@ -202,8 +206,26 @@ def test_in_memory_auc_equals_the_windowed_sql(seed, n, ties, signed_zero):
         _table(conn, rows)
         args = (conn, "scored", bindings, bindings.feature_sets, "2026-03-02", 1)
         ours, windowed = _auc_in_memory(*args), _auc_windowed(*args)
+        cells = group_cells(conn, "scored", bindings, partition_key="2026-03-02").frame
     pd.testing.assert_frame_equal(
         ours, windowed, check_dtype=False, check_exact=False, rtol=1e-12, atol=1e-12
+    )
+    keys = rows.assign(
+        sex=rows["sex"].where(rows["sex"].notna(), MISSING_GROUP),
+        band=rows["band"].astype(str).where(rows["band"] < 4, "(other)"),
+        score_bin=np.minimum(np.floor(rows["score"] * 100), 99).astype(int),
+    )
+    expected = keys.groupby(["sex", "band", "y", "yhat", "score_bin"], as_index=False).agg(
+        n=("score", "size"), score_sum=("score", "sum")
+    )
+    got = cells.rename(columns={"y_true": "y", "y_pred": "yhat"})
+    pd.testing.assert_frame_equal(
+        got[expected.columns].reset_index(drop=True),
+        expected,
+        check_dtype=False,
+        check_exact=False,
+        rtol=1e-12,
+        atol=1e-12,
     )
 
 

@@ -1,8 +1,9 @@
 """Per-group cells of one partition, aggregated in DuckDB.
 
-One ``GROUP BY`` over every sensitive feature, the label, the decision and a fine score bin gives the
-finest cells: one row per combination, with its row count and the sum and sum of squares of the
-scores in it. Every decision metric of every feature set (each feature, each intersection, overall),
+One ``GROUP BY`` over every sensitive feature's own values, the label, the decision and a fine score
+bin gives the finest cells: one row per combination, with its row count and the sum and sum of squares
+of the scores in it. The values become group keys on those few rows (cells of values outside a
+feature's declared ones are added up into its ``(other)`` group), not on every row. Every decision metric of every feature set (each feature, each intersection, overall),
 the Brier score and the expected calibration error are functions of these cells, so Python never sees
 row-level data. The exact AUC needs the scores themselves and is computed by :func:`score_auc`.
 """
@@ -94,14 +95,11 @@ def _check_binary(
     column: str,
     partition: str,
     positive: int | str,
+    counts: tuple[int, int, int],
 ) -> None:
-    tokens = _positive_tokens(positive)
-    nulls, distinct, positives = conn.execute(
-        f"SELECT count(*) FILTER (WHERE {ident(column)} IS NULL), count(DISTINCT {ident(column)}), "
-        f"count(*) FILTER (WHERE CAST({ident(column)} AS VARCHAR) IN ({', '.join('?' for _ in tokens)})) "
-        f"FROM {relation} {where}",
-        [*tokens, *params],
-    ).fetchall()[0]
+    """Refuse a label or decision that has NULLs, more than two values or two without the positive
+    one; ``counts`` are its NULLs, distinct values and positive rows in the partition."""
+    nulls, distinct, positives = counts
     context = {"table": relation, "column": column, "partition": partition}
     if nulls:
         raise DataContractError(
@@ -132,19 +130,11 @@ def _check_binary(
 
 
 def _check_score(
-    conn: duckdb.DuckDBPyConnection,
-    relation: str,
-    where: str,
-    params: list,
-    column: str,
-    partition: str,
+    relation: str, column: str, partition: str, counts: tuple[int, int, float, float]
 ) -> None:
-    score = ident(column)
-    nulls, outside, low, high = conn.execute(
-        f"SELECT count(*) FILTER (WHERE {score} IS NULL), count(*) FILTER (WHERE {score} < 0 OR {score} > 1 OR isnan({score})), "
-        f"min({score}), max({score}) FROM {relation} {where}",
-        params,
-    ).fetchall()[0]
+    """Refuse NULL scores and scores outside [0, 1]; ``counts`` are the NULLs, the rows outside,
+    the lowest and the highest score of the partition."""
+    nulls, outside, low, high = counts
     context = {"table": relation, "column": column, "partition": partition}
     if nulls:
         raise DataContractError(
@@ -195,42 +185,86 @@ def group_cells(
             scores, NULL sensitive values when the spec rejects them.
     """
     where, params = _where(bindings), [partition_key]
-    rows = conn.execute(f"SELECT count(*) FROM {relation} {where}", params).fetchall()[0][0]
+    tokens = _positive_tokens(positive_label)
+    features = tuple(f.name for f in bindings.sensitive_features)
+    rejected = features if bindings.missing_groups == "reject" else ()
+    # what the checks need, in one scan: rows, then per binary column its NULLs, distinct values and
+    # positives, the score's NULLs, values outside [0, 1], minimum and maximum, NULL sensitive values
+    marks = ", ".join("?" for _ in tokens)
+    measures = ["count(*)"]
+    for column in (ident(bindings.label), ident(bindings.prediction)):
+        measures += [
+            f"count(*) FILTER (WHERE {column} IS NULL)",
+            f"count(DISTINCT {column})",
+            f"count(*) FILTER (WHERE CAST({column} AS VARCHAR) IN ({marks}))",
+        ]
+    if bindings.score is not None:
+        score = ident(bindings.score)
+        measures += [
+            f"count(*) FILTER (WHERE {score} IS NULL)",
+            f"count(*) FILTER (WHERE {score} < 0 OR {score} > 1 OR isnan({score}))",
+            f"min({score})",
+            f"max({score})",
+        ]
+    measures += [f"count(*) FILTER (WHERE {ident(f)} IS NULL)" for f in rejected]
+    profile = list(
+        conn.execute(
+            f"SELECT {', '.join(measures)} FROM {relation} {where}", [*tokens, *tokens, *params]
+        ).fetchall()[0]
+    )
+    rows = profile.pop(0)
     if rows == 0:
         raise DataContractError(
             EMPTY_PARTITION.format(partition=partition_key, table=relation),
             context={"table": relation, "partition": partition_key},
         )
     for column in (bindings.label, bindings.prediction):
-        _check_binary(conn, relation, where, params, column, partition_key, positive_label)
+        counts = (profile.pop(0), profile.pop(0), profile.pop(0))
+        _check_binary(conn, relation, where, params, column, partition_key, positive_label, counts)
     if bindings.score is not None:
-        _check_score(conn, relation, where, params, bindings.score, partition_key)
-    features = tuple(f.name for f in bindings.sensitive_features)
-    if bindings.missing_groups == "reject":
-        for feature in features:
-            nulls = conn.execute(
-                f"SELECT count(*) FROM {relation} {where} AND {ident(feature)} IS NULL", params
-            ).fetchall()[0][0]
-            if nulls:
-                raise DataContractError(
-                    NULL_SENSITIVE.format(count=nulls, partition=partition_key, column=feature),
-                    context={"table": relation, "column": feature, "partition": partition_key},
-                )
-    tokens = _positive_tokens(positive_label)
-    keys = ", ".join(f"{group_key_sql(f)} AS {ident(f.name)}" for f in bindings.sensitive_features)
+        counts = (profile.pop(0), profile.pop(0), profile.pop(0), profile.pop(0))
+        _check_score(relation, bindings.score, partition_key, counts)
+    for feature, nulls in zip(rejected, profile, strict=True):
+        if nulls:
+            raise DataContractError(
+                NULL_SENSITIVE.format(count=nulls, partition=partition_key, column=feature),
+                context={"table": relation, "column": feature, "partition": partition_key},
+            )
+    # the cells by the features' own values (no group key computed per row), then by group key:
+    # values outside the declared ones share the group "(other)", so their cells are added up
+    grouped = list(
+        dict.fromkeys(ident(c) for c in [*features, bindings.label, bindings.prediction])
+    )
     if bindings.score is not None:
         score = f"CAST({ident(bindings.score)} AS DOUBLE)"
-        bins = f"least(CAST(floor({score} * {SCORE_BINS}) AS INTEGER), {SCORE_BINS - 1})"
-        sums = f"sum({score}) AS score_sum, sum({score} * {score}) AS score_sq"
+        rows_sql = f"{', '.join(grouped)}, least(CAST(floor({score} * {SCORE_BINS}) AS INTEGER), {SCORE_BINS - 1}) AS _bin, {score} AS _score"
+        sums = "sum(_score) AS score_sum, sum(_score * _score) AS score_sq"
     else:
-        bins, sums = "-1", "0.0 AS score_sum, 0.0 AS score_sq"
+        rows_sql = f"{', '.join(grouped)}, -1 AS _bin"
+        sums = "0.0 AS score_sum, 0.0 AS score_sq"
+    selected = [
+        *(f"CAST({ident(f)} AS VARCHAR) AS {ident('_v_' + f)}" for f in features),
+        f"{_label_expr(bindings.label, tokens)} AS y_true",
+        f"{_label_expr(bindings.prediction, tokens)} AS y_pred",
+        "_bin AS score_bin",
+        "count(*) AS n",
+        sums,
+    ]
     frame = conn.execute(
-        f"SELECT {keys}, {_label_expr(bindings.label, tokens)} AS y_true, {_label_expr(bindings.prediction, tokens)} AS y_pred, "
-        f"{bins} AS score_bin, count(*) AS n, {sums} FROM {relation} {where} GROUP BY ALL ORDER BY ALL",
+        f"SELECT {', '.join(selected)} FROM (SELECT {rows_sql} FROM {relation} {where}) AS _rows "
+        f"GROUP BY {', '.join([*grouped, '_bin'])}",
         [*tokens, *tokens, *params],
     ).df()
-    frame = frame.astype(
-        {"n": "int64", "score_bin": "int64", "score_sum": "float64", "score_sq": "float64"}
+    for feature in bindings.sensitive_features:
+        frame[feature.name] = [
+            group_key(feature, v if isinstance(v, str) else None)
+            for v in frame.pop("_v_" + feature.name)
+        ]
+    keys = [*features, "y_true", "y_pred", "score_bin"]
+    frame = (
+        frame.groupby(keys, as_index=False, sort=True)[["n", "score_sum", "score_sq"]]
+        .sum()
+        .astype({"n": "int64", "score_bin": "int64", "score_sum": "float64", "score_sq": "float64"})
     )
     return GroupCells(
         frame=frame, features=features, rows=int(rows), has_score=bindings.score is not None
