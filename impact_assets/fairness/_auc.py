@@ -5,7 +5,9 @@ higher, ties counting one half: equal to scikit-learn's ``roc_auc_score``. It ne
 within each group, so it is the one group metric the cells cannot give.
 
 On DuckDB the rows of the partition are streamed out once, as a 64-bit sort key per row (the score's
-bits, shifted, with the label in the lowest bit) and a small group code per sensitive feature. Each
+bits, shifted, with the label in the lowest bit) and a small group code per sensitive feature (read
+from the hash of the row's own value: the partition's few distinct values say which group each hash
+is, so no group key is computed per row). Each
 group's keys are then sorted in memory (about 0.2 s per ten million), which orders them by score with
 negatives first among ties, and U is read off the positives' positions. Ten million rows of five
 feature sets take a few seconds where a window sort per feature set took half a minute. On Spark, where
@@ -14,7 +16,7 @@ rows stay on the cluster, the same statistic is one windowed aggregate per featu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import duckdb
 import numpy as np
@@ -25,6 +27,7 @@ from impact_assets.fairness._cells import (
     _label_expr,
     _positive_tokens,
     _where,
+    group_key,
     group_key_sql,
 )
 from impact_assets.spec import INTERSECTION_SEPARATOR, OVERALL, Bindings
@@ -100,48 +103,59 @@ def _auc_in_memory(
     where, params = _where(bindings), [partition_key]
     by_name = {f.name: f for f in bindings.sensitive_features}
     used = [name for name in by_name if any(name in m for m in feature_sets.values())]
-    key_sql = {name: group_key_sql(by_name[name]) for name in used}
-    # each feature's group keys in the partition, and their hashes, which the rows carry as codes
-    combinations = (
-        conn.execute(
-            f"SELECT DISTINCT {', '.join(f'{key_sql[n]}, hash({key_sql[n]})' for n in used)} FROM {relation} {where}",
-            params,
-        ).fetchall()
-        if used
-        else []
+    # the rows carry the 64-bit hash of their own values (cheaper than a group key per row); the
+    # partition's distinct values, as text, say which group key and which outcome each hash means
+    columns = list(dict.fromkeys([bindings.label, *used]))
+    distinct = conn.execute(
+        f"SELECT {', '.join(f'hash({ident(c)}), CAST({ident(c)} AS VARCHAR)' for c in columns)} "
+        f"FROM (SELECT DISTINCT {', '.join(ident(c) for c in columns)} FROM {relation} {where}) AS _values",
+        params,
+    ).fetchall()
+
+    def meaning(i: int, of: Callable[[str | None], object]) -> dict[int, object]:
+        found: dict[int, object] = {}
+        for row in distinct:
+            value = of(row[2 * i + 1])
+            if found.setdefault(row[2 * i], value) != value:  # two values, one 64-bit hash
+                raise DataContractError(
+                    HASH_COLLISION.format(name=columns[i]),
+                    context={"table": relation, "partition": partition_key},
+                )
+        return found
+
+    positive_hashes = np.array(
+        [h for h, yes in meaning(0, lambda t: t in tokens).items() if yes], dtype=np.uint64
     )
     names: dict[str, np.ndarray] = {}
-    hashes: dict[str, np.ndarray] = {}
-    for i, name in enumerate(used):
-        pairs = sorted({(row[2 * i + 1], row[2 * i]) for row in combinations})
-        hashes[name] = np.array([h for h, _ in pairs], dtype=np.uint64)
-        if len(np.unique(hashes[name])) < len(pairs):
-            raise DataContractError(
-                HASH_COLLISION.format(name=name),
-                context={"table": relation, "partition": partition_key},
-            )
-        names[name] = np.array([k for _, k in pairs], dtype=object)
+    lookup: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name in used:
+        keys_of = meaning(columns.index(name), lambda t, f=by_name[name]: group_key(f, t))
+        names[name] = np.array(sorted(set(keys_of.values())), dtype=object)
+        hashes = np.array(sorted(keys_of), dtype=np.uint64)
+        code_of = np.searchsorted(names[name], [keys_of[int(h)] for h in hashes])
+        lookup[name] = hashes, code_of.astype(np.int32)
     selected = ", ".join(
         [
             f"CAST({ident(bindings.score)} AS DOUBLE) AS _s",
-            f"{_label_expr(bindings.label, tokens)} AS _y",
-            *(f"hash({key_sql[name]}) AS {ident('_h_' + name)}" for name in used),
+            f"hash({ident(bindings.label)}) AS _y",
+            *(f"hash({ident(name)}) AS {ident('_h_' + name)}" for name in used),
         ]
     )
     keys: list[np.ndarray] = []
     codes: dict[str, list[np.ndarray]] = {name: [] for name in used}
     cursor = conn.cursor()  # streamed batch by batch: at most one batch of rows in pandas at a time
     try:
-        reader = cursor.sql(f"SELECT {selected} FROM {relation} {where}", params=[*tokens, *params])
+        reader = cursor.sql(f"SELECT {selected} FROM {relation} {where}", params=params)
         for batch in reader.to_arrow_reader(BATCH_ROWS):
             # the bits of a score in [0, 1] order as the score; the shift drops the sign bit, so -0.0
             # and 0.0 are one key, and frees the lowest bit for the label
             score = batch.column("_s").to_numpy().view(np.uint64)
-            label = batch.column("_y").to_numpy().astype(np.uint64)
+            label = np.isin(batch.column("_y").to_numpy(), positive_hashes).astype(np.uint64)
             keys.append((score << np.uint64(1)) | label)
             for name in used:
-                found = batch.column("_h_" + name).to_numpy()
-                codes[name].append(np.searchsorted(hashes[name], found).astype(np.int32))
+                hashes, code_of = lookup[name]
+                found = np.searchsorted(hashes, batch.column("_h_" + name).to_numpy())
+                codes[name].append(code_of[found])
     finally:
         cursor.close()
     every = np.concatenate(keys) if keys else np.empty(0, dtype=np.uint64)
