@@ -185,9 +185,7 @@ def test_group_metrics_equal_fairlearn_and_sklearn_on_raw_rows(seed, n, groups, 
     ties=st.booleans(),
     signed_zero=st.booleans(),
 )
-def test_in_memory_auc_and_cells_by_value_on_null_and_undeclared_groups(
-    seed, n, ties, signed_zero
-):
+def test_in_memory_auc_and_cells_by_value_on_null_and_undeclared_groups(seed, n, ties, signed_zero):
     """DuckDB's AUC (sorted keys in memory) equals the windowed SQL run on Spark, and the cells taken
     by the features' own values equal pandas' counts by group key, on the same rows: NULL and
     undeclared groups (two values in "(other)"), integer group values, ties, both zeros,
