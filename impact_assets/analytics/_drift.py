@@ -74,28 +74,31 @@ def column_drift(
     col = ident(column.name)
     # on DuckDB a numeric column's values come out once, sorted: bins and KS are read off them
     in_memory = column.numeric and isinstance(conn, duckdb.DuckDBPyConnection)
+    edges: list[float] = []
     if column.numeric:
         probs = ", ".join(str(i / bins) for i in range(1, bins))
-        edges = conn.execute(
+        found = conn.execute(
             f"SELECT quantile_cont(CAST({col} AS DOUBLE), [{probs}]) FROM {reference}"
         ).fetchall()[0][0]
-        edges = sorted({float(e) for e in edges or [] if e is not None})
-        cases = " ".join(
-            f"WHEN CAST({col} AS DOUBLE) <= {e!r} THEN {i}" for i, e in enumerate(edges)
-        )
-        expr = (
-            f"CASE WHEN {col} IS NULL THEN -1 {cases} ELSE {len(edges)} END"
-            if edges
-            else f"CASE WHEN {col} IS NULL THEN -1 ELSE 0 END"
-        )
-    else:
-        expr = f"COALESCE(CAST({col} AS VARCHAR), '{_NULL}')"
+        edges = sorted({float(e) for e in found or [] if e is not None})
     if in_memory:
         (cur, cur_values), (ref, ref_values) = (
             _binned(conn, relation, col, edges) for relation in (current, reference)
         )
+    elif column.numeric:
+        cases = " ".join(
+            f"WHEN CAST({col} AS DOUBLE) <= {e!r} THEN {i}" for i, e in enumerate(edges)
+        )
+        cur, ref = _histograms(
+            conn,
+            current,
+            reference,
+            f"CASE WHEN {col} IS NULL THEN -1 {cases} ELSE {len(edges)} END",
+        )
     else:
-        cur, ref = _histograms(conn, current, reference, expr)
+        cur, ref = _histograms(
+            conn, current, reference, f"COALESCE(CAST({col} AS VARCHAR), '{_NULL}')"
+        )
     n, n_ref = int(cur.sum()), int(ref.sum())  # every row falls in a bin (NULL has its own)
     if n == 0 or n_ref == 0:
         why = "the partition is empty" if n == 0 else "the reference snapshot is empty"
