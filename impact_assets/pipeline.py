@@ -949,6 +949,7 @@ def partition_frame(conn: duckdb.DuckDBPyConnection, query: str, params: list) -
     through ``.df()`` (Python string objects). Strings are dictionary-encoded batch by batch, so only
     one batch of them is held as text, and Arrow's buffers are released as pandas takes each column.
     """
+    reader = conn.sql(query, params=params).to_arrow_reader(1_000_000)
     batches = [
         pa.RecordBatch.from_arrays(
             [
@@ -959,11 +960,9 @@ def partition_frame(conn: duckdb.DuckDBPyConnection, query: str, params: list) -
             ],
             names=batch.schema.names,
         )
-        for batch in conn.sql(query, params=params).to_arrow_reader(1_000_000)
+        for batch in reader
     ]
-    if not batches:
-        return conn.sql(query, params=params).limit(0).df()
-    table = pa.Table.from_batches(batches)
+    table = pa.Table.from_batches(batches) if batches else reader.schema.empty_table()
     del batches
     return table.to_pandas(split_blocks=True, self_destruct=True)
 

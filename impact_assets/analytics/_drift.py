@@ -18,6 +18,8 @@ values. The statistics then come from the counts:
 
 from __future__ import annotations
 
+from typing import Any
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -114,7 +116,7 @@ def column_drift(
         elif in_memory:
             d = _ks_in_memory(cur_values, ref_values)
         else:
-            d = _ks_statistic(conn, current, reference, col)
+            d = _ks_windowed(conn, current, reference, col)
         # the effective sample size m k / (m + k), at least 1 (it rounds to 0 for one row a side)
         p_value = float(stats.kstwo.sf(d, max(1, round(m * k / (m + k))))) if m and k else None
         rows += [{"statistic": "ks", "value": d}, {"statistic": "ks_pvalue", "value": p_value}]
@@ -138,7 +140,7 @@ def column_drift(
     return rows
 
 
-def _ks_statistic(conn, current: str, reference: str, col: str) -> float:
+def _ks_windowed(conn: Any, current: str, reference: str, col: str) -> float:
     """The two-sample KS statistic as one windowed aggregate over the distinct values (Spark)."""
     value = conn.execute(
         f"""WITH both_ AS (

@@ -70,10 +70,7 @@ def _cells(
         [partition_key],
     ).df()
     for feature in features:
-        frame["_g_" + feature.name] = [
-            group_key(feature, v if isinstance(v, str) else None)
-            for v in frame["_v_" + feature.name]
-        ]
+        frame["_g_" + feature.name] = [group_key(feature, v) for v in frame["_v_" + feature.name]]
     for flag in ("_y_true", "_y_pred"):  # NULL (a NULL label or decision) is neither
         frame[flag] = frame[flag].astype("boolean").fillna(False).astype(bool)
     return frame
@@ -147,11 +144,9 @@ def _spec_kpis(
         name = next(
             n for n, members in feature_sets.items() if list(members) == [f.name for f in grouped]
         )
-        texts = [row["_v_" + f.name] for f in grouped]
-        texts = [t if isinstance(t, str) else None for t in texts]
         group = (
             INTERSECTION_SEPARATOR.join(
-                group_key(f, t) if raw else t for f, t in zip(grouped, texts, strict=True)
+                group_key(f, row["_v_" + f.name]) if raw else row["_v_" + f.name] for f in grouped
             )
             or OVERALL
         )
@@ -196,8 +191,10 @@ def compute_kpis(
     if selection_rate:
         kinds["selection_rate"] = "fairness"
     if analytics.cost_benefit is not None:
-        cells = [f"value_{cell}" for cell in OUTCOMES]
-        kinds |= dict.fromkeys([*cells, "net_benefit", "net_benefit_per_decision"], "cost_benefit")
+        outcomes = [f"value_{cell}" for cell in OUTCOMES]
+        kinds |= dict.fromkeys(
+            [*outcomes, "net_benefit", "net_benefit_per_decision"], "cost_benefit"
+        )
     if not kinds:
         return pd.DataFrame(columns=COLUMNS)
     cells = _cells(conn, relation, spec, partition_key, weight)

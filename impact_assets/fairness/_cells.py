@@ -3,9 +3,9 @@
 One ``GROUP BY`` over every sensitive feature's own values, the label, the decision and a fine score
 bin gives the finest cells: one row per combination, with its row count and the sum and sum of squares
 of the scores in it. The values become group keys on those few rows (cells of values outside a
-feature's declared ones are added up into its ``(other)`` group), not on every row. Every decision metric of every feature set (each feature, each intersection, overall),
-the Brier score and the expected calibration error are functions of these cells, so Python never sees
-row-level data. The exact AUC needs the scores themselves and is computed by :func:`score_auc`.
+feature's declared ones are added up into its ``(other)`` group), not on every row. Every decision
+metric of every feature set (each feature, each intersection, overall), the Brier score and the
+expected calibration error are functions of these cells, so Python never sees row-level data. The exact AUC needs the scores themselves and is computed by :func:`score_auc`.
 """
 
 from __future__ import annotations
@@ -43,10 +43,10 @@ def group_key_sql(feature: SensitiveFeature, *, qualifier: str = "") -> str:
     )
 
 
-def group_key(feature: SensitiveFeature, text: str | None) -> str:
+def group_key(feature: SensitiveFeature, text: object) -> str:
     """The group key of a value of ``feature`` given as text (``CAST(... AS VARCHAR)``), as
-    :func:`group_key_sql` gives it in SQL."""
-    if text is None:
+    :func:`group_key_sql` gives it in SQL; anything but a string (None, NaN: a NULL) is missing."""
+    if not isinstance(text, str):
         return MISSING_GROUP
     return text if feature.values is None or text in feature.values else OTHER_GROUP
 
@@ -256,10 +256,7 @@ def group_cells(
         [*tokens, *tokens, *params],
     ).df()
     for feature in bindings.sensitive_features:
-        frame[feature.name] = [
-            group_key(feature, v if isinstance(v, str) else None)
-            for v in frame.pop("_v_" + feature.name)
-        ]
+        frame[feature.name] = [group_key(feature, v) for v in frame.pop("_v_" + feature.name)]
     keys = [*features, "y_true", "y_pred", "score_bin"]
     frame = (
         frame.groupby(keys, as_index=False, sort=True)[["n", "score_sum", "score_sq"]]
