@@ -27,6 +27,7 @@ from impact_assets.analytics import (
     permutation_sensitivity,
     psi,
 )
+from impact_assets.analytics._kpis import _decompose
 from impact_assets.datasets import Rollout, simulate_batch
 from impact_assets.settings import ProjectPaths
 from impact_assets.spec import AssessmentSpec
@@ -103,7 +104,18 @@ def test_kpis_and_cost_benefit_equal_a_hand_count_per_group(project: ProjectPath
 
 KPI_SPEC = yaml.safe_load(VENDOR_SPEC) | {
     "analytics": {
-        "kpis": [{"name": "approval_rate", "sql": "avg(decision)"}],
+        "kpis": [
+            {"name": "approval_rate", "sql": "avg(decision)"},
+            {"name": "rows", "sql": "count(*)"},
+            {
+                "name": "approved_amount",
+                "sql": "sum(CASE WHEN decision = 1 THEN amount ELSE 0 END)",
+            },
+            {"name": "amount_range", "sql": "max(amount) - min(amount)"},
+            {"name": "large_per_mean", "sql": "count_if(amount > 500) / avg(amount)"},
+            {"name": "known_regions", "sql": "count(region)"},
+            {"name": "median_amount", "sql": "median(amount)"},
+        ],
         "cost_benefit": {"tp": 100, "fp": -250.5, "tn": 0, "fn": "-0.1 * amount"},
     }
 }
@@ -124,13 +136,15 @@ KPI_SPEC["bindings"] |= {
     weighted=st.booleans(),
 )
 def test_kpis_from_cells_equal_pandas_on_the_rows(seed, n, regions, weighted):
-    """KPIs and cost-benefit per group (cells summed in Python; spec KPIs grouped by raw values when
-    each is its own group, by group keys when two undeclared values share "(other)") equal pandas."""
+    """KPIs and cost-benefit per group equal pandas: cells summed in Python; the spec KPIs that
+    decompose evaluated over the cells' partials, the median over the rows, grouped by raw values when
+    each is its own group, by group keys when two undeclared values share "(other)"."""
     spec = AssessmentSpec.model_validate(KPI_SPEC)
     rng = np.random.default_rng(seed)
+    raw_regions = rng.choice(np.array(regions, dtype=object), n)
     rows = pd.DataFrame(
         {
-            "region": rng.choice(np.array(regions, dtype=object), n),
+            "region": raw_regions,
             "band": rng.choice([1, 2, 3], n),
             "outcome": rng.integers(0, 2, n),
             "decision": rng.integers(0, 2, n),
@@ -155,7 +169,7 @@ def test_kpis_from_cells_equal_pandas_on_the_rows(seed, n, regions, weighted):
     groups |= {("band", k): g for k, g in rows.groupby("band")}
     groups |= {("region×band", f"{a}×{b}"): g for (a, b), g in rows.groupby(["region", "band"])}
     at = got.set_index(["kpi", "feature_set", "group_key"])
-    assert len(got) == len(groups) * (7 if weighted else 8)
+    assert len(got) == len(groups) * (7 if weighted else 14)
     for (feature_set, group), part in groups.items():
         yes, no = part["decision"] == 1, part["decision"] == 0
         good, bad = part["outcome"] == 1, part["outcome"] == 0
@@ -170,7 +184,16 @@ def test_kpis_from_cells_equal_pandas_on_the_rows(seed, n, regions, weighted):
         expected["net_benefit"] = sum(expected[f"value_{c}"] for c in ("tp", "fp", "tn", "fn"))
         expected["net_benefit_per_decision"] = expected["net_benefit"] / w.sum()
         if not weighted:
-            expected["approval_rate"] = part["decision"].mean()
+            amount = part["amount"]
+            expected |= {
+                "approval_rate": part["decision"].mean(),
+                "rows": len(part),
+                "approved_amount": amount[yes].sum(),
+                "amount_range": amount.max() - amount.min(),
+                "large_per_mean": (amount > 500).sum() / amount.mean(),
+                "known_regions": pd.notna(raw_regions[part.index]).sum(),
+                "median_amount": amount.median(),
+            }
         small = feature_set != "overall" and len(part) < 3
         for kpi, value in expected.items():
             row = at.loc[(kpi, feature_set, group)]
@@ -178,6 +201,34 @@ def test_kpis_from_cells_equal_pandas_on_the_rows(seed, n, regions, weighted):
             assert (pd.isna(row["value"]) and small) or row["value"] == pytest.approx(
                 value, rel=1e-9, abs=1e-9
             ), (kpi, feature_set, group)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "median(amount)",
+        "count(DISTINCT region)",
+        "sum(amount) FILTER (WHERE decision = 1)",
+        "sum(amount) OVER ()",
+        "max(amount, 3)",
+        "fsum(amount)",
+        "amount",
+        "sum(avg(amount))",
+        "avg(amount) + (SELECT 1)",
+    ],
+)
+def test_kpis_that_do_not_decompose_are_taken_over_the_rows(sql):
+    """Only count, count_if, sum, avg, min and max decompose into partials per cell, and only when
+    nothing outside them reads a row; the KPIs of the spec in the test above do."""
+    spec = AssessmentSpec.model_validate(KPI_SPEC)
+    decomposed = _decompose(spec.analytics.kpis)
+    assert [k.name for k in decomposed.over_rows] == ["median_amount"]
+    assert decomposed.partials["_p0"] == "CAST(sum(decision) AS DOUBLE)"
+    assert decomposed.over_cells["large_per_mean"] == (
+        "COALESCE(SUM(_p7), 0) / (SUM(_p5) / SUM(_p6))"
+    )
+    kpi = spec.analytics.kpis[0].model_copy(update={"sql": sql})
+    assert not _decompose([kpi]).over_cells
 
 
 def test_small_groups_are_suppressed_not_dropped(project: ProjectPaths):

@@ -1,24 +1,35 @@
-"""Business KPIs and cost-benefit of a partition's decisions, overall and per group, in two scans.
+"""Business KPIs and cost-benefit of a partition's decisions, overall and per group, in one scan.
 
 * The cells: one ``GROUP BY`` over the raw values of the sensitive features, the label and the decision
   gives each cell's rows, weight and, for outcome values written as SQL expressions, the sum of each
   outcome's value. The selection rate and the cost-benefit of every group of every feature set (overall,
   each sensitive feature, each intersection) are sums over cells, taken here.
-* The spec's KPIs, arbitrary SQL aggregates: every feature set is one grouping set of a single
-  ``GROUP BY GROUPING SETS`` query.
+* The spec's KPIs, arbitrary SQL aggregates. A KPI whose aggregates all decompose (``count``,
+  ``count_if``, ``sum``, ``avg``, ``min``, ``max``, none ``DISTINCT``, filtered or windowed) is
+  rewritten with sqlglot: the cells' scan also takes each aggregate's partial value per cell (``avg(x)``
+  becomes ``sum(x)`` and ``count(x)``), and the KPI is evaluated over the cells, every feature set one
+  grouping set. Any other KPI (``median(x)``, ``count(DISTINCT x)``...) is evaluated over the rows, in
+  one second scan with ``GROUP BY GROUPING SETS``.
 
-So ten million rows are read twice whatever the number of KPIs and groups. Groups smaller than the
-minimum group size are reported suppressed (value NULL, reason stated), as for the fairness metrics.
+So ten million rows are read once, or twice if a KPI does not decompose, whatever the number of KPIs
+and groups. Groups smaller than the minimum group size are reported suppressed (value NULL, reason
+stated), as for the fairness metrics.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
 import duckdb
 import numpy as np
 import pandas as pd
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
 
 from impact_assets.fairness import group_key, group_key_sql
-from impact_assets.spec import INTERSECTION_SEPARATOR, OVERALL, AssessmentSpec
+from impact_assets.spec import INTERSECTION_SEPARATOR, OVERALL, AssessmentSpec, KpiSpec
 from impact_assets.sql import ident, literal
 
 __all__ = ["compute_kpis"]
@@ -27,6 +38,94 @@ SUPPRESSED = "group of {n} rows is below the minimum group size {minimum}"
 COLUMNS = ["kpi", "kind", "feature_set", "group_key", "value", "n", "suppressed", "reason"]
 #: The outcome cells of cost-benefit: (y_true, y_pred) of each.
 OUTCOMES = {"tp": (True, True), "fp": (False, True), "tn": (False, False), "fn": (True, False)}
+#: Aggregates with a partial value per cell, and how the cells' partials combine into the whole.
+_DECOMPOSABLE = (exp.Count, exp.CountIf, exp.Sum, exp.Avg, exp.Min, exp.Max)
+#: Nodes that make a KPI undecomposable outside a decomposable aggregate: another aggregate, a function
+#: sqlglot does not know (it may aggregate), a row's column, a window, a filter clause or a subquery.
+_ROW_LEVEL = (exp.AggFunc, exp.Anonymous, exp.Column, exp.Window, exp.Filter, exp.Query, exp.Star)
+
+
+@dataclass
+class _Decomposed:
+    """The spec's KPIs split into those evaluated over the cells and those over the rows."""
+
+    partials: dict[str, str] = field(default_factory=dict)
+    """Alias -> partial aggregate over a cell's rows (``sum(x)``), taken in the cells' scan."""
+    over_cells: dict[str, str] = field(default_factory=dict)
+    """KPI name -> its SQL over the cells (``sum(_p0) / sum(_p1)``)."""
+    over_rows: list[KpiSpec] = field(default_factory=list)
+
+
+def _partial(decomposed: _Decomposed, sql: str) -> exp.Column:
+    alias = next((a for a, s in decomposed.partials.items() if s == sql), None)
+    if alias is None:
+        alias = f"_p{len(decomposed.partials)}"
+        decomposed.partials[alias] = sql
+    return exp.column(alias)
+
+
+def _over_cells(node: exp.Expression, decomposed: _Decomposed) -> exp.Expression:
+    """A decomposable aggregate as the combination of its partials over the cells."""
+    argument = node.this
+    if isinstance(node, exp.Count) and (argument is None or isinstance(argument, exp.Star)):
+        return exp.func("COALESCE", exp.func("sum", exp.column("_n")), exp.Literal.number(0))
+    sql = argument.sql("duckdb")
+    if isinstance(node, (exp.Count, exp.CountIf)):
+        name = "count" if isinstance(node, exp.Count) else "count_if"
+        total = exp.func("sum", _partial(decomposed, f"{name}({sql})"))
+        return exp.func("COALESCE", total, exp.Literal.number(0))
+    if isinstance(node, (exp.Min, exp.Max)):
+        name = "min" if isinstance(node, exp.Min) else "max"
+        return exp.func(name, _partial(decomposed, f"{name}({sql})"))
+    total = exp.func("sum", _partial(decomposed, f"CAST(sum({sql}) AS DOUBLE)"))
+    if isinstance(node, exp.Sum):
+        return total
+    rows = exp.func("sum", _partial(decomposed, f"count({sql})"))
+    return exp.paren(exp.Div(this=total, expression=rows), copy=False)
+
+
+def _decomposable(node: exp.Expression) -> bool:
+    if not isinstance(node, _DECOMPOSABLE) or any(
+        node.args.get(k)
+        for k in set(node.args) - {"this", "big_int"}  # max(x, 3) is a list
+    ):
+        return False
+    argument = node.this
+    if argument is None:  # count()
+        return isinstance(node, exp.Count)
+    return not isinstance(argument, exp.Distinct) and argument.find(exp.AggFunc) is None
+
+
+def _decompose(kpis: Sequence[KpiSpec]) -> _Decomposed:
+    """Split the KPIs: each one whose every aggregate decomposes is rewritten over the cells."""
+    decomposed = _Decomposed()
+    for kpi in kpis:
+        try:
+            tree = sqlglot.parse_one(kpi.sql, read="duckdb")
+        except SqlglotError:
+            decomposed.over_rows.append(kpi)
+            continue
+        aggregates, stack = [], [tree]
+        while stack:
+            node = stack.pop()
+            if _decomposable(node):
+                aggregates.append(node)
+            elif isinstance(node, _ROW_LEVEL):
+                aggregates = None
+                break
+            else:
+                stack.extend(node.iter_expressions())
+        if aggregates is None:
+            decomposed.over_rows.append(kpi)
+            continue
+        for node in aggregates:
+            replacement = _over_cells(node, decomposed)
+            if node is tree:
+                tree = replacement
+            else:
+                node.replace(replacement)
+        decomposed.over_cells[kpi.name] = tree.sql("duckdb")
+    return decomposed
 
 
 def _cells(
@@ -35,9 +134,11 @@ def _cells(
     spec: AssessmentSpec,
     partition_key: str,
     weight: str | None,
+    partials: Mapping[str, str],
 ) -> pd.DataFrame:
-    """Rows, weight and sums of the outcome values that are SQL expressions, per cell, with each
-    sensitive feature's group key (``_g_<feature>``) and booleans ``_y_true``, ``_y_pred``."""
+    """Rows, weight, sums of the outcome values that are SQL expressions and the KPIs' ``partials``,
+    per cell, with each sensitive feature's group key (``_g_<feature>``) and booleans ``_y_true``,
+    ``_y_pred``."""
     bindings = spec.bindings
     positive = literal(str(spec.model.positive_label))
     w = f"CAST({ident(weight)} AS DOUBLE)" if weight else "1.0"
@@ -62,6 +163,7 @@ def _cells(
             f"sum({w} * CAST(({sql}) AS DOUBLE)) AS _value_{cell}"
             for cell, sql in expressions.items()
         ),
+        *(f"{sql} AS {ident(alias)}" for alias, sql in partials.items()),
     ]
     frame = conn.execute(
         f"SELECT {', '.join(selected)} FROM {relation} "
@@ -102,41 +204,36 @@ def _cell_values(cells: pd.DataFrame, spec: AssessmentSpec, selection_rate: bool
     return values
 
 
-def _spec_kpis(
+def _grouped_kpis(
     conn: duckdb.DuckDBPyConnection,
-    relation: str,
+    rows: str,
     spec: AssessmentSpec,
-    partition_key: str,
+    expressions: Mapping[str, str],
     *,
+    columns: Mapping[str, str],
     raw: bool,
+    params: Sequence[object] = (),
 ) -> dict[tuple[str, str], dict[str, float | None]]:
-    """The spec's KPIs of every group of every feature set, by (feature set, group key).
+    """KPIs given as SQL ``expressions`` of every group of every feature set, by (feature set, group
+    key), in one ``GROUP BY GROUPING SETS`` query over ``rows``.
 
-    With ``raw`` the grouping sets are over the sensitive features' own values, about four times
-    faster than over group keys computed per row: the caller knows each value is its own group.
+    Args:
+        rows: The rows (or cells) grouped: a relation or a parenthesized query taking ``params``.
+        columns: Sensitive feature -> the column of ``rows`` holding its value (``raw``) or group key.
     """
-    bindings = spec.bindings
-    feature_sets = bindings.feature_sets
-    features = bindings.sensitive_features
-    keys = (
-        "" if raw else "".join(f", {group_key_sql(f)} AS {ident('_g_' + f.name)}" for f in features)
-    )
-    column = {f.name: ident(f.name if raw else "_g_" + f.name) for f in features}
+    feature_sets = spec.bindings.feature_sets
+    features = spec.bindings.sensitive_features
+    column = {f.name: ident(columns[f.name]) for f in features}
     sets = ", ".join(
         "(" + ", ".join(column[f] for f in members) + ")" for members in feature_sets.values()
     )
     selected = ", ".join(
         [f"CAST({column[f.name]} AS VARCHAR) AS {ident('_v_' + f.name)}" for f in features]
         + [f"GROUPING({column[f.name]}) AS {ident('_a_' + f.name)}" for f in features]
-        + [f"CAST(({k.sql}) AS DOUBLE) AS {ident(k.name)}" for k in spec.analytics.kpis]
+        + [f"CAST(({sql}) AS DOUBLE) AS {ident(name)}" for name, sql in expressions.items()]
     )
     frame = conn.execute(
-        f"""WITH rows AS (
-                SELECT *{keys} FROM {relation}
-                WHERE CAST({ident(bindings.partition_column)} AS DATE) = CAST(? AS DATE)
-            )
-            SELECT {selected} FROM rows GROUP BY GROUPING SETS ({sets})""",
-        [partition_key],
+        f"SELECT {selected} FROM {rows} GROUP BY GROUPING SETS ({sets})", list(params)
     ).df()
     out = {}
     for _, row in frame.iterrows():
@@ -151,10 +248,57 @@ def _spec_kpis(
             or OVERALL
         )
         out[name, group] = {
-            k.name: None if pd.isna(row[k.name]) else float(row[k.name])
-            for k in spec.analytics.kpis
+            kpi: None if pd.isna(row[kpi]) else float(row[kpi]) for kpi in expressions
         }
     return out
+
+
+def _kpis_over_rows(
+    conn: duckdb.DuckDBPyConnection,
+    relation: str,
+    spec: AssessmentSpec,
+    partition_key: str,
+    kpis: Sequence[KpiSpec],
+    *,
+    raw: bool,
+) -> dict[tuple[str, str], dict[str, float | None]]:
+    """``kpis`` over the partition's rows. With ``raw`` the grouping sets are over the sensitive
+    features' own values, about four times faster than over group keys computed per row: the caller
+    knows each value is its own group."""
+    features = spec.bindings.sensitive_features
+    keys = (
+        "" if raw else "".join(f", {group_key_sql(f)} AS {ident('_g_' + f.name)}" for f in features)
+    )
+    rows = (
+        f"(SELECT *{keys} FROM {relation} "
+        f"WHERE CAST({ident(spec.bindings.partition_column)} AS DATE) = CAST(? AS DATE))"
+    )
+    return _grouped_kpis(
+        conn,
+        rows,
+        spec,
+        {k.name: k.sql for k in kpis},
+        columns={f.name: f.name if raw else "_g_" + f.name for f in features},
+        raw=raw,
+        params=[partition_key],
+    )
+
+
+def _kpis_over_cells(
+    cells: pd.DataFrame, spec: AssessmentSpec, expressions: Mapping[str, str]
+) -> dict[tuple[str, str], dict[str, float | None]]:
+    """KPIs rewritten over the cells (their partials summed per group), on an in-memory DuckDB."""
+    features = spec.bindings.sensitive_features
+    with duckdb.connect() as local:
+        local.register("_cells", cells)
+        return _grouped_kpis(
+            local,
+            "_cells",
+            spec,
+            expressions,
+            columns={f.name: "_g_" + f.name for f in features},
+            raw=False,
+        )
 
 
 def _own_groups(cells: pd.DataFrame, spec: AssessmentSpec) -> bool:
@@ -197,12 +341,17 @@ def compute_kpis(
         )
     if not kinds:
         return pd.DataFrame(columns=COLUMNS)
-    cells = _cells(conn, relation, spec, partition_key, weight)
+    decomposed = _decompose(() if weight else analytics.kpis)
+    cells = _cells(conn, relation, spec, partition_key, weight, decomposed.partials)
     spec_kpis = (
-        {}
-        if weight or not analytics.kpis
-        else _spec_kpis(conn, relation, spec, partition_key, raw=_own_groups(cells, spec))
+        _kpis_over_cells(cells, spec, decomposed.over_cells) if decomposed.over_cells else {}
     )
+    if decomposed.over_rows:
+        over_rows = _kpis_over_rows(
+            conn, relation, spec, partition_key, decomposed.over_rows, raw=_own_groups(cells, spec)
+        )
+        for group, values in over_rows.items():
+            spec_kpis[group] = spec_kpis.get(group, {}) | values
     out = []
     for name, members in bindings.feature_sets.items():
         by = [f"_g_{m}" for m in members]
