@@ -182,22 +182,33 @@ def _ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator else None
 
 
-def _cell_values(cells: pd.DataFrame, spec: AssessmentSpec, selection_rate: bool) -> dict:
-    """Selection rate and cost-benefit of one group's cells."""
-    weight = float(cells["_w"].sum())
-    values: dict[str, float | None] = {}
+def _additive(cells: pd.DataFrame, spec: AssessmentSpec, selection_rate: bool) -> pd.DataFrame:
+    """Per cell, the sums the selection rate and cost-benefit are made of: rows, weight, selected
+    weight and each outcome's value (0 outside the outcome)."""
+    sums = cells[["_n", "_w"]].copy()
     if selection_rate:
-        values["selection_rate"] = _ratio(float(cells.loc[cells["_y_pred"], "_w"].sum()), weight)
+        sums["_selected"] = cells["_w"].where(cells["_y_pred"], 0.0)
     cost = spec.analytics.cost_benefit
     if cost is not None:
         for cell, (y_true, y_pred) in OUTCOMES.items():
-            inside = cells[(cells["_y_true"] == y_true) & (cells["_y_pred"] == y_pred)]
+            inside = (cells["_y_true"] == y_true) & (cells["_y_pred"] == y_pred)
             value = getattr(cost, cell)
-            values[f"value_{cell}"] = (
-                float(inside[f"_value_{cell}"].sum())
-                if isinstance(value, str)
-                else float(value) * float(inside["_w"].sum())
+            per_cell = (
+                cells[f"_value_{cell}"] if isinstance(value, str) else float(value) * cells["_w"]
             )
+            sums[f"value_{cell}"] = per_cell.where(inside, 0.0)
+    return sums
+
+
+def _cell_values(sums: pd.Series, spec: AssessmentSpec, selection_rate: bool) -> dict:
+    """Selection rate and cost-benefit of one group, from the sum of its cells' :func:`_additive`."""
+    weight = float(sums["_w"])
+    values: dict[str, float | None] = {}
+    if selection_rate:
+        values["selection_rate"] = _ratio(float(sums["_selected"]), weight)
+    if spec.analytics.cost_benefit is not None:
+        for cell in OUTCOMES:
+            values[f"value_{cell}"] = float(sums[f"value_{cell}"])
         net = sum(values[f"value_{cell}"] for cell in OUTCOMES)
         values["net_benefit"] = net
         values["net_benefit_per_decision"] = _ratio(net, weight)
@@ -352,15 +363,19 @@ def compute_kpis(
         )
         for group, values in over_rows.items():
             spec_kpis[group] = spec_kpis.get(group, {}) | values
+    sums = _additive(cells, spec, selection_rate)
     out = []
     for name, members in bindings.feature_sets.items():
-        by = [f"_g_{m}" for m in members]
-        groups = cells.groupby(by, sort=False) if by else [((), cells)]
-        for key, rows in groups:
-            group = INTERSECTION_SEPARATOR.join(key) or OVERALL
-            n = int(rows["_n"].sum())
+        if members:
+            totals = sums.groupby([cells[f"_g_{m}"] for m in members], sort=False).sum()
+            if len(members) > 1:
+                totals.index = [INTERSECTION_SEPARATOR.join(k) for k in totals.index]
+        else:
+            totals = sums.sum().to_frame(OVERALL).T
+        for group, row in totals.iterrows():
+            n = int(row["_n"])
             small = name != OVERALL and n < bindings.min_group_size
-            values = _cell_values(rows, spec, selection_rate) | spec_kpis.get((name, group), {})
+            values = _cell_values(row, spec, selection_rate) | spec_kpis.get((name, group), {})
             for kpi, kind in kinds.items():
                 value = values.get(kpi)
                 value = None if small or value is None or np.isnan(value) else value
