@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -631,6 +632,47 @@ def compute_scenarios(
     return frame
 
 
+def seeded_sample(
+    engine: duckdb.DuckDBPyConnection,
+    relation: str,
+    params: Sequence[object],
+    id_column: str,
+    *,
+    seed: int,
+    rows: int,
+) -> tuple[str, list[object]]:
+    """A parenthesized query of the ``rows`` rows of ``relation`` with the smallest
+    ``hash(id_column, seed)``: a seeded sample, the same on every run and engine, and all the rows
+    when there are no more.
+
+    On DuckDB a large relation is first cut to the rows whose hash lies below the value ``rows``
+    rows plus a margin would stay under if hashes are uniform: the same sample, sorted from about a
+    hundredth of the rows (sorting ten million rows for the smallest 100,000 takes about a second).
+    Should fewer rows pass the cut, the sample is taken from all of them.
+
+    Returns:
+        The query and its parameters (``params`` first).
+    """
+    key = f"hash({ident(id_column)}, ?)"
+    whole = f"(SELECT * FROM {relation} AS _r ORDER BY {key} LIMIT ?)", [*params, seed, rows]
+    if not isinstance(engine, duckdb.DuckDBPyConnection):
+        return whole
+    total = engine.execute(f"SELECT count(*) FROM {relation} AS _r", list(params)).fetchall()[0][0]
+    wanted = rows + 10 * math.sqrt(rows) + 100  # the count below the cut is binomial
+    if total <= 2 * wanted:
+        return whole
+    cut = int(2**64 * wanted / total)
+    passed = engine.execute(
+        f"SELECT count(*) FROM {relation} AS _r WHERE {key} < ?", [*params, seed, cut]
+    ).fetchall()[0][0]
+    if passed < rows:
+        return whole
+    return (
+        f"(SELECT * FROM {relation} AS _r WHERE {key} < ? ORDER BY {key} LIMIT ?)",
+        [*params, seed, cut, seed, rows],
+    )
+
+
 def compute_sensitivity(
     conn: duckdb.DuckDBPyConnection,
     assessment: Assessment,
@@ -665,17 +707,22 @@ def compute_sensitivity(
         else [f"{' + '.join([linear[0], *linear[1].values()])} AS _logit"]
         + [f"{sql} AS {ident('_term_' + column)}" for column, sql in linear[1].items()]
     )
-    frame = (
-        row_engine(conn, assessment)
-        .execute(
-            f"WITH s AS (SELECT * FROM {scored} WHERE {day} ORDER BY hash({ident(bindings.id_column)}, ?) LIMIT ?) "
-            f"SELECT {', '.join([wanted, *terms])}, s.{ident(bindings.label)} AS _label, {outcomes} "
-            f"FROM s JOIN (SELECT * FROM {features} WHERE {day}) f ON f.{ident(scoring.id_column)} = s.{ident(bindings.id_column)} "
-            f"ORDER BY s.{ident(bindings.id_column)}",
-            [partition_key, watch.seed, watch.max_rows, partition_key],
-        )
-        .df()
+    engine = row_engine(conn, assessment)
+    sample, params = seeded_sample(
+        engine,
+        f"(SELECT * FROM {scored} WHERE {day})",
+        [partition_key],
+        bindings.id_column,
+        seed=watch.seed,
+        rows=watch.max_rows,
     )
+    frame = engine.execute(
+        f"WITH s AS {sample} "
+        f"SELECT {', '.join([wanted, *terms])}, s.{ident(bindings.label)} AS _label, {outcomes} "
+        f"FROM s JOIN (SELECT * FROM {features} WHERE {day}) f ON f.{ident(scoring.id_column)} = s.{ident(bindings.id_column)} "
+        f"ORDER BY s.{ident(bindings.id_column)}",
+        [*params, partition_key],
+    ).df()
     logit_terms = (
         None
         if linear is None

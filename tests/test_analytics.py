@@ -29,6 +29,7 @@ from impact_assets.analytics import (
 )
 from impact_assets.analytics._kpis import _decompose
 from impact_assets.datasets import Rollout, simulate_batch
+from impact_assets.pipeline import seeded_sample
 from impact_assets.settings import ProjectPaths
 from impact_assets.spec import AssessmentSpec
 
@@ -548,6 +549,33 @@ def test_sensitivity_ranks_the_feature_that_carries_the_gap():
     assert difference == pytest.approx(
         demographic_parity_difference(positives, decisions, sensitive_features=group)
     )
+
+
+def test_the_sensitivity_sample_cut_by_hash_is_the_sample_of_the_whole_sort():
+    """On DuckDB the seeded sample is sorted from the rows below a hash cut; it is the same rows as
+    sorting them all, and all of them are sorted when too few pass the cut."""
+    with duckdb.connect() as conn:
+        conn.execute("CREATE TABLE cases AS SELECT i AS id, i % 7 AS day FROM range(30000) t(i)")
+        relation = "(SELECT * FROM cases WHERE day < ?)"
+
+        def ids(query: str, params: list) -> list[int]:
+            return sorted(r[0] for r in conn.execute(f"SELECT id FROM {query}", params).fetchall())
+
+        whole = f"(SELECT * FROM {relation} ORDER BY hash(id, 3) LIMIT 1000)"
+        sample, params = seeded_sample(conn, relation, [6], "id", seed=3, rows=1000)
+        assert "WHERE hash" in sample and ids(sample, params) == ids(whole, [6])
+        assert len(ids(sample, params)) == 1000
+        everything = seeded_sample(conn, relation, [6], "id", seed=3, rows=30000)
+        assert "WHERE hash" not in everything[0] and len(ids(*everything)) == 30000 * 6 // 7 + 1
+        # every row one id, its hash above the cut: nothing passes, so the whole sort is taken
+        high = next(
+            i
+            for (i, h) in conn.execute("SELECT i, hash(i, 3) FROM range(100) t(i)").fetchall()
+            if h > 2**63
+        )
+        conn.execute(f"UPDATE cases SET id = {high}")
+        sample, params = seeded_sample(conn, relation, [6], "id", seed=3, rows=1000)
+        assert "WHERE hash" not in sample and ids(sample, params) == [high] * 1000
 
 
 def test_register_entry_on_a_sensitivity_result(demo_paths: ProjectPaths):
