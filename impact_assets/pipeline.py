@@ -8,10 +8,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
+import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import duckdb
 import pandas as pd
@@ -49,6 +52,7 @@ from impact_assets.modeling import (
     linear_terms_sql,
     predict_scores,
     score_partition,
+    scorecard_scores_sql,
     spark_scores,
     train_classifier,
 )
@@ -96,6 +100,9 @@ __all__ = [
 ]
 
 UNVERSIONED = "unversioned"
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def row_engine(
@@ -484,6 +491,35 @@ NO_REFERENCE = "no training snapshot is kept for model version {version} in {reg
 NOT_IN_REFERENCE = "column {column!r} is not in the reference snapshot"
 
 
+def each_on_a_cursor(
+    engine: duckdb.DuckDBPyConnection,
+    work: Callable[[duckdb.DuckDBPyConnection, T], R],
+    items: Sequence[T],
+    *,
+    threads: int = 2,
+) -> list[R]:
+    """``work(connection, item)`` of every item, in order. On DuckDB ``threads`` items at a time,
+    each thread on a cursor of its own: DuckDB's scans and numpy's sorts release the GIL, so one
+    column's Python work overlaps another's query. Elsewhere (Spark) one after the other."""
+    if not isinstance(engine, duckdb.DuckDBPyConnection) or len(items) < 2:
+        return [work(engine, item) for item in items]
+    local = threading.local()
+    cursors: list[duckdb.DuckDBPyConnection] = []
+
+    def run(item: T) -> R:
+        if not hasattr(local, "cursor"):
+            local.cursor = engine.cursor()
+            cursors.append(local.cursor)
+        return work(local.cursor, item)
+
+    try:
+        with ThreadPoolExecutor(threads) as pool:
+            return list(pool.map(run, items))
+    finally:  # every task has ended when the pool has shut down
+        for cursor in cursors:
+            cursor.close()
+
+
 def compute_drift(
     conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str, run_id: str
 ) -> pd.DataFrame:
@@ -516,6 +552,7 @@ def compute_drift(
     if reference is not None:
         ref_relation = f"read_parquet({literal(str(reference))})"
         ref_types = relation_types(engine, ref_relation)
+    measured: list[tuple[dict, DriftColumn, str]] = []
     for column, role in dict.fromkeys(wanted):
         table = bindings.scored_table if column in scored_columns else scoring.features_table
         base = {"column_name": column, "role": role, "reference": str(reference or "")}
@@ -541,14 +578,19 @@ def compute_drift(
             t in ref_types[column].upper() for t in ("INT", "DOUBLE", "FLOAT", "DECIMAL", "REAL")
         )
         current = f"(SELECT {ident(column)} FROM {qualified(assessment.schema, table)} {where})"
-        for stat in column_drift(
-            engine,
-            current,
-            f"(SELECT {ident(column)} FROM {ref_relation})",
-            DriftColumn(column, role, numeric),
-            bins=drift.bins,
-        ):
-            rows.append({**base, "kind": "numeric" if numeric else "categorical", **stat})
+        measured.append((base, DriftColumn(column, role, numeric), current))
+
+    def measure(on: duckdb.DuckDBPyConnection, job: tuple[dict, DriftColumn, str]) -> list[dict]:
+        base, column, current = job
+        reference_rows = f"(SELECT {ident(column.name)} FROM {ref_relation})"
+        kind = "numeric" if column.numeric else "categorical"
+        return [
+            {**base, "kind": kind, **stat}
+            for stat in column_drift(on, current, reference_rows, column, bins=drift.bins)
+        ]
+
+    for found in each_on_a_cursor(engine, measure, measured):
+        rows += found
     frame = pd.DataFrame(rows)
     _replace_rows(conn, "drift", assessment, partition_key, run_id, frame.assign(**keys))
     return frame
@@ -602,6 +644,10 @@ def compute_scenarios(
             )
             shifted.persist().createOrReplaceTempView(table)
             cached.append(shifted)
+        elif (in_sql := scorecard_scores_sql(model, used, query, scoring.id_column)) is not None:
+            conn.execute(
+                f"CREATE OR REPLACE TEMP TABLE {ident(table)} AS {in_sql}", [partition_key]
+            )
         else:
             shifted = predict_scores(
                 conn, query, [partition_key], model, used, id_column=scoring.id_column

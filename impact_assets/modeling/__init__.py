@@ -11,6 +11,7 @@ from impact_assets.modeling._score import (
     predict_scores,
     predictions_columns,
     score_partition,
+    scorecard_scores_sql,
     spark_scores,
 )
 from impact_assets.modeling._train import fingerprint_frame, train_classifier
@@ -28,6 +29,7 @@ __all__ = [
     "predict_scores",
     "predictions_columns",
     "score_partition",
+    "scorecard_scores_sql",
     "spark_scores",
     "train_classifier",
 ]

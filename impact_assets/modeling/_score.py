@@ -9,7 +9,6 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from impact_assets.engine import SparkEngine
 from impact_assets.errors import DataContractError, ModelRegistryError
@@ -24,6 +23,7 @@ __all__ = [
     "predict_scores",
     "predictions_columns",
     "score_partition",
+    "scorecard_scores_sql",
     "spark_scores",
 ]
 
@@ -69,6 +69,16 @@ def _probability_sql(logit: str, query: str, id_column: str) -> str:
         f"SELECT {SCORED_ID}, CASE WHEN _z >= 0 THEN 1 / (1 + exp(-_z)) ELSE exp(_z) / (1 + exp(_z)) END AS {SCORED_SCORE} "
         f"FROM (SELECT {ident(id_column)} AS {SCORED_ID}, {logit} AS _z FROM ({query}) AS _rows) AS _logits"
     )
+
+
+def scorecard_scores_sql(
+    model: Any, features: Sequence[str], query: str, id_column: str
+) -> str | None:
+    """``_id`` and ``_score`` of each row of ``query`` as one SQL query when the model is the
+    scorecard of :func:`train_classifier` (``None`` for any other model): DuckDB writes the scores
+    where they go, with no round trip through Python."""
+    logit = linear_logit_sql(model, features)
+    return None if logit is None else _probability_sql(logit, query, id_column)
 
 
 def spark_scores(
@@ -216,55 +226,78 @@ def score_partition(
                 unused=unused,
                 undeclared=undeclared,
             )
-        scored = predict_scores(conn, query, [partition_key], model, used, id_column=id_column)
+        in_sql = scorecard_scores_sql(model, used, query, id_column)
+        scored = (
+            None
+            if in_sql is not None
+            else predict_scores(conn, query, [partition_key], model, used, id_column=id_column)
+        )
     except (DataContractError, ModelRegistryError):
         raise
     except (
         Exception
     ) as exc:  # a model failing on this data is reported with its version and the partition
-        raise ModelRegistryError(
-            SCORING_FAILED.format(
-                version=model_version,
-                partition=partition_key,
-                message=f"{type(exc).__name__}: {exc}",
-            ),
-            context={"version": model_version, "partition": partition_key},
-        ) from exc
-    if scored.num_rows == 0:
-        raise DataContractError(
-            EMPTY_PARTITION.format(partition=partition_key, table=f"{schema}.{features_table}"),
-            context={"partition": partition_key},
-        )
+        raise _scoring_failed(model_version, partition_key, exc) from exc
     target = qualified(schema, PREDICTIONS_TABLE)
     columns = predictions_columns(id_column, available[id_column], partition_column)
+    day = f"{ident(partition_column)} = CAST(? AS DATE)"
     conn.execute("BEGIN TRANSACTION")
     try:
         conn.execute(
             f"CREATE TABLE IF NOT EXISTS {target} ({', '.join(f'{ident(c)} {t}' for c, t in columns.items())})"
         )
-        conn.execute(
-            f"DELETE FROM {target} WHERE {ident(partition_column)} = CAST(? AS DATE)",
-            [partition_key],
-        )
-        conn.register("_scored", scored)
-        conn.execute(
+        conn.execute(f"DELETE FROM {target} WHERE {day}", [partition_key])
+        if scored is not None:
+            conn.register("_scored", scored)
+        insert = (
             f"INSERT INTO {target} ({', '.join(ident(c) for c in columns)}) "
-            f"SELECT {SCORED_ID}, CAST(? AS DATE), ?, {SCORED_SCORE}, CAST({SCORED_SCORE} >= ? AS INTEGER), now() FROM _scored",
-            [partition_key, model_version, decision_threshold],
+            f"SELECT {SCORED_ID}, CAST(? AS DATE), ?, {SCORED_SCORE}, CAST({SCORED_SCORE} >= ? AS INTEGER), now() "
+            f"FROM {'_scored' if in_sql is None else f'({in_sql}) AS _scores'}"
         )
-        conn.unregister("_scored")
+        try:
+            conn.execute(
+                insert,
+                [partition_key, model_version, decision_threshold]
+                + ([] if in_sql is None else [partition_key]),
+            )
+        except duckdb.Error as exc:  # the scorecard's SQL failing on this data
+            raise _scoring_failed(model_version, partition_key, exc) from exc
+        if scored is not None:
+            conn.unregister("_scored")
+        rows, missing, mean_score, approval_rate = conn.execute(
+            f"SELECT count(*), count(*) - count(score), avg(score), avg(CAST(score >= ? AS DOUBLE)) "
+            f"FROM {target} WHERE {day}",
+            [decision_threshold, partition_key],
+        ).fetchall()[0]
+        if rows == 0:
+            raise DataContractError(
+                EMPTY_PARTITION.format(partition=partition_key, table=f"{schema}.{features_table}"),
+                context={"partition": partition_key},
+            )
+        if missing:  # as scikit-learn refuses NaN input
+            raise _scoring_failed(
+                model_version, partition_key, ValueError(NULL_FEATURES.format(count=missing))
+            )
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    scores = scored.column(SCORED_SCORE)
     return ScoredPartition(
-        rows=scored.num_rows,
+        rows=int(rows),
         model_version=model_version,
-        mean_score=pc.mean(scores).as_py(),
-        approval_rate=pc.mean(pc.greater_equal(scores, decision_threshold)).as_py(),
+        mean_score=float(mean_score),
+        approval_rate=float(approval_rate),
         undeclared_features=undeclared,
         unused_features=unused,
+    )
+
+
+def _scoring_failed(version: str, partition: str, exc: BaseException) -> ModelRegistryError:
+    return ModelRegistryError(
+        SCORING_FAILED.format(
+            version=version, partition=partition, message=f"{type(exc).__name__}: {exc}"
+        ),
+        context={"version": version, "partition": partition},
     )
 
 
