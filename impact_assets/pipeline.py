@@ -94,6 +94,7 @@ __all__ = [
     "run_quality",
     "run_sql_model",
     "score",
+    "seeded_sample",
     "snapshot_register",
     "source_fingerprints",
     "train_model",
@@ -491,7 +492,7 @@ NO_REFERENCE = "no training snapshot is kept for model version {version} in {reg
 NOT_IN_REFERENCE = "column {column!r} is not in the reference snapshot"
 
 
-def each_on_a_cursor(
+def _each_on_a_cursor(
     engine: duckdb.DuckDBPyConnection,
     work: Callable[[duckdb.DuckDBPyConnection, T], R],
     items: Sequence[T],
@@ -589,7 +590,7 @@ def compute_drift(
             for stat in column_drift(on, current, reference_rows, column, bins=drift.bins)
         ]
 
-    for found in each_on_a_cursor(engine, measure, measured):
+    for found in _each_on_a_cursor(engine, measure, measured):
         rows += found
     frame = pd.DataFrame(rows)
     _replace_rows(conn, "drift", assessment, partition_key, run_id, frame.assign(**keys))

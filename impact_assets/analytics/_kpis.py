@@ -38,7 +38,7 @@ SUPPRESSED = "group of {n} rows is below the minimum group size {minimum}"
 COLUMNS = ["kpi", "kind", "feature_set", "group_key", "value", "n", "suppressed", "reason"]
 #: The outcome cells of cost-benefit: (y_true, y_pred) of each.
 OUTCOMES = {"tp": (True, True), "fp": (False, True), "tn": (False, False), "fn": (True, False)}
-#: Aggregates with a partial value per cell, and how the cells' partials combine into the whole.
+#: Aggregates whose value over a group follows from partial values per cell (see :func:`_over_cells`).
 _DECOMPOSABLE = (exp.Count, exp.CountIf, exp.Sum, exp.Avg, exp.Min, exp.Max)
 #: Nodes that make a KPI undecomposable outside a decomposable aggregate: another aggregate, a function
 #: sqlglot does not know (it may aggregate), a row's column, a window, a filter clause or a subquery.
@@ -85,10 +85,8 @@ def _over_cells(node: exp.Expression, decomposed: _Decomposed) -> exp.Expression
 
 
 def _decomposable(node: exp.Expression) -> bool:
-    if not isinstance(node, _DECOMPOSABLE) or any(
-        node.args.get(k)
-        for k in set(node.args) - {"this", "big_int"}  # max(x, 3) is a list
-    ):
+    extra = set(node.args) - {"this", "big_int"}  # max(x, 3) is a list of the 3 largest
+    if not isinstance(node, _DECOMPOSABLE) or any(node.args.get(k) for k in extra):
         return False
     argument = node.this
     if argument is None:  # count()
