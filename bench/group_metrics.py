@@ -4,7 +4,7 @@ Usage:  .venv/bin/python bench/group_metrics.py [--rows 10000000] [--resamples 1
 
 Generates seeded rows (3 sensitive features, one intersection, a score) in a DuckDB file, then times:
 
-* ours: per-group cells and exact AUC in DuckDB, every group metric with fairlearn on the cells,
+* ours: per-group cells and exact AUC in DuckDB, every group metric from the cells' confusion counts,
   disparities, and the bootstrap intervals (timed on their own too);
 * the reference: fairlearn ``MetricFrame`` with the same decision metrics on the raw rows in pandas,
   for every feature set.
