@@ -224,12 +224,45 @@ def test_kpis_that_do_not_decompose_are_taken_over_the_rows(sql):
     spec = AssessmentSpec.model_validate(KPI_SPEC)
     decomposed = _decompose(spec.analytics.kpis)
     assert [k.name for k in decomposed.over_rows] == ["median_amount"]
-    assert decomposed.partials["_p0"] == "CAST(sum(decision) AS DOUBLE)"
+    assert decomposed.partials["_p1"] == "CAST(sum(decision) AS DOUBLE)"
     assert decomposed.over_cells["large_per_mean"] == (
-        "COALESCE(SUM(_p7), 0) / (SUM(_p5) / SUM(_p6))"
+        "COALESCE(SUM(_p8), 0) / (SUM(_p7) / SUM(_p4))"
     )
     kpi = spec.analytics.kpis[0].model_copy(update={"sql": sql})
     assert not _decompose([kpi]).over_cells
+
+
+def test_a_nan_in_the_data_gives_the_kpi_sql_gives_on_the_rows():
+    """A NaN (not NULL) in a column a decomposed KPI sums makes that KPI NaN in SQL, reported NULL;
+    its cell's partial cannot say NaN from NULL, so such a KPI is taken over the rows."""
+    spec = AssessmentSpec.model_validate(KPI_SPEC)
+    rows = pd.DataFrame(
+        {
+            "region": ["north"] * 4 + ["south"] * 4,
+            "band": [1] * 8,
+            "outcome": [1, 0] * 4,
+            "decision": [1, 1, 0, 0] * 2,
+            "amount": [10.0, float("nan"), 30.0, 40.0, 5.0, 6.0, None, 8.0],
+            "w": 1.0,
+            "day": dt.date(2026, 3, 2),
+        }
+    )
+    with duckdb.connect() as conn:
+        conn.register("rows", rows)
+        conn.execute(
+            "CREATE TABLE cases AS SELECT * REPLACE "
+            "(CASE WHEN amount IS NULL AND region = 'north' THEN 'NaN'::DOUBLE ELSE amount END "
+            "AS amount) FROM rows"
+        )
+        got = compute_kpis(conn, "cases", spec, "2026-03-02").set_index(
+            ["kpi", "feature_set", "group_key"]
+        )["value"]
+    assert got[("approval_rate", "region", "north")] == 0.5  # no NaN read: over the cells
+    for kpi in ("approved_amount", "amount_range", "large_per_mean"):  # they read the NaN
+        assert pd.isna(got[(kpi, "region", "north")]) and pd.isna(got[(kpi, "overall", "overall")])
+    assert got[("approved_amount", "region", "south")] == 11.0  # a NULL is skipped, not a NaN
+    assert got[("amount_range", "region", "south")] == 3.0
+    assert got[("large_per_mean", "region", "south")] == 0.0
 
 
 def test_small_groups_are_suppressed_not_dropped(project: ProjectPaths):

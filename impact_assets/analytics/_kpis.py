@@ -54,6 +54,21 @@ class _Decomposed:
     over_cells: dict[str, str] = field(default_factory=dict)
     """KPI name -> its SQL over the cells (``sum(_p0) / sum(_p1)``)."""
     over_rows: list[KpiSpec] = field(default_factory=list)
+    counted: dict[str, str] = field(default_factory=dict)
+    """Alias of a ``sum``, ``min`` or ``max`` partial -> alias of its argument's ``count``."""
+    reads: dict[str, set[str]] = field(default_factory=dict)
+    """KPI name -> the partials its SQL over the cells reads."""
+
+    def with_nan(self, cells: pd.DataFrame) -> list[str]:
+        """The KPIs over the cells that read a partial which is missing in a cell with values: a NaN
+        in the data, which the cells' frame cannot tell from NULL, so only the rows' own aggregate
+        treats it as SQL does."""
+        nan = {
+            alias
+            for alias, count in self.counted.items()
+            if (cells[alias].isna() & (cells[count] > 0)).any()
+        }
+        return [name for name, partials in self.reads.items() if partials & nan]
 
 
 def _partial(decomposed: _Decomposed, sql: str) -> exp.Column:
@@ -74,14 +89,17 @@ def _over_cells(node: exp.Expression, decomposed: _Decomposed) -> exp.Expression
         name = "count" if isinstance(node, exp.Count) else "count_if"
         total = exp.func("sum", _partial(decomposed, f"{name}({sql})"))
         return exp.func("COALESCE", total, exp.Literal.number(0))
+    values = _partial(decomposed, f"count({sql})")
     if isinstance(node, (exp.Min, exp.Max)):
         name = "min" if isinstance(node, exp.Min) else "max"
-        return exp.func(name, _partial(decomposed, f"{name}({sql})"))
-    total = exp.func("sum", _partial(decomposed, f"CAST(sum({sql}) AS DOUBLE)"))
+        extreme = _partial(decomposed, f"{name}({sql})")
+        decomposed.counted[extreme.name] = values.name
+        return exp.func(name, extreme)
+    total = _partial(decomposed, f"CAST(sum({sql}) AS DOUBLE)")
+    decomposed.counted[total.name] = values.name
     if isinstance(node, exp.Sum):
-        return total
-    rows = exp.func("sum", _partial(decomposed, f"count({sql})"))
-    return exp.paren(exp.Div(this=total, expression=rows), copy=False)
+        return exp.func("sum", total)
+    return exp.paren(exp.Div(this=exp.func("sum", total), expression=exp.func("sum", values)))
 
 
 def _decomposable(node: exp.Expression) -> bool:
@@ -123,6 +141,7 @@ def _decompose(kpis: Sequence[KpiSpec]) -> _Decomposed:
             else:
                 node.replace(replacement)
         decomposed.over_cells[kpi.name] = tree.sql("duckdb")
+        decomposed.reads[kpi.name] = {c.name for c in tree.find_all(exp.Column)}
     return decomposed
 
 
@@ -352,14 +371,15 @@ def compute_kpis(
         return pd.DataFrame(columns=COLUMNS)
     decomposed = _decompose(() if weight else analytics.kpis)
     cells = _cells(conn, relation, spec, partition_key, weight, decomposed.partials)
-    spec_kpis = (
-        _kpis_over_cells(cells, spec, decomposed.over_cells) if decomposed.over_cells else {}
-    )
-    if decomposed.over_rows:
-        over_rows = _kpis_over_rows(
-            conn, relation, spec, partition_key, decomposed.over_rows, raw=_own_groups(cells, spec)
+    with_nan = decomposed.with_nan(cells)
+    over_cells = {k: v for k, v in decomposed.over_cells.items() if k not in with_nan}
+    row_kpis = [*decomposed.over_rows, *(k for k in analytics.kpis if k.name in with_nan)]
+    spec_kpis = _kpis_over_cells(cells, spec, over_cells) if over_cells else {}
+    if row_kpis:
+        from_rows = _kpis_over_rows(
+            conn, relation, spec, partition_key, row_kpis, raw=_own_groups(cells, spec)
         )
-        for group, values in over_rows.items():
+        for group, values in from_rows.items():
             spec_kpis[group] = spec_kpis.get(group, {}) | values
     sums = _additive(cells, spec, selection_rate)
     out = []
