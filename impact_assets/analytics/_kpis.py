@@ -9,8 +9,9 @@
   rewritten with sqlglot: the cells' scan also takes each aggregate's partial value per cell (``avg(x)``
   becomes ``sum(x)`` and ``count(x)``), and the KPI is evaluated over the cells, every feature set one
   grouping set. A KPI reading a partial that comes back NaN (a NaN in the data) goes to the rows
-  instead: the cells' frame cannot tell NaN from NULL. Any other KPI (``median(x)``, ``count(DISTINCT x)``...) is evaluated over the rows, in
-  one second scan with ``GROUP BY GROUPING SETS``.
+  instead: the cells' frame cannot tell NaN from NULL. Any other KPI (``median(x)``,
+  ``count(DISTINCT x)``...) is evaluated over the rows, in one second scan with ``GROUP BY GROUPING
+  SETS``.
 
 So ten million rows are read once, or twice if a KPI does not decompose, whatever the number of KPIs
 and groups. Groups smaller than the minimum group size are reported suppressed (value NULL, reason
