@@ -9,9 +9,9 @@ bits, shifted, with the label in the lowest bit) and a small group code per sens
 from the hash of the row's own value: the partition's few distinct values say which group each hash
 is, so no group key is computed per row). Each group's keys are then sorted in memory (about 0.2 s
 per ten million), which orders them by score with negatives first among ties, and U is read off the
-positives' positions. Ten million rows of five
-feature sets take a few seconds where a window sort per feature set took half a minute. On Spark, where
-rows stay on the cluster, the same statistic is one windowed aggregate per feature set.
+positives' positions. Ten million rows of five feature sets take a few seconds where a window sort
+per feature set took half a minute. On Spark, where rows stay on the cluster, the same statistic is
+one windowed aggregate per feature set.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ bin gives the finest cells: one row per combination, with its row count and the 
 of the scores in it. The values become group keys on those few rows (cells of values outside a
 feature's declared ones are added up into its ``(other)`` group), not on every row. Every decision
 metric of every feature set (each feature, each intersection, overall), the Brier score and the
-expected calibration error are functions of these cells, so Python never sees row-level data. The exact AUC needs the scores themselves and is computed by :func:`score_auc`.
+expected calibration error are functions of these cells, so Python never sees row-level data. The
+exact AUC needs the scores themselves and is computed by :func:`score_auc`.
 """
 
 from __future__ import annotations

@@ -63,22 +63,19 @@ def predictions_columns(id_column: str, id_type: str, partition_column: str) -> 
 SCORED_ID, SCORED_SCORE = "_id", "_score"
 
 
-def _probability_sql(logit: str, query: str, id_column: str) -> str:
-    """``_id`` and ``_score`` of each row of ``query``: the logistic of ``logit``, without overflow."""
-    return (
-        f"SELECT {SCORED_ID}, CASE WHEN _z >= 0 THEN 1 / (1 + exp(-_z)) ELSE exp(_z) / (1 + exp(_z)) END AS {SCORED_SCORE} "
-        f"FROM (SELECT {ident(id_column)} AS {SCORED_ID}, {logit} AS _z FROM ({query}) AS _rows) AS _logits"
-    )
-
-
 def scorecard_scores_sql(
     model: Any, features: Sequence[str], query: str, id_column: str
 ) -> str | None:
     """``_id`` and ``_score`` of each row of ``query`` as one SQL query when the model is the
-    scorecard of :func:`train_classifier` (``None`` for any other model): DuckDB writes the scores
-    where they go, with no round trip through Python."""
+    scorecard of :func:`train_classifier` (``None`` for any other model): the logistic of its
+    log-odds, without overflow, so the engine writes the scores where they go."""
     logit = linear_logit_sql(model, features)
-    return None if logit is None else _probability_sql(logit, query, id_column)
+    if logit is None:
+        return None
+    return (
+        f"SELECT {SCORED_ID}, CASE WHEN _z >= 0 THEN 1 / (1 + exp(-_z)) ELSE exp(_z) / (1 + exp(_z)) END AS {SCORED_SCORE} "
+        f"FROM (SELECT {ident(id_column)} AS {SCORED_ID}, {logit} AS _z FROM ({query}) AS _rows) AS _logits"
+    )
 
 
 def spark_scores(
@@ -95,9 +92,9 @@ def spark_scores(
     The scorecard is one SQL expression; any other model is scored by the executors, batch by batch
     (``mapInPandas``), so no row comes to this process.
     """
-    logit = linear_logit_sql(model, features)
-    if logit is not None:
-        return engine.frame(_probability_sql(logit, query, id_column), params)
+    in_sql = scorecard_scores_sql(model, features, query, id_column)
+    if in_sql is not None:
+        return engine.frame(in_sql, params)
     rows = engine.frame(query, params)
     id_type = rows.schema[id_column].dataType.simpleString()
     wanted = list(features)
@@ -131,19 +128,17 @@ def predict_scores(
     """The model's positive-class probability for every row of ``query``.
 
     The scorecard pipeline of :func:`train_classifier` is scored by DuckDB as one SQL expression
-    (:func:`linear_logit_sql`); any other model batch by batch in Python, with one batch of feature
+    (:func:`scorecard_scores_sql`); any other model batch by batch in Python, with one batch of feature
     rows in pandas at a time (about 0.3 GB for 500,000 rows of a dozen features).
 
     Returns:
         Columns ``_id`` (``id_column``'s values) and ``_score``.
     """
-    logit = linear_logit_sql(model, features)
+    in_sql = scorecard_scores_sql(model, features, query, id_column)
     cursor = conn.cursor()  # a second connection: the caller's stays free to write meanwhile
     try:
-        if logit is not None:  # the scorecard, scored by DuckDB
-            scored = cursor.sql(
-                _probability_sql(logit, query, id_column), params=list(params)
-            ).to_arrow_table()
+        if in_sql is not None:  # the scorecard, scored by DuckDB
+            scored = cursor.sql(in_sql, params=list(params)).to_arrow_table()
             missing = scored.column(SCORED_SCORE).null_count
             if missing:  # as scikit-learn refuses NaN input
                 raise ValueError(NULL_FEATURES.format(count=missing))
