@@ -18,6 +18,7 @@ from impact_assets import (
     build_definitions,
     load_assessment,
 )
+from impact_assets.pipeline import partition_frame
 from impact_assets.quality import (
     MASK,
     QualityCheck,
@@ -368,3 +369,28 @@ def test_a_range_check_on_timestamps_counts_what_the_timestamps_say(zone):
     assert (result.success, result.element_count, result.unexpected_count) == (False, 4, 1)
     assert result.sample == ("2026-03-02 02:59:59.999999" + ("+01:00" if zone else ""),)
     assert list(frame.columns) == ["loaded_at"]  # the caller's frame is left as it was
+
+
+def test_the_checked_frame_holds_the_rows_as_duckdb_gives_them():
+    """Across several Arrow batches, with NULLs: numbers as ``.df()`` gives them, text as categories."""
+    conn = duckdb.connect()
+    conn.execute(
+        "CREATE TABLE t AS SELECT i, CASE WHEN i % 7 = 0 THEN NULL ELSE i END AS n, "
+        "CASE WHEN i % 5 = 0 THEN NULL ELSE 'v' || (i % 4) END AS s, i / 2 AS x, "
+        "TIMESTAMPTZ '2026-03-02 00:00:00+00' + to_seconds(i) AS at FROM range(2500000) AS r(i)"
+    )
+    query = "SELECT * FROM t WHERE i < ?"
+    frame = partition_frame(conn, query, [2_300_000])
+    expected = conn.sql(query, params=[2_300_000]).df()
+    pd.testing.assert_frame_equal(
+        frame.astype({"s": str}), expected.astype({"s": str}), check_dtype=False
+    )
+    assert frame.dtypes.to_dict() == {
+        "i": "int64",
+        "n": "float64",
+        "s": "category",
+        "x": "float64",
+        "at": expected["at"].dtype,
+    }
+    empty = partition_frame(conn, query, [-1])
+    assert empty.empty and list(empty.columns) == ["i", "n", "s", "x", "at"]
