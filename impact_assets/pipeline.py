@@ -1116,6 +1116,9 @@ def run_quality(
     )
     sensitive = {f.name for f in assessment.spec.bindings.sensitive_features}
     results = evaluate_checks(frame, checks, sensitive_columns=sensitive)
+    # the frame's buffers are Arrow's, whose pool would keep them from the steps after this one
+    del frame
+    pa.default_memory_pool().release_unused()
     now = dt.datetime.now(dt.UTC)
     rows = pd.DataFrame(
         [
