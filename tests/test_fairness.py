@@ -34,7 +34,8 @@ from impact_assets.fairness import (
     score_auc,
 )
 from impact_assets.fairness._auc import _auc_in_memory, _auc_windowed
-from impact_assets.spec import Bindings
+from impact_assets.fairness._bootstrap import _group_codes, _metrics_per_resample
+from impact_assets.spec import INTERSECTION_SEPARATOR, Bindings
 
 FEATURE_SETS = {"sex": ("sex",), "band": ("band",), "sex×band": ("sex", "band"), "overall": ()}
 # Examples are slow (MetricFrame on both sides); a failure prints its seed, so skip shrinking.
@@ -315,6 +316,26 @@ def test_bootstrap_of_the_observed_counts_reproduces_the_estimates():
     assert (gap_ci["ci_low"] <= gap_ci["ci_high"]).all()
     draws = resample_cells(cells.frame["n"].to_numpy(), 50, seed=2)
     assert (draws.sum(axis=1) == len(rows)).all()
+
+
+def test_the_resampled_auc_at_the_observed_counts_is_the_auc_of_the_score_bins():
+    """Each resample's AUC is taken on the 100 score bins: at the observed counts, scikit-learn's
+    AUC of the rows with each score replaced by its bin, group by group."""
+    rows = _random_rows(11, 3000, 3, 0.4)
+    bindings = _bindings()
+    cells, _ = _compute(rows, bindings)
+    binned = np.minimum(np.floor(rows["score"] * 100), 99)
+    for name, features in FEATURE_SETS.items():
+        codes, groups = _group_codes(cells.frame, features)
+        observed = cells.frame["n"].to_numpy()[None, :]
+        auc = _metrics_per_resample(observed, cells.frame, codes, len(groups), True, 10)["auc"][0]
+        keys = (
+            rows[list(features)].astype(str).agg(INTERSECTION_SEPARATOR.join, axis=1)
+            if features
+            else pd.Series("overall", index=rows.index)
+        )
+        expected = [roc_auc_score(rows["y"][keys == g], binned[keys == g]) for g in groups]
+        np.testing.assert_allclose(auc, expected, rtol=1e-12)
 
 
 def test_interval_coverage_of_a_known_selection_rate():
