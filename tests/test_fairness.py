@@ -325,7 +325,7 @@ def test_the_resampled_auc_at_the_observed_counts_is_the_auc_of_the_score_bins()
     bindings = _bindings()
     cells, _ = _compute(rows, bindings)
     binned = np.minimum(np.floor(rows["score"] * 100), 99)
-    for name, features in FEATURE_SETS.items():
+    for features in FEATURE_SETS.values():
         codes, groups = _group_codes(cells.frame, features)
         observed = cells.frame["n"].to_numpy()[None, :]
         auc = _metrics_per_resample(observed, cells.frame, codes, len(groups), True, 10)["auc"][0]
