@@ -301,6 +301,10 @@ def test_duckdb_forms_spark_lacks_are_rewritten_or_refused():
         "SELECT PERCENTILE(x, ARRAY(0.25, 0.5)) FROM t"
     )
     assert to_spark("SELECT hash(a) FROM t") == "SELECT XXHASH64(a) FROM t"
+    # a lookup by position: Spark's array_position gives 0 for a missing value, not NULL
+    assert to_spark("SELECT [0.5, 2][list_position(['a', 'b'], c)] FROM t") == (
+        "SELECT CASE c WHEN 'a' THEN CAST(0.5 AS DOUBLE) WHEN 'b' THEN 2 END FROM t"
+    )
     for sql, reason in [
         ("SELECT * REPLACE (1 AS a) FROM t", "REPLACE/EXCLUDE/RENAME"),
         ("SELECT array_agg(a ORDER BY b) FROM t", "ORDER BY inside the aggregate"),

@@ -38,10 +38,37 @@ def _spark_forms(node: exp.Expression) -> exp.Expression:
         # 1.5 is a DECIMAL in both, but Spark rounds a DECIMAL quotient to 6 places where DuckDB
         # divides in DOUBLE: as a DOUBLE the literal gives DuckDB's answer
         return exp.cast(node, "DOUBLE")
+    lookup = _lookup(node)
+    if lookup is not None:
+        # [w1, w2][list_position([k1, k2], x)] -> CASE x WHEN k1 THEN w1 WHEN k2 THEN w2 END: Spark's
+        # array_position gives 0, not NULL, for a missing value, and element_at(a, 0) fails
+        value, keys, weights = lookup  # new nodes are not visited: rewrite their parts here
+        return exp.Case(
+            this=value.transform(_spark_forms),
+            ifs=[
+                exp.If(this=k.transform(_spark_forms), true=w.transform(_spark_forms))
+                for k, w in zip(keys, weights, strict=True)
+            ],
+        )
     if isinstance(node, exp.Anonymous) and node.name.lower() == "hash":
         # DuckDB's hash is 64-bit; Spark's is 32-bit murmur3, so xxhash64 keeps collisions as rare
         return exp.Anonymous(this="xxhash64", expressions=node.expressions)
     return node
+
+
+def _lookup(
+    node: exp.Expression,
+) -> tuple[exp.Expression, list[exp.Expression], list[exp.Expression]] | None:
+    """``(x, keys, values)`` of ``[values][list_position([keys], x)]`` with literal lists of one length."""
+    if not isinstance(node, exp.Bracket) or not isinstance(node.this, exp.Array):
+        return None
+    index = node.expressions[0] if len(node.expressions) == 1 else None
+    if not isinstance(index, exp.Anonymous) or index.name.lower() != "list_position":
+        return None
+    if len(index.expressions) != 2 or not isinstance(index.expressions[0], exp.Array):
+        return None
+    keys, values = index.expressions[0].expressions, node.this.expressions
+    return (index.expressions[1], keys, values) if len(keys) == len(values) else None
 
 
 def _refusal(tree: exp.Expression) -> str | None:

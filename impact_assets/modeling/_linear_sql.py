@@ -51,13 +51,13 @@ def _categorical_terms(
     for column, categories in zip(columns, encoder.categories_, strict=True):
         if not all(isinstance(c, str) for c in categories):
             return None
-        weights = coef[at : at + len(categories)]
+        weights = ", ".join(_number(w) for w in coef[at : at + len(categories)])
         at += len(categories)
-        cases = " ".join(
-            f"WHEN {literal(c)} THEN {_number(w)}" for c, w in zip(categories, weights, strict=True)
-        )
-        # an unknown category (or NULL) adds nothing, as handle_unknown="ignore" does
-        terms[column] = f"(CASE CAST({qualifier}{ident(column)} AS VARCHAR) {cases} ELSE 0.0 END)"
+        names = ", ".join(literal(c) for c in categories)
+        # the category's weight by its position (a CASE of string comparisons takes twice as long);
+        # an unknown category (or NULL) has none and adds nothing, as handle_unknown="ignore" does
+        position = f"list_position([{names}], CAST({qualifier}{ident(column)} AS VARCHAR))"
+        terms[column] = f"COALESCE([{weights}][{position}], 0.0)"
     return terms
 
 
