@@ -80,12 +80,13 @@ def _rows(relation: str, spec: AssessmentSpec, partition_key: str, extra: str = 
 def _negative_decision(conn: duckdb.DuckDBPyConnection, relation: str, spec: AssessmentSpec) -> str:
     positive = spec.model.positive_label
     decision = ident(spec.bindings.prediction)
-    found = conn.execute(
-        f"SELECT any_value({decision}) FROM {relation} WHERE CAST({decision} AS VARCHAR) <> ?",
+    found = conn.execute(  # any one: LIMIT stops the scan at the first
+        f"SELECT {decision} FROM {relation} WHERE CAST({decision} AS VARCHAR) <> ? LIMIT 1",
         [str(positive)],
-    ).fetchall()[0][0]
-    if found is not None:
-        return literal(found) if isinstance(found, str) else repr(found)
+    ).fetchall()
+    if found:
+        value = found[0][0]
+        return literal(value) if isinstance(value, str) else repr(value)
     return repr(1 - positive) if positive in (0, 1) else "NULL"
 
 
