@@ -634,25 +634,21 @@ def compute_scenarios(
             else ident(c)
             for c in dict.fromkeys([scoring.id_column, *used])
         ]
+        day = f"CAST({literal(partition_key)} AS DATE)"
         query = (
             f"SELECT {', '.join(columns)} FROM {qualified(assessment.schema, scoring.features_table)} "
-            f"WHERE CAST({ident(bindings.partition_column)} AS DATE) = CAST(? AS DATE)"
+            f"WHERE CAST({ident(bindings.partition_column)} AS DATE) = {day}"
         )
         table = f"_rescored_{scenario.name}"
+        scores = ident(table)
         if isinstance(rows, SparkEngine):
-            shifted = spark_scores(
-                rows, query, [partition_key], model, used, id_column=scoring.id_column
-            )
+            shifted = spark_scores(rows, query, [], model, used, id_column=scoring.id_column)
             shifted.persist().createOrReplaceTempView(table)
             cached.append(shifted)
         elif (in_sql := scorecard_scores_sql(model, used, query, scoring.id_column)) is not None:
-            conn.execute(
-                f"CREATE OR REPLACE TEMP TABLE {ident(table)} AS {in_sql}", [partition_key]
-            )
+            scores = f"({in_sql})"  # scored as the scenario reads them: no 10M-row temp table
         else:
-            shifted = predict_scores(
-                conn, query, [partition_key], model, used, id_column=scoring.id_column
-            )
+            shifted = predict_scores(conn, query, [], model, used, id_column=scoring.id_column)
             conn.register("_shifted", shifted)
             conn.execute(f"CREATE OR REPLACE TEMP TABLE {ident(table)} AS SELECT * FROM _shifted")
             conn.unregister("_shifted")
@@ -663,8 +659,8 @@ def compute_scenarios(
             relation,
             {bindings.score: f"r.{SCORED_SCORE}", bindings.prediction: decided},
             qualifier="s.",
-            tail=f"s JOIN {ident(table)} r ON s.{ident(scoring.id_column)} = r.{SCORED_ID} "
-            f"WHERE CAST(s.{ident(bindings.partition_column)} AS DATE) = CAST({literal(partition_key)} AS DATE)",
+            tail=f"s JOIN {scores} r ON s.{ident(scoring.id_column)} = r.{SCORED_ID} "
+            f"WHERE CAST(s.{ident(bindings.partition_column)} AS DATE) = {day}",
         )
 
     cached: list = []  # the re-scored rows Spark keeps while the scenarios read them
