@@ -499,11 +499,17 @@ def _each_on_a_cursor(
     *,
     threads: int = 2,
 ) -> list[R]:
-    """``work(connection, item)`` of every item, in order. On DuckDB ``threads`` items at a time,
-    each thread on a cursor of its own: DuckDB's scans and numpy's sorts release the GIL, so one
-    column's Python work overlaps another's query. Elsewhere (Spark) one after the other."""
-    if not isinstance(engine, duckdb.DuckDBPyConnection) or len(items) < 2:
+    """``work(connection, item)`` of every item, in order, ``threads`` items at a time.
+
+    On DuckDB each thread works on a cursor of its own: DuckDB's scans and numpy's sorts release the
+    GIL, so one column's Python work overlaps another's query. A Spark session takes jobs from several
+    threads, so one query's planning and scheduling overlap another's run.
+    """
+    if len(items) < 2:
         return [work(engine, item) for item in items]
+    if not isinstance(engine, duckdb.DuckDBPyConnection):
+        with ThreadPoolExecutor(threads) as pool:
+            return list(pool.map(lambda item: work(engine, item), items))
     local = threading.local()
     cursors: list[duckdb.DuckDBPyConnection] = []
 

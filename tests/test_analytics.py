@@ -582,6 +582,20 @@ def test_sensitivity_ranks_the_feature_that_carries_the_gap():
     assert difference == pytest.approx(
         demographic_parity_difference(positives, decisions, sensitive_features=group)
     )
+    # a group below the minimum size (none approved) and rows in no group are left out of the
+    # disparity, not of the accuracy
+    mixed = pd.Series(group, dtype=object)
+    mixed[:20], mixed[20:25] = None, "z"
+    decided = decisions.copy()
+    decided[20:25] = 0
+    kept = np.arange(n) >= 25
+    ratio, accuracy = disparity_and_accuracy(
+        decided, positives, mixed, metric="demographic_parity_ratio", min_group_size=30
+    )
+    assert ratio == pytest.approx(
+        demographic_parity_ratio(positives[kept], decided[kept], sensitive_features=group[kept])
+    )
+    assert accuracy == np.mean(decided == positives)
 
 
 def test_the_sensitivity_sample_cut_by_hash_is_the_sample_of_the_whole_sort():

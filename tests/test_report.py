@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from pathlib import Path
 
@@ -47,6 +48,9 @@ def test_the_demo_report_has_every_section_and_embeds_its_plots(demo_paths: Proj
     # (the causal estimate has no plot: the demo's rollout comes after these days)
     assert len(images) == metadata["impact_assets/plots"].value == 6
     assert all(src.startswith("data:image/png;base64,") for src in images)
+    # the page shows the Markdown's plots, in its order
+    assert images == re.findall(r"!\[[^\]]*\]\((data:image/png;base64,[^)]+)\)", markdown)
+    assert all(base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n" for src in images)
     assert not re.search(r"(src|href)=['\"]?https?:", page)  # self-contained: nothing fetched
     assert "approval_parity_sex" in page and "Impact level <strong>" in page
     assert "female×60+" in page  # groups below the minimum size are shown, as suppressed

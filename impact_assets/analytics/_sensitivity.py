@@ -25,19 +25,25 @@ __all__ = ["disparity_and_accuracy", "group_keys", "permutation_sensitivity"]
 def disparity_and_accuracy(
     decisions: np.ndarray,
     positives: np.ndarray,
-    groups: pd.Series,
+    groups: pd.Series | np.ndarray,
     *,
     metric: str,
     min_group_size: int,
 ) -> tuple[float | None, float]:
     """Demographic parity (ratio or difference) between groups of at least ``min_group_size`` rows,
-    and accuracy, of binary decisions against binary outcomes."""
-    frame = pd.DataFrame({"d": decisions, "g": groups.to_numpy()})
-    sizes = frame.groupby("g", observed=True)["d"].agg(["mean", "size"])
-    rates = sizes.loc[sizes["size"] >= min_group_size, "mean"]
+    and accuracy, of binary decisions against binary outcomes.
+
+    ``groups`` holds each row's group, or its code from :func:`pandas.factorize` (``-1``: in none).
+    """
+    codes = groups if isinstance(groups, np.ndarray) else pd.factorize(groups)[0]
     accuracy = float(np.mean(decisions == positives))
-    if len(rates) < 2:
+    grouped = codes >= 0
+    sizes = np.bincount(codes[grouped])
+    approved = np.bincount(codes[grouped], weights=decisions[grouped], minlength=len(sizes))
+    large = sizes >= min_group_size
+    if large.sum() < 2:
         return None, accuracy
+    rates = approved[large] / sizes[large]
     low, high = float(rates.min()), float(rates.max())
     if metric == "demographic_parity_difference":
         return high - low, accuracy
@@ -73,12 +79,13 @@ def permutation_sensitivity(
         std_change, repeats, rank``.
     """
     features = list(features)
+    codes = pd.factorize(groups)[0]
 
     def measure(scores: np.ndarray) -> tuple[float | None, float]:
         return disparity_and_accuracy(
             (scores >= threshold).astype(int),
             positives,
-            groups,
+            codes,
             metric=metric,
             min_group_size=min_group_size,
         )
