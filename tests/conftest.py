@@ -25,6 +25,23 @@ DEMO_SPEC = REPO / "assessments" / "credit_scoring.yaml"
 DAYS = [dt.date(2026, 3, 2), dt.date(2026, 3, 3)]
 
 
+#: Files of tests that start a JVM or other processes go to the workers first: each holds its
+#: worker for minutes, and one started last would leave the other workers idle at the end.
+FIRST = ("spark", "postgres", "slow")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        return next(
+            (i for i, mark in enumerate(FIRST) if item.get_closest_marker(mark)), len(FIRST)
+        )
+
+    first: dict[str, int] = {}
+    for item in items:
+        first[item.path.name] = min(first.get(item.path.name, len(FIRST)), rank(item))
+    items.sort(key=lambda item: first[item.path.name])  # stable: a file's tests keep their order
+
+
 def assess(
     paths: ProjectPaths,
     instance: dg.DagsterInstance,

@@ -42,9 +42,15 @@ def _java() -> None:
         pytest.skip("Spark needs Java 17 (Debian package openjdk-17-jre-headless)")
 
 
+# The tests' driver lives for a few minutes and runs small queries: the JVM's quick compiler alone
+# (no C2) and a single-threaded collector cost it less CPU than full JIT warm-up on two cores.
+JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 SPARK = {
     "kind": "spark",
-    "spark": {"master": "local[2]", "conf": {"spark.sql.shuffle.partitions": 4}},
+    "spark": {
+        "master": "local[2]",
+        "conf": {"spark.sql.shuffle.partitions": 4, "spark.driver.extraJavaOptions": JVM},
+    },
 }
 RESULTS = {  # table: columns that identify a row (beside partition_key)
     "group_metrics": ["feature_set", "group_key", "metric"],
@@ -233,7 +239,7 @@ def engines(tmp_path_factory) -> Iterator[tuple[duckdb.DuckDBPyConnection, Spark
         SparkEngineSpec(
             master="local[2]",
             warehouse=str(folder / "warehouse"),
-            conf={"spark.sql.shuffle.partitions": 2},
+            conf={"spark.sql.shuffle.partitions": 2, "spark.driver.extraJavaOptions": JVM},
         ),
         "random",
         Path,

@@ -23,11 +23,13 @@ reported with that reason and no value, and a register entry on it is ``insuffic
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
-from scipy import stats
+
+if TYPE_CHECKING:
+    import statsmodels.api as sm
 
 __all__ = ["PRE_TREND_ALPHA", "DidEstimate", "did_estimate"]
 
@@ -63,6 +65,8 @@ class DidEstimate:
 def _fit(
     cells: pd.DataFrame, formula_columns: list[str]
 ) -> sm.regression.linear_model.RegressionResultsWrapper:
+    import statsmodels.api as sm
+
     design = sm.add_constant(cells[formula_columns].astype(float), has_constant="add")
     return sm.WLS(cells["mean"], design, weights=cells["n"]).fit(
         cov_type="cluster", cov_kwds={"groups": pd.factorize(cells["day"])[0]}, use_t=True
@@ -71,6 +75,9 @@ def _fit(
 
 def _pre_trend(pre: pd.DataFrame) -> tuple[float, float]:
     """Slope per day of the treated-minus-comparison gap over the pre-period cells, and its p-value."""
+    import statsmodels.api as sm
+    from scipy import stats
+
     segments = pre.pivot_table(index="day", columns="treated", values=["mean", "n", "var"])
     segments = segments.sort_index()
     # each segment's within-cell variance pooled over the pre-period (a day's own may rest on few rows)

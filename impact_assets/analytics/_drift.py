@@ -23,8 +23,6 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
-from scipy import stats
-from scipy.spatial.distance import jensenshannon
 
 from impact_assets.sql import ident
 
@@ -73,6 +71,9 @@ def column_drift(
     Returns:
         Rows ``statistic, value, n, n_reference, reason``.
     """
+    from scipy import stats
+    from scipy.spatial.distance import jensenshannon
+
     col = ident(column.name)
     # on DuckDB a numeric column's values come out once, sorted: bins and KS are read off them
     in_memory = column.numeric and isinstance(conn, duckdb.DuckDBPyConnection)

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 
 from impact_assets.spec import INTERSECTION_SEPARATOR
 
@@ -78,6 +77,8 @@ def permutation_sensitivity(
         Rows ``feature, metric ('disparity'/'accuracy'), baseline, mean_change, abs_mean_change,
         std_change, repeats, rank``.
     """
+    from scipy.special import expit
+
     features = list(features)
     codes = pd.factorize(groups)[0]
 

@@ -1,6 +1,6 @@
 """Group metrics and disparities from per-group cells, with fairlearn's definitions.
 
-Decision metrics are fairlearn's and scikit-learn's (:data:`METRIC_FUNCTIONS`), restated on each
+Decision metrics are fairlearn's and scikit-learn's (``METRIC_FUNCTIONS``), restated on each
 group's confusion counts (:data:`DECISION_FORMULAS`): the numbers ``MetricFrame`` gives on the raw
 rows, as the tests check, without its cost of about 0.1 s per feature set even on a few cells. The
 Brier score and the expected calibration error are sums over the cells' score sums (exact, not
@@ -21,20 +21,11 @@ Disparities follow fairlearn's semantics (see :func:`impact_assets.fairness._for
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from fairlearn.metrics import (
-    false_negative_rate,
-    false_positive_rate,
-    selection_rate,
-    true_negative_rate,
-    true_positive_rate,
-)
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, precision_score
 
 from impact_assets.fairness._cells import SCORE_BINS
 from impact_assets.fairness._formulas import DECISION_FORMULAS, DENOMINATOR, disparity
@@ -42,7 +33,6 @@ from impact_assets.spec import DISPARITY_METRICS, INTERSECTION_SEPARATOR, OVERAL
 
 __all__ = [
     "DISPARITY_BASE",
-    "METRIC_FUNCTIONS",
     "confusion_by_group",
     "disparities",
     "group_key",
@@ -65,27 +55,6 @@ ECE_DETAIL = (
 )
 BRIER_DETAIL = "mean squared difference between score and outcome"
 
-
-def _base_rate(y_true, y_pred, *, sample_weight=None) -> float:
-    return selection_rate(y_true, y_true, sample_weight=sample_weight)
-
-
-#: The fairlearn/scikit-learn function each decision metric equals, as ``MetricFrame`` metrics.
-METRIC_FUNCTIONS: dict[str, Callable[..., float]] = {
-    "base_rate": _base_rate,
-    "selection_rate": selection_rate,
-    "true_positive_rate": true_positive_rate,
-    "false_positive_rate": false_positive_rate,
-    "false_negative_rate": false_negative_rate,
-    "true_negative_rate": true_negative_rate,
-    "precision": functools.partial(precision_score, zero_division=np.nan),
-    "negative_predictive_value": functools.partial(
-        precision_score, pos_label=0, zero_division=np.nan
-    ),
-    "accuracy": accuracy_score,
-    "balanced_accuracy": balanced_accuracy_score,
-    "f1": functools.partial(f1_score, zero_division=np.nan),
-}
 
 #: The group metric(s) behind each disparity name.
 DISPARITY_BASE: dict[str, tuple[str, ...]] = {

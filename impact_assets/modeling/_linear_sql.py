@@ -11,13 +11,12 @@ to floating-point rounding (sums taken in another order); any other model is sco
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.compose import ColumnTransformer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+if TYPE_CHECKING:
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from impact_assets.sql import ident, literal
 
@@ -67,6 +66,11 @@ def linear_terms_sql(
     """The intercept and each column's term of the log-odds under ``model`` (SQL, columns prefixed
     with ``qualifier``), or ``None`` when the model is not the scorecard pipeline described above.
     The log-odds is their sum, in this order."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
     if not isinstance(model, Pipeline) or len(model.steps) != 2:
         return None
     prepare, classify = model.steps[0][1], model.steps[1][1]
