@@ -229,7 +229,7 @@ def _quality_ref_problems(spec: AssessmentSpec) -> list[tuple[tuple, str]]:
 
 
 def _quality_problems(spec: AssessmentSpec, project: SqlProject) -> list[tuple[tuple, str]]:
-    from impact_assets.quality import build_expectation
+    from impact_assets.quality import check_expectation
 
     problems: list[tuple[tuple, str]] = []
     tables = {*project.models, *spec.sources, *([PREDICTIONS_TABLE] if spec.model.registry else [])}
@@ -240,7 +240,7 @@ def _quality_problems(spec: AssessmentSpec, project: SqlProject) -> list[tuple[t
             continue
         for i, expectation in enumerate(expectations):
             try:
-                build_expectation(expectation.expectation, expectation.kwargs)
+                check_expectation(expectation.expectation, expectation.kwargs)
             except ValueError as exc:
                 field = "expectation" if "unknown expectation" in str(exc) else "kwargs"
                 problems.append(((*at, i, field), str(exc)))

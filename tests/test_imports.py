@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
+
+from .conftest import REPO
 
 # Imported by the steps that need them: each takes a second or more to import, and a code server,
 # a sensor tick or `impact-assets validate` needs none of them.
@@ -19,3 +23,30 @@ def test_importing_the_package_leaves_the_heavy_libraries_alone():
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
     ).stdout.strip()
     assert loaded == ""
+
+
+def test_expectations_gx_accepted_once_are_not_built_again_when_definitions_load(tmp_path):
+    code = (
+        "import sys, definitions; "
+        "print('great_expectations' in sys.modules, len(definitions.defs.resolve_asset_graph().asset_check_keys))"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+    def load() -> tuple[str, str]:
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=REPO,
+        ).stdout.split()
+        return out[-2], out[-1]
+
+    first, second = load(), load()
+    assert first[0] == "True" and second == ("False", first[1])  # the same checks, GX not imported
+    # one it has not accepted (a changed expectation, another GX version) is built by GX again
+    accepted = tmp_path / "cache" / "impact-assets" / "accepted-expectations.json"
+    assert len(json.loads(accepted.read_text())) >= 4
+    accepted.write_text(json.dumps(json.loads(accepted.read_text())[1:]))
+    assert load()[0] == "True"

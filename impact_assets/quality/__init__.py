@@ -1,6 +1,10 @@
 """Data quality: Great Expectations 1.x expectations from the spec, evaluated per partition."""
 
-from impact_assets.quality._catalog import build_expectation, expectation_classes
+from impact_assets.quality._catalog import (
+    build_expectation,
+    check_expectation,
+    expectation_classes,
+)
 from impact_assets.quality._evaluate import MASK, QualityResult, evaluate_checks
 from impact_assets.quality._suite import (
     BATCH_IS_FRESH,
@@ -17,6 +21,7 @@ __all__ = [
     "QualityResult",
     "assessment_checks",
     "build_expectation",
+    "check_expectation",
     "check_name",
     "evaluate_checks",
     "expectation_classes",

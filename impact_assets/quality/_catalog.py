@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import difflib
 import functools
+import hashlib
+import json
+import os
+import tempfile
 import warnings
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
-__all__ = ["UNKNOWN_EXPECTATION", "build_expectation", "expectation_classes", "gx"]
+__all__ = [
+    "UNKNOWN_EXPECTATION",
+    "build_expectation",
+    "check_expectation",
+    "expectation_classes",
+    "gx",
+]
 
 UNKNOWN_EXPECTATION = "unknown expectation {name!r}{hint}"
 BAD_ARGUMENTS = "invalid arguments for {name}: {problems}"
@@ -65,3 +77,45 @@ def build_expectation(name: str, kwargs: dict[str, Any]) -> Any:
             else str(exc)
         )
         raise ValueError(BAD_ARGUMENTS.format(name=name, problems=problems)) from None
+
+
+def _accepted_file() -> Path:
+    home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(home) / "impact-assets" / "accepted-expectations.json"
+
+
+def _accepted() -> set[str]:
+    try:
+        return set(json.loads(_accepted_file().read_text()))
+    except (OSError, ValueError):
+        return set()
+
+
+def check_expectation(name: str, kwargs: dict[str, Any]) -> None:
+    """Check an expectation as :func:`build_expectation` does, without importing GX for one it
+    accepted before.
+
+    Definitions load in every process (a code server, a run, a sensor tick, ``impact-assets
+    validate``), and importing GX takes several seconds. A configuration GX accepted is remembered
+    in the user's cache folder (``$XDG_CACHE_HOME/impact-assets``, default ``~/.cache``) under the
+    installed GX version; any other is built by GX, so its error is GX's own.
+
+    Raises:
+        ValueError: As :func:`build_expectation`.
+    """
+    key = hashlib.sha256(
+        json.dumps(
+            [metadata.version("great_expectations"), name, kwargs], sort_keys=True, default=str
+        ).encode()
+    ).hexdigest()
+    if key in _accepted():
+        return
+    build_expectation(name, kwargs)
+    path = _accepted_file()
+    try:  # written whole and renamed into place: a reader never sees half a file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False) as out:
+            json.dump(sorted(_accepted() | {key}), out)
+        os.replace(out.name, path)
+    except OSError:
+        pass  # no cache folder: GX is imported again next time
