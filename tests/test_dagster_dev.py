@@ -12,6 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pytest
 import yaml
@@ -20,7 +21,7 @@ from impact_assets import ProjectPaths, discover_assessments
 from impact_assets.cli import DAGSTER_YAML, simulate_days, train_version
 
 from ._servers import free_port, graphql, start_group, stop_group, wait_for
-from .conftest import DEMO_SPEC, REPO, alone
+from .conftest import DEMO_SPEC, REPO, alone, assess
 
 pytestmark = pytest.mark.slow
 STARTUP_SECONDS = 180
@@ -29,16 +30,20 @@ RUN_SECONDS = 300
 
 @pytest.fixture
 def project_state(tmp_path: Path) -> ProjectPaths:
-    """The demo assessment with a 5 s sensor interval, yesterday's batch and model version 1."""
+    """The demo assessment with a 5 s sensor interval, yesterday's batch and model version 1,
+    yesterday assessed with it on the instance: at their first tick the sensors find nothing new."""
     spec = yaml.safe_load(DEMO_SPEC.read_text())
     spec["orchestration"] = {"sensor_interval_seconds": 5}
     paths = alone(spec, tmp_path / "state")
     (assessment,) = discover_assessments(paths)
-    simulate_days(assessment, [dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)])
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    simulate_days(assessment, [yesterday])
     train_version(assessment)
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assess(paths, instance, [yesterday])
     return paths
 
 
@@ -119,6 +124,17 @@ def test_model_version_sensor_launches_a_run_under_dg_dev(
 
         runs = wait_for(finished, RUN_SECONDS, f"the run of model version {version}", process, log)
         assert [r["status"] for r in runs] == ["SUCCESS"]
+        # the day and version 1 were assessed before: the sensors launched the retrain's run alone
+        launched = graphql(
+            port, "{ runsOrError { ... on Runs { results { runId jobName tags { key value } } } } }"
+        )["runsOrError"]["results"]
+        triggers = {
+            r["runId"]: {t["key"]: t["value"] for t in r["tags"]}.get("impact_assets/trigger")
+            for r in launched
+            if r["jobName"] == "credit_scoring__assessment"
+        }
+        assert len(triggers) == 2 and triggers.pop(runs[0]["runId"]) == "model_version"
+        assert list(triggers.values()) == [None]  # the run before dg dev started
 
         # The source sensor recorded yesterday's batch as landed; the freshness daemon finds it fresh.
         def freshness():

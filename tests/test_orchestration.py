@@ -139,6 +139,37 @@ def test_model_sensor_requests_one_run_per_new_version(demo_paths: ProjectPaths)
     assert request.run_key == f"model:2:{request.partition_key}"
 
 
+def test_model_sensor_first_sight_of_a_version_that_scored_the_day_is_no_retrain(
+    demo_paths: ProjectPaths,
+):
+    (assessment,) = discover_assessments(demo_paths)
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    simulate_days(assessment, [yesterday])
+    defs = _defs(demo_paths)
+    sensor = _sensor(defs, "credit_scoring__model_version_sensor")
+    repo = defs.get_repository_def()
+
+    def first_tick(instance: dg.DagsterInstance) -> dg.SensorExecutionData:
+        return sensor.evaluate_tick(dg.build_sensor_context(instance=instance, repository_def=repo))
+
+    with dg.instance_for_test() as instance:
+        (unassessed,) = first_tick(instance).run_requests  # a new deployment assesses its model
+        assert unassessed.tags["impact_assets/model_version"] == "1"
+        assert (
+            defs.resolve_job_def(assessment_job_name("credit_scoring"))
+            .execute_in_process(partition_key=yesterday.isoformat(), instance=instance)
+            .success
+        )
+        seen = first_tick(instance)
+        assert seen.run_requests == [] and seen.cursor == "1"
+        assert f"already assessed {yesterday}" in seen.skip_message
+        version = train_version(assessment, seed_offset=5)
+        (retrain,) = sensor.evaluate_tick(
+            dg.build_sensor_context(instance=instance, cursor=seen.cursor, repository_def=repo)
+        ).run_requests
+    assert retrain.tags["impact_assets/model_version"] == version == "2"
+
+
 def test_run_failure_becomes_a_governance_action(project: ProjectPaths):
     vendor_project(project, VENDOR_ROWS)
     defs = _defs(project)

@@ -48,6 +48,7 @@ def build_automation(
     source_keys: dict[str, dg.AssetKey],
     snapshot_key: dg.AssetKey,
     automated: list[dg.AssetKey],
+    predictions_key: dg.AssetKey | None = None,
 ) -> tuple[list[dg.ScheduleDefinition], list[dg.SensorDefinition]]:
     """Schedule and sensors of one assessment (all running by default; their run keys make them idempotent)."""
     spec = assessment.spec
@@ -123,6 +124,15 @@ def build_automation(
 
     sensors: list[dg.SensorDefinition] = [source_data]
     registry = assessment.registry
+
+    def _scored_with(instance: dg.DagsterInstance, partition: str, version: str) -> bool:
+        if predictions_key is None:
+            return False
+        found = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=predictions_key, asset_partitions=[partition]), limit=1
+        ).records
+        return bool(found) and found[0].asset_materialization.tags.get(MODEL_TAG) == version
+
     if registry is not None:
 
         @dg.sensor(
@@ -141,6 +151,12 @@ def build_automation(
             partition = partitions.get_last_partition_key()
             if partition is None:
                 return dg.SkipReason("no complete partition yet")
+            if context.cursor is None and _scored_with(context.instance, partition, version):
+                # first sight of a version that already scored the day (as on a new deployment)
+                return dg.SensorResult(
+                    skip_reason=f"model version {version} already assessed {partition}",
+                    cursor=version,
+                )
             return dg.SensorResult(
                 run_requests=[
                     dg.RunRequest(
