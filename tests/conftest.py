@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
 import yaml
+from dagster._core.storage.defs_state.base import set_defs_state_storage
 
 from impact_assets import (
     ProjectPaths,
@@ -40,6 +41,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         first[item.path.name] = min(first.get(item.path.name, len(FIRST)), rank(item))
     items.sort(key=lambda item: first[item.path.name])  # stable: a file's tests keep their order
+
+
+@pytest.fixture(autouse=True)
+def _no_defs_state_storage_left_over() -> Iterator[None]:
+    """Each test starts with no current Dagster defs-state storage.
+
+    Entering a ``DagsterInstance`` makes its storage the current one until the instance exits, and
+    loading definitions reads it. A storage left current by an earlier test on the worker would point
+    at an instance already disposed ("Attempted to resolve undefined DagsterInstance weakref").
+    """
+    with set_defs_state_storage(None):
+        yield
 
 
 def assess(
