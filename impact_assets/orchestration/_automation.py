@@ -48,7 +48,7 @@ def build_automation(
     source_keys: dict[str, dg.AssetKey],
     snapshot_key: dg.AssetKey,
     automated: list[dg.AssetKey],
-    predictions_key: dg.AssetKey | None = None,
+    predictions_key: dg.AssetKey,
 ) -> tuple[list[dg.ScheduleDefinition], list[dg.SensorDefinition]]:
     """Schedule and sensors of one assessment (all running by default; their run keys make them idempotent)."""
     spec = assessment.spec
@@ -124,16 +124,14 @@ def build_automation(
 
     sensors: list[dg.SensorDefinition] = [source_data]
     registry = assessment.registry
-
-    def _scored_with(instance: dg.DagsterInstance, partition: str, version: str) -> bool:
-        if predictions_key is None:
-            return False
-        found = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=predictions_key, asset_partitions=[partition]), limit=1
-        ).records
-        return bool(found) and found[0].asset_materialization.tags.get(MODEL_TAG) == version
-
     if registry is not None:
+
+        def _scored_with(instance: dg.DagsterInstance, partition: str, version: str) -> bool:
+            found = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=predictions_key, asset_partitions=[partition]),
+                limit=1,
+            ).records
+            return bool(found) and found[0].asset_materialization.tags.get(MODEL_TAG) == version
 
         @dg.sensor(
             name=f"{spec.id}__model_version_sensor",

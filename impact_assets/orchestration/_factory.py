@@ -972,7 +972,7 @@ def build_assessment_definitions(assessment: Assessment) -> dg.Definitions:
         {name: keys.table(name) for name in spec.sources},
         keys.result("impact_register_snapshot"),
         [keys.result("release_decision")],
-        keys.table(PREDICTIONS_TABLE) if spec.model.registry else None,
+        keys.table(PREDICTIONS_TABLE),
     )
     return dg.Definitions(
         assets=assets,
