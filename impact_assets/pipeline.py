@@ -371,13 +371,24 @@ def compute_fairness(
     bindings = spec.bindings
     relation = qualified(assessment.schema, bindings.scored_table)
     positive = spec.model.positive_label
-    rows = row_engine(conn, assessment)
-    cells = group_cells(
-        rows, relation, bindings, partition_key=partition_key, positive_label=positive
-    )
     feature_sets = bindings.feature_sets
-    auc = score_auc(
-        rows, relation, bindings, feature_sets, partition_key=partition_key, positive_label=positive
+    # the cells' query runs while the AUC sorts its groups, each on a cursor of its own
+    cells, auc = _each_on_a_cursor(
+        row_engine(conn, assessment),
+        lambda engine, compute: compute(engine),
+        [
+            lambda engine: group_cells(
+                engine, relation, bindings, partition_key=partition_key, positive_label=positive
+            ),
+            lambda engine: score_auc(
+                engine,
+                relation,
+                bindings,
+                feature_sets,
+                partition_key=partition_key,
+                positive_label=positive,
+            ),
+        ],
     )
     metrics = group_metrics(
         cells.frame,

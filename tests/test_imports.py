@@ -50,3 +50,40 @@ def test_expectations_gx_accepted_once_are_not_built_again_when_definitions_load
     assert len(json.loads(accepted.read_text())) >= 4
     accepted.write_text(json.dumps(json.loads(accepted.read_text())[1:]))
     assert load()[0] == "True"
+
+
+WARM_UP = """
+import sys
+import pandas as pd
+from impact_assets.quality import QualityCheck, evaluate_checks, warm_up
+from impact_assets.quality import _evaluate
+
+if sys.argv[1] == "broken":
+    sys.modules["great_expectations"] = None  # an import of it raises ImportError
+warm_up().join()
+print("built" if _evaluate._CONTEXT else "not built")
+check = QualityCheck(
+    name="x_not_null", table="t", expectation="expect_column_values_to_not_be_null",
+    kwargs={"column": "x"}, severity="error", blocking=False, derived=False,
+)
+try:
+    (result,) = evaluate_checks(pd.DataFrame({"x": [1.0, None, 3.0]}), [check])
+    print(result.success, result.unexpected_count)
+except ImportError as exc:
+    print("ImportError", exc)
+"""
+
+
+def test_warm_up_builds_the_gx_context_on_its_thread_and_leaves_failures_to_the_check():
+    def run(mode: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-c", WARM_UP, mode], check=True, capture_output=True, text=True
+        )
+
+    done = run("working")
+    assert done.stdout.split() == ["built", "False", "1"]
+    broken = run("broken")
+    lines = broken.stdout.splitlines()
+    assert lines[0] == "not built"
+    assert lines[1].startswith("ImportError") and "great_expectations" in lines[1]
+    assert "Traceback" not in broken.stderr  # the warm-up thread's failure is not printed

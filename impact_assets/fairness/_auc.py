@@ -8,7 +8,7 @@ On DuckDB the rows of the partition are streamed out once, as a 64-bit sort key 
 bits, shifted, with the label in the lowest bit) and a group code per feature set. DuckDB joins the
 hash of each row's own value to a small table of the partition's distinct values' hashes and group
 codes, so no group key is computed per row. Each group's keys are then sorted in memory (about 0.2 s
-per ten million), which orders them by score with negatives first among ties, and U is read off the
+per ten million; two groups at a time, as numpy releases the GIL), which orders them by score with negatives first among ties, and U is read off the
 positives' positions. Ten million rows of five feature sets take a few seconds where a window sort
 per feature set took half a minute. On Spark, where rows stay on the cluster, the same statistic is
 one windowed aggregate per feature set.
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
 import numpy as np
@@ -175,22 +176,30 @@ def _auc_in_memory(
         for name, found in zip(sets, codes, strict=True)
     }
     del keys, codes
-    out = []
+    # feature set, group key, and the codes and code that select the group's rows (none: every row)
+    groups: list[tuple[str, str, np.ndarray | None, int]] = []
     for set_name, members in feature_sets.items():
         if not members:
-            auc, pos, neg = _mann_whitney(every.copy())
-            out.append((set_name, OVERALL, auc, pos, neg))
+            groups.append((set_name, OVERALL, None, 0))
             continue
         combined = code[set_name]
-        groups = []
         for value in np.flatnonzero(np.bincount(combined)):
             parts, rest = [], int(value)
             for member in reversed(members):
                 rest, digit = divmod(rest, len(names[member]))
                 parts.append(names[member][digit])
-            auc, pos, neg = _mann_whitney(every[combined == value])
-            groups.append((set_name, INTERSECTION_SEPARATOR.join(reversed(parts)), auc, pos, neg))
-        out += sorted(groups, key=lambda g: g[1])
+            key = INTERSECTION_SEPARATOR.join(reversed(parts))
+            groups.append((set_name, key, combined, int(value)))
+
+    def auc_of(group: tuple[str, str, np.ndarray | None, int]) -> tuple[float, int, int]:
+        _, _, codes, value = group
+        return _mann_whitney(every.copy() if codes is None else every[codes == value])
+
+    with ThreadPoolExecutor(2) as pool:  # numpy's selections and sorts release the GIL
+        found = pool.map(auc_of, groups)
+        out = [(g[0], g[1], *result) for g, result in zip(groups, found, strict=True)]
+    order = {name: i for i, name in enumerate(feature_sets)}
+    out.sort(key=lambda row: (order[row[0]], row[1]))
     return pd.DataFrame(out, columns=COLUMNS)
 
 

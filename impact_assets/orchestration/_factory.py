@@ -19,7 +19,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
-from impact_assets import pipeline
+from impact_assets import pipeline, quality
 from impact_assets._markdown import markdown_table
 from impact_assets.assessment import Assessment
 from impact_assets.errors import DataContractError, ImpactAssetsError
@@ -225,11 +225,12 @@ def _sql_asset(
     model = assessment.sql.models[name]
     sources_read = sorted(t for t in model.reads if t in assessment.spec.sources)
     tables = _quality_tables(assessment, name)
+    check_specs = _quality_specs(assessment, keys.table(name), tables)
 
     @dg.asset(
         pool=RESULTS_POOL,
         key=keys.table(name),
-        check_specs=_quality_specs(assessment, keys.table(name), tables),
+        check_specs=check_specs,
         deps=[keys.table(t) for t in sorted(model.reads)],
         partitions_def=partitions,
         group_name=assessment.id,
@@ -245,6 +246,8 @@ def _sql_asset(
     def _sql_model(
         context: dg.AssetExecutionContext, impact_duckdb: ResultsDatabase
     ) -> dg.MaterializeResult:
+        if check_specs:
+            quality.warm_up()
         with _failures(), impact_duckdb.get_connection() as conn:
             pipeline.prepare(conn, assessment)
             fingerprints = pipeline.source_fingerprints(
@@ -288,12 +291,13 @@ def _predictions_asset(
 ) -> dg.AssetsDefinition:
     scoring = assessment.spec.model.registry
     assert scoring is not None
+    check_specs = _quality_specs(assessment, keys.table(PREDICTIONS_TABLE), [PREDICTIONS_TABLE])
 
     @dg.asset(
         pool=RESULTS_POOL,
         key=keys.table(PREDICTIONS_TABLE),
         deps=[keys.table(scoring.features_table)],
-        check_specs=_quality_specs(assessment, keys.table(PREDICTIONS_TABLE), [PREDICTIONS_TABLE]),
+        check_specs=check_specs,
         freshness_policy=_freshness(assessment),
         partitions_def=partitions,
         group_name=assessment.id,
@@ -307,6 +311,8 @@ def _predictions_asset(
     def _predictions(
         context: dg.AssetExecutionContext, impact_duckdb: ResultsDatabase
     ) -> dg.MaterializeResult:
+        if check_specs:
+            quality.warm_up()
         with _failures(), impact_duckdb.get_connection() as conn:
             pipeline.prepare(conn, assessment, sources=False)
             scored = pipeline.score(conn, assessment, context.partition_key)

@@ -5,7 +5,7 @@ from impact_assets.quality._catalog import (
     check_expectation,
     expectation_classes,
 )
-from impact_assets.quality._evaluate import MASK, QualityResult, evaluate_checks
+from impact_assets.quality._evaluate import MASK, QualityResult, evaluate_checks, warm_up
 from impact_assets.quality._suite import (
     BATCH_IS_FRESH,
     QualityCheck,
@@ -26,4 +26,5 @@ __all__ = [
     "evaluate_checks",
     "expectation_classes",
     "fresh_after",
+    "warm_up",
 ]

@@ -10,6 +10,8 @@ Raw values of sensitive columns never leave this module: their sample unexpected
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +21,7 @@ import pandas as pd
 from impact_assets.quality._catalog import build_expectation, gx
 from impact_assets.quality._suite import QualityCheck
 
-__all__ = ["MASK", "QualityResult", "evaluate_checks"]
+__all__ = ["MASK", "QualityResult", "evaluate_checks", "warm_up"]
 
 MASK = "<masked: sensitive column>"
 
@@ -36,23 +38,46 @@ class QualityResult:
 
 
 _CONTEXT: list[Any] = []
+_CONTEXT_LOCK = threading.Lock()
 
 
 def _context() -> Any:
-    if not _CONTEXT:
-        module = gx()
-        from great_expectations.data_context.types.base import ProgressBarsConfig
-        from great_expectations.execution_engine import pandas_execution_engine
-
-        context = module.get_context(mode="ephemeral")
-        context.variables.progress_bars = ProgressBarsConfig(
-            globally=False, metric_calculations=False
-        )
-        # GX hashes every pandas batch under this many bytes into a batch marker nothing here reads:
-        # about 2 s per ten million rows of the checked columns. It has no setting but this constant.
-        pandas_execution_engine.HASH_THRESHOLD = 0
-        _CONTEXT.append(context)
+    with _CONTEXT_LOCK:  # a warm-up thread may be building it
+        if not _CONTEXT:
+            _CONTEXT.append(_new_context())
     return _CONTEXT[0]
+
+
+def warm_up() -> threading.Thread | None:
+    """Import GX and build its context on a background thread (returned), if not done yet.
+
+    The import takes seconds of Python. A step that checks a table it is about to write starts this
+    first, so the import runs while DuckDB (which releases the GIL) writes the table; the check then
+    waits for whatever is left of it. A failure here is left to the check's own call to report.
+    """
+    if _CONTEXT:
+        return None
+
+    def build() -> None:
+        with contextlib.suppress(Exception):  # raised again where the check itself needs GX
+            _context()
+
+    thread = threading.Thread(target=build, name="impact-assets-gx-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def _new_context() -> Any:
+    module = gx()
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.execution_engine import pandas_execution_engine
+
+    context = module.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    # GX hashes every pandas batch under this many bytes into a batch marker nothing here reads:
+    # about 2 s per ten million rows of the checked columns. It has no setting but this constant.
+    pandas_execution_engine.HASH_THRESHOLD = 0
+    return context
 
 
 _BETWEEN = "expect_column_values_to_be_between"
