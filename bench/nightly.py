@@ -151,11 +151,16 @@ JOIN predictions AS p ON p.case_id = c.case_id AND p.case_date = c.case_date
 def _rows_sql(rows: int, seed: int, day: str) -> str:
     """``rows`` seeded cases of ``day``; the outcome depends on income, debt ratio and tenure."""
 
+    def draw(salt: int) -> str:
+        # one 64-bit hash of a number unique to (seed, row, salt): DuckDB's two-argument hash(i, salt)
+        # leaves the low bits of different salts dependent (sex and age band met in 4 of 8 pairs)
+        return f"hash(i * 1000 + {seed * 10**12 + salt})"
+
     def pick(values: list[str], salt: int) -> str:
-        return f"[{', '.join(repr(v) for v in values)}][1 + CAST(hash(i, {seed + salt}) % {len(values)} AS INTEGER)]"
+        return f"[{', '.join(repr(v) for v in values)}][1 + CAST({draw(salt)} % {len(values)} AS INTEGER)]"
 
     def uniform(salt: int) -> str:
-        return f"(hash(i, {seed + salt}) % 1000000) / 1000000.0"
+        return f"({draw(salt)} % 1000000) / 1000000.0"
 
     categorical = ", ".join(
         f"{pick([f'{c}_{k}' for k in range(4 + j)], 100 + j)} AS {c}"
