@@ -318,6 +318,22 @@ def test_bootstrap_of_the_observed_counts_reproduces_the_estimates():
     assert (draws.sum(axis=1) == len(rows)).all()
 
 
+def test_resampled_cell_counts_are_reproducible_and_unbiased_in_both_halves():
+    """The draws are split over two threads; the split is fixed, so a seed gives the same draws."""
+    counts = np.array([0, 4, 50, 1000, 3000])
+    draws = resample_cells(counts, 2001, seed=9)
+    assert draws.shape == (2001, 5)
+    np.testing.assert_array_equal(draws, resample_cells(counts, 2001, seed=9))
+    assert not np.array_equal(draws, resample_cells(counts, 2001, seed=10))
+    assert (draws.sum(axis=1) == counts.sum()).all() and (draws[:, 0] == 0).all()
+    p = counts / counts.sum()
+    assert not np.array_equal(draws[:1000], draws[1001:])  # two generators, not one twice
+    for half in (draws[:1001], draws[1001:]):  # each half is a multinomial sample of its own
+        se = np.sqrt(counts.sum() * p * (1 - p) / len(half))
+        assert (np.abs(half.mean(axis=0) - counts) <= 5 * se + 1e-12).all()
+    assert resample_cells(counts, 1, seed=9).shape == (1, 5)
+
+
 def test_the_resampled_auc_at_the_observed_counts_is_the_auc_of_the_score_bins():
     """Each resample's AUC is taken on the 100 score bins: at the observed counts, scikit-learn's
     AUC of the rows with each score replaced by its bin, group by group."""

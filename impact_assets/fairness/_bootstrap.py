@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -38,10 +39,22 @@ DETAIL = "bootstrap: {resamples} multinomial resamples of the cells, {level:g} %
 
 
 def resample_cells(counts: np.ndarray, resamples: int, seed: int) -> np.ndarray:
-    """Cell counts of ``resamples`` row bootstraps: a (resamples × cells) multinomial draw."""
-    rng = np.random.default_rng(seed)
+    """Cell counts of ``resamples`` row bootstraps: a (resamples × cells) multinomial draw.
+
+    The first half of the resamples comes from one generator and the second from another, both
+    spawned from ``seed``, and the halves are drawn on two threads (numpy draws without the GIL): the
+    same numbers on any machine, in half the time on two cores.
+    """
     total = int(counts.sum())
-    return rng.multinomial(total, counts / total, size=resamples)
+    shares = counts / total
+    halves = [resamples - resamples // 2, resamples // 2]
+
+    def draw(child: np.random.SeedSequence, size: int) -> np.ndarray:
+        return np.random.default_rng(child).multinomial(total, shares, size=size)
+
+    with ThreadPoolExecutor(2) as pool:
+        parts = pool.map(draw, np.random.SeedSequence(seed).spawn(2), halves)
+        return np.concatenate(list(parts))
 
 
 def _one_hot(codes: np.ndarray, width: int, mask: np.ndarray | None = None) -> np.ndarray:
