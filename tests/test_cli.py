@@ -131,7 +131,7 @@ def test_the_built_wheel_installs_and_validates_the_demo(tmp_path: Path):
     )
     (wheel,) = (tmp_path / "dist").glob("impact_assets-*.whl")
     env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=True)
+    venv.create(env_dir)  # no pip of its own: this environment's pip installs into it
     python = env_dir / "bin" / "python"
     # the wheel alone in the new environment; its dependencies seen from this one's site-packages
     target = Path(
@@ -143,7 +143,10 @@ def test_the_built_wheel_installs_and_validates_the_demo(tmp_path: Path):
         ).stdout.strip()
     )
     (target / "_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([python, "-m", "pip", "install", "--no-deps", "-q", str(wheel)], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "-q", str(wheel)],
+        check=True,
+    )
     where = subprocess.run(
         [python, "-c", "import impact_assets; print(impact_assets.__file__)"],
         check=True,
