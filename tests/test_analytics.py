@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
+from sklearn.ensemble import RandomForestClassifier
 
 from impact_assets import SpecError, assessment_job_name, build_definitions, load_assessment
 from impact_assets.analytics import (
@@ -29,6 +30,7 @@ from impact_assets.analytics import (
 )
 from impact_assets.analytics._kpis import _decompose
 from impact_assets.datasets import Rollout, simulate_batch
+from impact_assets.modeling._linear_sql import linear_logit_sql
 from impact_assets.pipeline import seeded_sample
 from impact_assets.settings import ProjectPaths
 from impact_assets.spec import AssessmentSpec
@@ -527,6 +529,62 @@ def test_a_feature_shift_of_nothing_reproduces_the_baseline(
         (got.scenario == "dearer") & (got.metric == "selection_rate") & (got.group_key == "overall")
     ]
     assert (dearer.value != dearer.baseline).all()
+
+
+def test_a_feature_shift_rescored_by_a_model_without_a_sql_form_equals_its_predictions(
+    demo_paths: ProjectPaths, tmp_path: Path
+):
+    """A model other than the scorecard re-scores the shifted rows in Python batches (a temp table)."""
+    variant = spec_variant(
+        tmp_path,
+        lambda spec: spec["analytics"]["scenarios"].append(
+            {"name": "dearer", "kind": "feature_shift", "column": "credit_amount", "multiply": 1.5}
+        ),
+    )
+    paths = ProjectPaths(
+        project_dir=REPO,
+        assessments_dir=variant.parent,
+        sql_dir=REPO / "dbt_like_sql",
+        state_dir=demo_paths.state_dir,
+    )
+    assessment = load_assessment(variant, paths)
+    registry = assessment.registry
+    first = registry.latest()
+    training = pd.read_parquet(first.path / "reference.parquet")
+    features = [  # the numeric ones: a forest needs no encoder for them
+        f for f in first.metadata["features"] if pd.api.types.is_numeric_dtype(training[f])
+    ]
+    assert "credit_amount" in features and len(features) >= 3
+    forest = RandomForestClassifier(n_estimators=5, max_depth=6, random_state=0).fit(
+        training[features], training["score"] >= 0.5
+    )
+    assert linear_logit_sql(forest, features) is None  # no SQL form: scored in Python
+    registry.register(forest, {**first.metadata, "features": features})
+    day = DAYS[0].isoformat()
+    defs = build_definitions(paths)
+    with dg.instance_for_test() as instance:
+        assert (
+            defs.resolve_job_def(assessment_job_name("credit_scoring"))
+            .execute_in_process(partition_key=day, instance=instance)
+            .success
+        )
+    with duckdb.connect(str(paths.database), read_only=True) as conn:
+        rows = conn.execute(
+            f"SELECT * FROM credit_scoring.stg_applications WHERE CAST(application_date AS DATE) = '{day}'"
+        ).df()
+        got = (
+            conn.execute(
+                "SELECT metric, value, baseline FROM impact.scenarios "
+                "WHERE scenario = 'dearer' AND feature_set = 'overall' AND group_key = 'overall'"
+            )
+            .df()
+            .set_index("metric")
+        )
+    shifted = rows[features].assign(credit_amount=rows["credit_amount"] * 1.5)
+    for frame, column in ((rows[features], "baseline"), (shifted, "value")):
+        expected = np.mean(forest.predict_proba(frame)[:, 1] >= 0.5)
+        assert got.loc["selection_rate", column] == pytest.approx(expected, rel=1e-12)
+    assert got.loc["selection_rate", "value"] != got.loc["selection_rate", "baseline"]
 
 
 class _ThresholdOnA:
