@@ -561,13 +561,8 @@ def test_a_feature_shift_rescored_by_a_model_without_a_sql_form_equals_its_predi
     assert linear_logit_sql(forest, features) is None  # no SQL form: scored in Python
     registry.register(forest, {**first.metadata, "features": features})
     day = DAYS[0].isoformat()
-    defs = build_definitions(paths)
     with dg.instance_for_test() as instance:
-        assert (
-            defs.resolve_job_def(assessment_job_name("credit_scoring"))
-            .execute_in_process(partition_key=day, instance=instance)
-            .success
-        )
+        assess(paths, instance, [day])
     with duckdb.connect(str(paths.database), read_only=True) as conn:
         rows = conn.execute(
             f"SELECT * FROM credit_scoring.stg_applications WHERE CAST(application_date AS DATE) = '{day}'"
