@@ -8,10 +8,10 @@ On DuckDB the rows of the partition are streamed out once, as a 64-bit sort key 
 bits, shifted, with the label in the lowest bit) and a group code per feature set. DuckDB joins the
 hash of each row's own value to a small table of the partition's distinct values' hashes and group
 codes, so no group key is computed per row. Each group's keys are then sorted in memory (about 0.2 s
-per ten million; two groups at a time, as numpy releases the GIL), which orders them by score with negatives first among ties, and U is read off the
-positives' positions. Ten million rows of five feature sets take a few seconds where a window sort
-per feature set took half a minute. On Spark, where rows stay on the cluster, the same statistic is
-one windowed aggregate per feature set.
+per ten million; two groups at a time, as numpy releases the GIL), which orders them by score with
+negatives first among ties, and U is read off the positives' positions. Ten million rows of five
+feature sets take a few seconds where a window sort per feature set took half a minute. On Spark,
+where rows stay on the cluster, the same statistic is one windowed aggregate per feature set.
 """
 
 from __future__ import annotations
