@@ -87,3 +87,18 @@ def test_warm_up_builds_the_gx_context_on_its_thread_and_leaves_failures_to_the_
     assert lines[0] == "not built"
     assert lines[1].startswith("ImportError") and "great_expectations" in lines[1]
     assert "Traceback" not in broken.stderr  # the warm-up thread's failure is not printed
+
+
+def test_an_unusable_expectation_cache_only_means_gx_checks_again(tmp_path, monkeypatch):
+    from impact_assets.quality import check_expectation
+
+    args = ("expect_column_values_to_not_be_null", {"column": "x"})
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "a-file"))
+    (tmp_path / "a-file").write_text("")  # the cache folder cannot be made
+    check_expectation(*args)
+    # the cache file's place is taken by a folder: the renamed file cannot land, and none is left
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    taken = tmp_path / "cache" / "impact-assets" / "accepted-expectations.json"
+    (taken / "inside").mkdir(parents=True)
+    check_expectation(*args)
+    assert sorted(p.name for p in taken.parent.iterdir()) == ["accepted-expectations.json"]

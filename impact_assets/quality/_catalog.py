@@ -27,12 +27,16 @@ BAD_ARGUMENTS = "invalid arguments for {name}: {problems}"
 
 @functools.cache
 def gx() -> Any:
-    """The ``great_expectations`` module, imported once and quietly (its dependencies import deprecated modules)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message="module 'sre_.*' is deprecated", category=DeprecationWarning
-        )
-        import great_expectations
+    """The ``great_expectations`` module, imported once and quietly (its dependencies import deprecated modules).
+
+    The filter stays: ``warnings.catch_warnings`` saves and restores the process's whole filter list,
+    which is not safe while the import runs on a warm-up thread (another thread's filters could be
+    dropped or kept by mistake); this one narrow filter hides nothing else.
+    """
+    warnings.filterwarnings(
+        "ignore", message="module 'sre_.*' is deprecated", category=DeprecationWarning
+    )
+    import great_expectations
 
     return great_expectations
 
@@ -112,10 +116,13 @@ def check_expectation(name: str, kwargs: dict[str, Any]) -> None:
         return
     build_expectation(name, kwargs)
     path = _accepted_file()
+    written = ""
     try:  # written whole and renamed into place: a reader never sees half a file
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False) as out:
+            written = out.name
             json.dump(sorted(_accepted() | {key}), out)
-        os.replace(out.name, path)
-    except OSError:
-        pass  # no cache folder: GX is imported again next time
+        os.replace(written, path)
+    except OSError:  # no cache folder, or a full disk: GX is imported again next time
+        if written:
+            Path(written).unlink(missing_ok=True)
