@@ -26,11 +26,11 @@ import dagster as dg
 
 from impact_assets import pipeline
 from impact_assets.assessment import Assessment
+from impact_assets.orchestration._common import DATA_VERSION_TAG
 from impact_assets.storage import connect, migrate
 
 __all__ = ["build_automation", "schedule_partition"]
 
-DATA_VERSION_TAG = "dagster/data_version"
 TRIGGER_TAG = "impact_assets/trigger"
 MODEL_TAG = "impact_assets/model_version"
 

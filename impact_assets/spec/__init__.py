@@ -1,7 +1,16 @@
 """The assessment spec: typed models and the YAML loader."""
 
-from impact_assets.spec._loader import SpecSource, load_spec, spec_error
-from impact_assets.spec._models import (
+from impact_assets.spec._analytics import (
+    AnalyticsSpec,
+    CausalSpec,
+    CostBenefitSpec,
+    DriftSpec,
+    KpiSpec,
+    ScenarioSpec,
+    SensitivitySpec,
+)
+from impact_assets.spec._assessment import AssessmentSpec, Stakeholder
+from impact_assets.spec._base import (
     DECISION_METRICS,
     DISPARITY_METRICS,
     GROUP_METRICS,
@@ -9,48 +18,39 @@ from impact_assets.spec._models import (
     NAMED_DISPARITIES,
     OVERALL,
     SCORE_METRICS,
-    AnalyticsSpec,
-    AssessmentSpec,
-    Bindings,
-    BootstrapSpec,
-    CausalRef,
-    CausalSpec,
-    CostBenefitSpec,
-    DisparityRef,
-    DriftRef,
-    DriftSpec,
-    EngineSpec,
-    ExpectationSpec,
-    FairnessSpec,
-    FreshnessSpec,
+    intersection_name,
+)
+from impact_assets.spec._bindings import Bindings, SensitiveFeature, SourceSpec, SqlSpec
+from impact_assets.spec._fairness import BootstrapSpec, FairnessSpec
+from impact_assets.spec._governance import (
     GovernanceSpec,
-    GroupMetricRef,
     ImpactLevelSpec,
     ImpactQuestion,
+    ReleaseSpec,
+)
+from impact_assets.spec._loader import SpecSource, load_spec, spec_error
+from impact_assets.spec._model import ModelSpec, RegistryScoring
+from impact_assets.spec._quality import ExpectationSpec, FreshnessSpec, QualitySpec
+from impact_assets.spec._register import (
+    CausalRef,
+    DisparityRef,
+    DriftRef,
+    GroupMetricRef,
     KpiRef,
-    KpiSpec,
     MetricRef,
-    ModelSpec,
+    QualityRef,
+    RegisterEntry,
+    ScenarioRef,
+    SensitivityRef,
+    Thresholds,
+)
+from impact_assets.spec._runtime import (
+    EngineSpec,
     OrchestrationSpec,
     PartitionsSpec,
-    QualityRef,
-    QualitySpec,
-    RegisterEntry,
-    RegistryScoring,
-    ReleaseSpec,
-    ScenarioRef,
-    ScenarioSpec,
     ScheduleSpec,
-    SensitiveFeature,
-    SensitivityRef,
-    SensitivitySpec,
     SimulationSpec,
-    SourceSpec,
     SparkEngineSpec,
-    SqlSpec,
-    Stakeholder,
-    Thresholds,
-    intersection_name,
 )
 from impact_assets.spec._schema import SCHEMA_ID, json_schema, markdown_reference
 

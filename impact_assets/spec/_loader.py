@@ -11,7 +11,9 @@ import yaml
 from pydantic import ValidationError
 
 from impact_assets.errors import SpecError
-from impact_assets.spec._models import AssessmentSpec, MetricRef, reference_errors
+from impact_assets.spec._assessment import AssessmentSpec
+from impact_assets.spec._references import reference_errors
+from impact_assets.spec._register import MetricRef
 
 __all__ = ["SpecSource", "load_spec", "spec_error"]
 

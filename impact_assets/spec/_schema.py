@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from impact_assets.spec._models import AssessmentSpec
+from impact_assets.spec._assessment import AssessmentSpec
 
 __all__ = ["SCHEMA_ID", "json_schema", "markdown_reference"]
 

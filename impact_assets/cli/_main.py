@@ -1,0 +1,77 @@
+"""The ``impact-assets`` command group, the local Dagster instance its commands run on, and what
+they share when they run jobs in process.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from impact_assets.assessment import Assessment
+from impact_assets.settings import ProjectPaths
+
+if TYPE_CHECKING:
+    import dagster as dg
+
+
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+# a held or rolled-back release fails its run by design (the blocking check); its decision is printed instead
+SILENT_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+# DuckDB takes one writing process at a time: the local instance runs one assessment run at a time.
+DAGSTER_YAML = "telemetry:\n  enabled: false\nconcurrency:\n  runs:\n    max_concurrent_runs: 1\n"
+
+
+def _paths(project_dir: str | None) -> ProjectPaths:
+    return ProjectPaths.from_env(default_project_dir=project_dir or Path.cwd())
+
+
+@click.group()
+@click.option(
+    "--project-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Project root (default: $IMPACT_ASSETS_PROJECT_DIR or the current directory).",
+)
+@click.pass_context
+def main(ctx: click.Context, project_dir: str | None) -> None:
+    """Model impact assessments as Dagster assets."""
+    ctx.obj = _paths(project_dir)
+
+
+def step_failures(result: dg.ExecuteInProcessResult) -> list[str]:
+    """What each failed step of a run said: the asset and the error, which names the file or table."""
+    return [
+        f"{event.step_key}: {event.step_failure_data.error.message.strip()}"
+        for event in result.all_events
+        if event.is_step_failure and event.step_failure_data.error is not None
+    ]
+
+
+def deliver_lineage(
+    paths: ProjectPaths,
+    assessments: list[Assessment],
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+) -> None:
+    """Send the lineage of the runs just made (the lineage sensor does it under ``dagster dev``)."""
+    from impact_assets.lineage import LineageCatalog, deliver_pending
+
+    report = deliver_pending(
+        instance, LineageCatalog(assessments, defs.resolve_asset_graph()), paths.state_dir
+    )
+    click.echo(f"OpenLineage: {report.summary()}")
+
+
+def use_local_instance(paths: ProjectPaths) -> None:
+    """Use ``$DAGSTER_HOME`` if set, else the project's local instance under the state folder."""
+    if os.environ.get("DAGSTER_HOME"):
+        return
+    paths.dagster_home.mkdir(parents=True, exist_ok=True)
+    if not (paths.dagster_home / "dagster.yaml").exists():
+        (paths.dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)
+    os.environ["DAGSTER_HOME"] = str(paths.dagster_home)

@@ -1,0 +1,119 @@
+"""``register`` and ``export``: the register, open actions, release decisions and causal estimates
+as the results database holds them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+import pandas as pd
+
+from impact_assets.register import current_register
+from impact_assets.settings import ProjectPaths
+from impact_assets.storage import connect
+
+if TYPE_CHECKING:
+    pass
+from impact_assets.cli._main import main
+
+
+def print_actions(paths: ProjectPaths, assessment_id: str) -> None:
+    with connect(paths.database, read_only=True) as conn:
+        actions = conn.execute(
+            "SELECT entry_id, action_type, owner, strftime(opened_at, '%Y-%m-%d') AS opened, strftime(due_at, '%Y-%m-%d') AS due, "
+            "breach_count AS breaches, overdue FROM impact.governance_actions_current WHERE assessment_id = ? AND status = 'open' ORDER BY due_at",
+            [assessment_id],
+        ).df()
+        level = conn.execute(
+            "SELECT impact_level, impact_score, raw_impact_score, mitigation_score FROM impact.register_snapshots "
+            "WHERE assessment_id = ? AND impact_level IS NOT NULL ORDER BY taken_at DESC LIMIT 1",
+            [assessment_id],
+        ).fetchall()
+    if level:
+        click.echo(
+            f"\nImpact level (latest snapshot): {level[0][0]} (score {level[0][1]:.2f}; raw {level[0][2]}, mitigation {level[0][3]})"
+        )
+    click.echo(f"\nOpen governance actions of {assessment_id}: {len(actions)}")
+    if not actions.empty:
+        click.echo(actions.to_string(index=False))
+
+
+def print_decision(paths: ProjectPaths, assessment_id: str) -> str:
+    with connect(paths.database, read_only=True) as conn:
+        row = conn.execute(
+            "SELECT model_version, decision, rollback_to, reasons FROM impact.release_decisions WHERE assessment_id = ? ORDER BY decided_at DESC LIMIT 1",
+            [assessment_id],
+        ).fetchall()
+    if not row:
+        return "none"
+    version, decision, rollback_to, reasons = row[0]
+    target = f" to version {rollback_to}" if rollback_to else ""
+    click.echo(
+        f"[{assessment_id}] release decision for model version {version}: {decision.upper()}{target} ({'; '.join(reasons)})"
+    )
+    return decision
+
+
+def print_register(
+    paths: ProjectPaths, assessment_id: str, partitions: list[str] | None = None
+) -> None:
+    with connect(paths.database, read_only=True) as conn:
+        frame = current_register(conn, assessment_id)
+    if partitions:
+        frame = frame[frame["partition_key"].isin(partitions)]
+    if frame.empty:
+        click.echo(f"{assessment_id}: no register snapshot yet")
+        return
+    frame = frame.assign(
+        value=[
+            "—" if pd.isna(v) else (f"{v:.3f}" if pd.isna(lo) else f"{v:.3f} [{lo:.3f}, {hi:.3f}]")
+            for v, lo, hi in zip(frame["value"], frame["ci_low"], frame["ci_high"], strict=True)
+        ]
+    )
+    click.echo(f"\nImpact register of {assessment_id} (latest snapshot per partition):")
+    wide = frame.pivot_table(
+        index="entry_id", columns="partition_key", values="status", aggfunc="first"
+    )
+    click.echo(wide.to_string())
+    newest = frame["partition_key"].max()
+    click.echo(f"\nEntries on {newest}:")
+    click.echo(
+        frame[frame["partition_key"] == newest][
+            ["entry_id", "value", "n", "status", "reason"]
+        ].to_string(index=False)
+    )
+
+
+@main.command("register")
+@click.option("--assessment", "assessment_id", required=True)
+@click.pass_obj
+def register_show(paths: ProjectPaths, assessment_id: str) -> None:
+    """Print the latest register snapshot of every partition, the impact level and the open actions."""
+    print_register(paths, assessment_id)
+    print_actions(paths, assessment_id)
+
+
+@main.command()
+@click.option("--assessment", "assessment_id", required=True)
+@click.option("--model-version", default=None, help="Only this model version (default: all).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder to write to (default: <state>/exports).",
+)
+@click.pass_obj
+def export(
+    paths: ProjectPaths, assessment_id: str, model_version: str | None, out_dir: str | None
+) -> None:
+    """Write the audit trail of a model version: register history, changes, actions, decisions, evidence (JSON and CSV)."""
+    from impact_assets.register import export_audit
+
+    target = Path(out_dir) if out_dir else paths.state_dir / "exports"
+    with connect(paths.database, read_only=True) as conn:
+        written = export_audit(conn, assessment_id, target, model_version=model_version)
+    for path in written:
+        click.echo(str(path))

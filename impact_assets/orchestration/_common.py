@@ -1,0 +1,64 @@
+"""Names and keys every builder of an assessment's Dagster objects shares, and the adapter that turns
+a package error into a ``dg.Failure``.
+"""
+
+import contextlib
+from collections.abc import Iterator
+
+import dagster as dg
+
+from impact_assets.assessment import Assessment
+from impact_assets.errors import ImpactAssetsError
+
+DUCKDB_RESOURCE_KEY = "impact_duckdb"
+
+#: Dagster pool of every step that opens the results database. DuckDB admits one writing process per
+#: file; with a limit of 1 on this pool (``dagster instance concurrency set impact_assets_results 1``),
+#: steps of concurrent runs queue in Dagster instead of retrying on the file lock.
+RESULTS_POOL = "impact_assets_results"
+
+DATA_VERSION_TAG = "dagster/data_version"
+
+
+def assessment_job_name(assessment_id: str) -> str:
+    """Name of the job that materializes a whole assessment partition."""
+    return f"{assessment_id}__assessment"
+
+
+def release_job_name(assessment_id: str) -> str:
+    """Name of the job that decides on the release of the assessed model version and promotes it."""
+    return f"{assessment_id}__release"
+
+
+def register_check_name(entry_id: str) -> str:
+    """Name of the asset check of a register entry."""
+    return f"{entry_id}_within_thresholds"
+
+
+@contextlib.contextmanager
+def dagster_failures() -> Iterator[None]:
+    """Turn a package error into a ``dg.Failure`` carrying its context as metadata."""
+    try:
+        yield
+    except ImpactAssetsError as exc:
+        raise dg.Failure(
+            description=str(exc),
+            metadata={f"impact_assets/{k}": str(v) for k, v in exc.context.items()},
+        ) from exc
+
+
+class AssetKeys:
+    """Asset keys of one assessment: its id as prefix, a SQL model's subfolders after it."""
+
+    def __init__(self, assessment: Assessment) -> None:
+        self.assessment = assessment
+        self.prefix = [assessment.id]
+
+    def table(self, name: str) -> dg.AssetKey:
+        """Key of whatever a SQL model may read: a model, a source, or the predictions."""
+        if name in self.assessment.sql.models:
+            return dg.AssetKey([*self.prefix, *self.assessment.sql.models[name].prefix, name])
+        return dg.AssetKey([*self.prefix, name])
+
+    def result(self, name: str) -> dg.AssetKey:
+        return dg.AssetKey([*self.prefix, name])

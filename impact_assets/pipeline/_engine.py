@@ -1,0 +1,94 @@
+"""Where a partition's row-level work runs: the results connection or the Spark engine, and the
+results schema and source views every step prepares first.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import duckdb
+
+from impact_assets.assessment import Assessment
+from impact_assets.engine import SparkEngine, engine_for
+from impact_assets.modeling import PREDICTIONS_TABLE
+from impact_assets.sql import create_source_view, ensure_schema, literal
+from impact_assets.storage import migrate
+
+UNVERSIONED = "unversioned"
+
+T = TypeVar("T")
+
+R = TypeVar("R")
+
+
+def row_engine(
+    conn: duckdb.DuckDBPyConnection, assessment: Assessment
+) -> duckdb.DuckDBPyConnection | SparkEngine:
+    """Where an assessment's row-level queries run: ``conn`` itself, or its Spark engine.
+
+    Results are written through ``conn`` either way. The Spark engine is made once per process.
+    """
+    return spark_engine(assessment) if assessment.spec.engine.kind == "spark" else conn
+
+
+def spark_engine(assessment: Assessment) -> SparkEngine:
+    """The assessment's Spark engine, its sources and written tables registered in its catalog."""
+    engine = engine_for(assessment.spec.engine.spark, assessment.schema, assessment.paths.expand)
+    if not engine.registered:
+        for name, source in assessment.spec.sources.items():
+            engine.expose_source(name, str(assessment.source_path(name)), source.format)
+        engine.register_tables([*assessment.sql.models, PREDICTIONS_TABLE])
+        engine.registered = True
+    return engine
+
+
+def prepare(
+    conn: duckdb.DuckDBPyConnection, assessment: Assessment, *, sources: bool = True
+) -> None:
+    """Migrate the results schema, create the data schema and (re)create the source views."""
+    migrate(conn)
+    ensure_schema(conn, assessment.schema)
+    conn.execute(f"SET search_path = {literal(assessment.schema)}")
+    if sources and assessment.spec.engine.kind == "duckdb":
+        for name, source in assessment.spec.sources.items():
+            create_source_view(
+                conn, assessment.schema, name, assessment.source_path(name), source.format
+            )
+
+
+def each_on_a_cursor(
+    engine: duckdb.DuckDBPyConnection,
+    work: Callable[[duckdb.DuckDBPyConnection, T], R],
+    items: Sequence[T],
+    *,
+    threads: int = 2,
+) -> list[R]:
+    """``work(connection, item)`` of every item, in order, ``threads`` items at a time.
+
+    On DuckDB each thread works on a cursor of its own: DuckDB's scans and numpy's sorts release the
+    GIL, so one column's Python work overlaps another's query. A Spark session takes jobs from several
+    threads, so one query's planning and scheduling overlap another's run.
+    """
+    if len(items) < 2:
+        return [work(engine, item) for item in items]
+    if not isinstance(engine, duckdb.DuckDBPyConnection):
+        with ThreadPoolExecutor(threads) as pool:
+            return list(pool.map(lambda item: work(engine, item), items))
+    local = threading.local()
+    cursors: list[duckdb.DuckDBPyConnection] = []
+
+    def run(item: T) -> R:
+        if not hasattr(local, "cursor"):
+            local.cursor = engine.cursor()
+            cursors.append(local.cursor)
+        return work(local.cursor, item)
+
+    try:
+        with ThreadPoolExecutor(threads) as pool:
+            return list(pool.map(run, items))
+    finally:  # every task has ended when the pool has shut down
+        for cursor in cursors:
+            cursor.close()

@@ -1,0 +1,130 @@
+"""The register snapshot of a partition, and failed runs recorded for the owners."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import duckdb
+
+from impact_assets.assessment import Assessment
+from impact_assets.pipeline._engine import UNVERSIONED
+from impact_assets.pipeline._quality import blocking_failures
+from impact_assets.pipeline._results import latest_results, model_version_in
+from impact_assets.pipeline._sql_models import data_version
+from impact_assets.register import (
+    EntryResult,
+    Snapshot,
+    blocked_register,
+    evaluate_register,
+    write_snapshot,
+)
+from impact_assets.sql import qualified
+from impact_assets.storage import SCHEMA
+
+RUN_FAILURE_ENTRY = "__assessment_run__"
+
+
+def record_run_failure(
+    conn: duckdb.DuckDBPyConnection,
+    assessment: Assessment,
+    *,
+    run_id: str,
+    partition_key: str | None,
+    message: str,
+    at: dt.datetime | None = None,
+) -> str:
+    """Record a failed assessment run: ``impact.runs`` row ``failed`` and a governance action for the owners.
+
+    One action stays open per assessment for failed runs; later failures are recorded on it as events.
+    Returns the action id.
+    """
+    at = at or dt.datetime.now(dt.UTC)
+    owner = assessment.spec.owners[0]
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.execute(
+            f"INSERT INTO {SCHEMA}.runs (run_id, assessment_id, partition_key, model_version, data_version, started_at, finished_at, status) "
+            "VALUES (?, ?, ?, 'unknown', 'unknown', ?, ?, 'failed') ON CONFLICT DO UPDATE SET status = 'failed', finished_at = excluded.finished_at",
+            [run_id, assessment.id, partition_key or "", at, at],
+        )
+        existing = conn.execute(
+            f"SELECT action_id FROM {SCHEMA}.governance_actions WHERE assessment_id = ? AND entry_id = ? AND status = 'open'",
+            [assessment.id, RUN_FAILURE_ENTRY],
+        ).fetchall()
+        if existing:
+            action_id = existing[0][0]
+            conn.execute(
+                f"UPDATE {SCHEMA}.governance_actions SET breach_count = breach_count + 1, last_breach_at = ? WHERE action_id = ?",
+                [at, action_id],
+            )
+        else:
+            action_id = str(uuid.uuid4())
+            conn.execute(
+                f"""INSERT INTO {SCHEMA}.governance_actions
+                    (action_id, assessment_id, entry_id, owner, action_type, opened_at, due_at, status, resolved_at, opened_snapshot_id,
+                     resolved_snapshot_id, breach_count, last_breach_at, resolution_evidence, frameworks)
+                    VALUES (?, ?, ?, ?, 'review', ?, ?, 'open', NULL, NULL, NULL, 1, ?, NULL, [])""",
+                [
+                    action_id,
+                    assessment.id,
+                    RUN_FAILURE_ENTRY,
+                    owner,
+                    at,
+                    at + dt.timedelta(days=1),
+                    at,
+                ],
+            )
+        conn.execute(
+            f"INSERT INTO {SCHEMA}.governance_action_events VALUES (?, 'run_failed', NULL, ?, ?)",
+            [action_id, at, f"run {run_id} of partition {partition_key or '-'} failed: {message}"],
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return action_id
+
+
+BLOCKED_BY_QUALITY = "failed blocking data-quality checks: {checks}"
+
+
+def snapshot_register(
+    conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str, run_id: str
+) -> tuple[Snapshot, list[EntryResult]]:
+    """Evaluate every register entry on the partition's newest results and append a snapshot.
+
+    When a blocking data-quality check failed on the partition, no entry is evaluated on that data:
+    each is ``insufficient_data`` with the failing checks as the reason.
+    """
+    failures = blocking_failures(conn, assessment, partition_key)
+    if failures:
+        version = data_version(conn, assessment, partition_key, run_id)
+        evaluated = blocked_register(
+            assessment.spec.register_entries, BLOCKED_BY_QUALITY.format(checks=", ".join(failures))
+        )
+        try:
+            model_version = model_version_in(
+                conn,
+                qualified(assessment.schema, assessment.spec.bindings.scored_table),
+                assessment,
+                partition_key,
+            )
+        except duckdb.Error:
+            model_version = UNVERSIONED
+    else:
+        results, model_version, version = latest_results(conn, assessment, partition_key)
+        evaluated = evaluate_register(assessment.spec.register_entries, results)
+    snapshot = write_snapshot(
+        conn,
+        assessment_id=assessment.id,
+        partition_key=partition_key,
+        run_id=run_id,
+        model_version=model_version,
+        data_version=version,
+        entries=assessment.spec.register_entries,
+        results=evaluated,
+        governance=assessment.spec.governance,
+        impact=assessment.spec.impact_level,
+    )
+    return snapshot, evaluated
