@@ -20,6 +20,7 @@ from impact_assets.fairness import (
     score_auc,
 )
 from impact_assets.pipeline._engine import each_on_a_cursor, row_engine
+from impact_assets.pipeline._quality import CONTRACT_CHECK
 from impact_assets.pipeline._results import result_keys
 from impact_assets.sql import qualified
 from impact_assets.storage import SCHEMA, append_frame
@@ -122,10 +123,6 @@ def compute_fairness(
         conn.execute("ROLLBACK")
         raise
     return FairnessResults(metrics, gaps, keys["model_version"], keys["data_version"], cells.rows)
-
-
-#: Built-in blocking check recorded when the fairness step itself refuses a partition's data.
-CONTRACT_CHECK = "fairness_inputs_meet_the_contract"
 
 
 def record_contract_violation(

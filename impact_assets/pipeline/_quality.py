@@ -14,10 +14,12 @@ from impact_assets.assessment import Assessment
 from impact_assets.engine import SparkEngine
 from impact_assets.errors import DataContractError
 from impact_assets.pipeline._engine import row_engine
-from impact_assets.pipeline._fairness import CONTRACT_CHECK
 from impact_assets.quality import QualityResult, assessment_checks, evaluate_checks
 from impact_assets.sql import ident, qualified, relation_columns
 from impact_assets.storage import SCHEMA, append_frame
+
+#: Built-in blocking check recorded when the fairness step itself refuses a partition's data.
+CONTRACT_CHECK = "fairness_inputs_meet_the_contract"
 
 
 def _quality_relation(assessment: Assessment, table: str) -> tuple[str, str]:
