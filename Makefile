@@ -2,22 +2,31 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
+# what the demo and the UI need; the tests add the [dev] extra (Spark, MLflow, PostgreSQL, test tools)
 STAMP := $(VENV)/.installed-stamp
+DEV_STAMP := $(VENV)/.dev-installed-stamp
+# -qq: pip says only what fails, not the build backend's notes
+PIP := $(BIN)/python -m pip install -qq --disable-pip-version-check
 
-.PHONY: install demo test ui check lint bench retrain tour clean
+.PHONY: install install-dev demo test ui check lint bench retrain tour clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(PIP) -e .
 	touch $(STAMP)
 
+$(DEV_STAMP): $(STAMP)
+	$(PIP) -e '.[dev]'
+	touch $(DEV_STAMP)
+
 install: $(STAMP)
+
+install-dev: $(DEV_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/impact-assets demo
 
-test: $(STAMP)
+test: $(DEV_STAMP)
 	$(BIN)/python -m pytest
 
 ui: $(STAMP)
@@ -27,16 +36,16 @@ retrain: $(STAMP)
 	$(BIN)/impact-assets train --assessment credit_scoring
 
 # Regenerates the README's tour screenshots (docs/tour/*.png) with the browser test.
-tour: $(STAMP)
+tour: $(DEV_STAMP)
 	IMPACT_ASSETS_TOUR_DIR=docs/tour $(BIN)/python -m pytest tests/test_browser.py
 
 check: $(STAMP)
 	$(BIN)/dg check defs
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python bench/group_metrics.py --skip-reference
 	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/analytics.py --skip-reference

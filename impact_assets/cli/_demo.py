@@ -7,19 +7,11 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 import numpy as np
 
 from impact_assets.assessment import Assessment, discover_assessments
-from impact_assets.datasets import Rollout, simulate_batch, write_batch
-from impact_assets.errors import ImpactAssetsError
-from impact_assets.settings import ProjectPaths
-from impact_assets.storage import connect
-
-if TYPE_CHECKING:
-    pass
 from impact_assets.cli._main import (
     QUIET_LOGS,
     SILENT_LOGS,
@@ -29,6 +21,10 @@ from impact_assets.cli._main import (
     use_local_instance,
 )
 from impact_assets.cli._results import print_actions, print_decision, print_register
+from impact_assets.datasets import Rollout, simulate_batch, write_batch
+from impact_assets.errors import ImpactAssetsError
+from impact_assets.settings import ProjectPaths
+from impact_assets.storage import connect
 
 
 def _last_days(days: int, today: dt.date | None = None) -> list[dt.date]:

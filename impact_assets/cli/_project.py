@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
@@ -15,12 +14,9 @@ from impact_assets.assessment import (
     load_assessment,
     spec_files,
 )
+from impact_assets.cli._main import main
 from impact_assets.errors import ImpactAssetsError, SpecError
 from impact_assets.settings import ProjectPaths
-
-if TYPE_CHECKING:
-    pass
-from impact_assets.cli._main import main
 
 
 def _problem(exc: ImpactAssetsError) -> dict:

@@ -5,18 +5,14 @@ as the results database holds them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 import pandas as pd
 
+from impact_assets.cli._main import main
 from impact_assets.register import current_register
 from impact_assets.settings import ProjectPaths
 from impact_assets.storage import connect
-
-if TYPE_CHECKING:
-    pass
-from impact_assets.cli._main import main
 
 
 def print_actions(paths: ProjectPaths, assessment_id: str) -> None:

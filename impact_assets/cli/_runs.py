@@ -1,23 +1,14 @@
-"""``assess``, ``lineage`` and ``ui``: run assessments on the local instance, deliver their
-OpenLineage events, start the Dagster UI.
-"""
+"""``assess`` and ``lineage``: run assessments on the local instance and deliver their OpenLineage
+events."""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from impact_assets.assessment import discover_assessments
-from impact_assets.errors import ImpactAssetsError
-from impact_assets.settings import ProjectPaths
-
-if TYPE_CHECKING:
-    pass
 from impact_assets.cli._main import (
     QUIET_LOGS,
     SILENT_LOGS,
@@ -27,6 +18,8 @@ from impact_assets.cli._main import (
     use_local_instance,
 )
 from impact_assets.cli._results import print_decision
+from impact_assets.errors import ImpactAssetsError
+from impact_assets.settings import ProjectPaths
 
 PARTITION_BEFORE_START = (
     "{day} is before the first partition of {assessment} ({start}, partitions.start_date)"
@@ -141,15 +134,3 @@ def lineage(paths: ProjectPaths, deliver: bool) -> None:
         click.echo(f"rejected: {reason}")
     if status.pending_events:
         sys.exit(1)
-
-
-@main.command()
-@click.option("--port", default=3000, show_default=True)
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.pass_obj
-def ui(paths: ProjectPaths, port: int, host: str) -> None:
-    """Start the Dagster UI and daemon (``dagster dev``) on the project's local instance."""
-    use_local_instance(paths)
-    dagster = Path(sys.executable).with_name("dagster")
-    workspace = paths.project_dir / "workspace.yaml"
-    os.execv(str(dagster), [str(dagster), "dev", "-w", str(workspace), "-h", host, "-p", str(port)])

@@ -29,12 +29,20 @@ BAD_ARGUMENTS = "invalid arguments for {name}: {problems}"
 def gx() -> Any:
     """The ``great_expectations`` module, imported once and quietly (its dependencies import deprecated modules).
 
-    The filter stays: ``warnings.catch_warnings`` saves and restores the process's whole filter list,
+    The filters stay: ``warnings.catch_warnings`` saves and restores the process's whole filter list,
     which is not safe while the import runs on a warm-up thread (another thread's filters could be
-    dropped or kept by mistake); this one narrow filter hides nothing else.
+    dropped or kept by mistake); these narrow filters hide nothing else. GX imports PySpark when it is
+    installed (the ``spark`` extra), and PySpark 4 then warns, twice, that it does not fully support
+    pandas 3: about PySpark's own pandas conversions, which GX's import does not use.
     """
     warnings.filterwarnings(
         "ignore", message="module 'sre_.*' is deprecated", category=DeprecationWarning
+    )
+    warnings.filterwarnings(
+        "ignore",
+        message="PySpark does not yet fully support pandas",
+        category=FutureWarning,
+        module=r"pyspark\.",
     )
     import great_expectations
 
