@@ -46,6 +46,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 bench: $(DEV_STAMP)
+	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/group_metrics.py --skip-reference
 	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/analytics.py --skip-reference

@@ -102,3 +102,31 @@ def test_an_unusable_expectation_cache_only_means_gx_checks_again(tmp_path, monk
     (taken / "inside").mkdir(parents=True)
     check_expectation(*args)
     assert sorted(p.name for p in taken.parent.iterdir()) == ["accepted-expectations.json"]
+
+
+#: What the command line must not import to answer at once (each takes a tenth of a second or more).
+NOT_FOR_THE_CLI = ("dagster", "pandas", "numpy", "pyarrow", "great_expectations", *HEAVY)
+
+
+def test_help_and_validate_start_without_dagster_pandas_or_numpy(tmp_path):
+    code = (
+        "import sys; from impact_assets.cli import main\n"
+        "try:\n    main(sys.argv[1:])\nexcept SystemExit as exit:\n    assert exit.code in (0, None), exit.code\n"
+        f"print(','.join(m for m in {NOT_FOR_THE_CLI!r} if m in sys.modules))"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+    def loaded(*args: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "-c", code, *args],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=REPO,
+        ).stdout
+        return out.splitlines()[-1]
+
+    assert loaded("--help") == ""
+    loaded("validate")  # the first validation asks Great Expectations; it remembers its answers
+    assert loaded("validate") == ""

@@ -7,11 +7,10 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import numpy as np
 
-from impact_assets.assessment import Assessment, discover_assessments
 from impact_assets.cli._main import (
     QUIET_LOGS,
     SILENT_LOGS,
@@ -21,10 +20,12 @@ from impact_assets.cli._main import (
     use_local_instance,
 )
 from impact_assets.cli._results import print_actions, print_decision, print_register
-from impact_assets.datasets import Rollout, simulate_batch, write_batch
 from impact_assets.errors import ImpactAssetsError
 from impact_assets.settings import ProjectPaths
-from impact_assets.storage import connect
+
+if TYPE_CHECKING:
+    from impact_assets.assessment import Assessment
+    from impact_assets.datasets import Rollout
 
 
 def _last_days(days: int, today: dt.date | None = None) -> list[dt.date]:
@@ -35,6 +36,8 @@ def _last_days(days: int, today: dt.date | None = None) -> list[dt.date]:
 
 def simulated_rollout(assessment: Assessment) -> Rollout | None:
     """The demo's planted rollout, dated ``days_ago`` days before today."""
+    from impact_assets.datasets import Rollout
+
     sim = assessment.spec.simulation
     if sim is None or sim.rollout is None:
         return None
@@ -47,6 +50,8 @@ def simulate_days(
     assessment: Assessment, days: list[dt.date], *, overwrite: bool = False
 ) -> list[Path]:
     """Write the simulator's batch for each day that has none yet; returns the files written."""
+    from impact_assets.datasets import simulate_batch, write_batch
+
     sim = assessment.spec.simulation
     if sim is None:
         return []
@@ -80,6 +85,9 @@ def train_version(
     With ``unfair``, the version is made to fail the demo's fairness guardrail: it sees ``sex`` and is
     trained on a snapshot where 70 % of the women who repaid are recorded as defaults.
     """
+    import numpy as np
+
+    from impact_assets.datasets import simulate_batch
     from impact_assets.pipeline import train_model
 
     sim = assessment.spec.simulation
@@ -107,6 +115,8 @@ def train_version(
 
 def _print_causal(paths: ProjectPaths, assessment: Assessment) -> None:
     """The newest causal estimates, beside the effect the demo's simulator planted."""
+    from impact_assets.storage import connect
+
     if not assessment.spec.analytics.causal:
         return
     with connect(paths.database, read_only=True) as conn:
@@ -138,6 +148,7 @@ def demo(paths: ProjectPaths, days: int) -> None:
     import dagster as dg
 
     from impact_assets import build_definitions
+    from impact_assets.assessment import discover_assessments
     from impact_assets.orchestration import assessment_job_name, release_job_name
 
     use_local_instance(paths)
@@ -235,6 +246,8 @@ def demo(paths: ProjectPaths, days: int) -> None:
 @click.pass_obj
 def simulate(paths: ProjectPaths, days: int, overwrite: bool) -> None:
     """Write the simulator's daily batches for the last DAYS days."""
+    from impact_assets.assessment import discover_assessments
+
     for assessment in discover_assessments(paths):
         written = simulate_days(assessment, _last_days(days), overwrite=overwrite)
         click.echo(f"[{assessment.id}] {len(written)} batches written")
@@ -251,6 +264,8 @@ def simulate(paths: ProjectPaths, days: int, overwrite: bool) -> None:
 @click.pass_obj
 def train(paths: ProjectPaths, assessment_id: str, seed_offset: int | None) -> None:
     """Train a new model version on freshly simulated data and register it (the model sensor picks it up)."""
+    from impact_assets.assessment import discover_assessments
+
     try:
         found = {a.id: a for a in discover_assessments(paths)}
         if assessment_id not in found:

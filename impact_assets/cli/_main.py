@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from impact_assets.assessment import Assessment
 from impact_assets.settings import ProjectPaths
 
 if TYPE_CHECKING:
     import dagster as dg
+
+    from impact_assets.assessment import Assessment
 
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}

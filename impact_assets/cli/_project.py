@@ -8,12 +8,6 @@ from pathlib import Path
 
 import click
 
-from impact_assets.assessment import (
-    DUPLICATE_ASSESSMENT,
-    NO_ASSESSMENTS,
-    load_assessment,
-    spec_files,
-)
 from impact_assets.cli._main import main
 from impact_assets.errors import ImpactAssetsError, SpecError
 from impact_assets.settings import ProjectPaths
@@ -29,6 +23,8 @@ def _problem(exc: ImpactAssetsError) -> dict:
 
 def _checked(files: list[Path], paths: ProjectPaths) -> list[dict]:
     """Load each spec with its SQL; one result per file, errors kept, nothing run or written."""
+    from impact_assets.assessment import DUPLICATE_ASSESSMENT, load_assessment
+
     results: list[dict] = []
     seen: dict[str, Path] = {}
     for file in files:
@@ -74,6 +70,8 @@ def validate(paths: ProjectPaths, path: Path | None, output: str) -> None:
     PATH is a spec file or a folder of them (default: the assessments folder). SQL models are read
     from the project's SQL folder.
     """
+    from impact_assets.assessment import NO_ASSESSMENTS, spec_files
+
     target = path or paths.assessments_dir
     files = spec_files(target) if target.is_dir() else [target]
     results = (

@@ -7,15 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import pandas as pd
 
 from impact_assets.cli._main import main
-from impact_assets.register import current_register
 from impact_assets.settings import ProjectPaths
-from impact_assets.storage import connect
 
 
 def print_actions(paths: ProjectPaths, assessment_id: str) -> None:
+    from impact_assets.storage import connect
+
     with connect(paths.database, read_only=True) as conn:
         actions = conn.execute(
             "SELECT entry_id, action_type, owner, strftime(opened_at, '%Y-%m-%d') AS opened, strftime(due_at, '%Y-%m-%d') AS due, "
@@ -37,6 +36,8 @@ def print_actions(paths: ProjectPaths, assessment_id: str) -> None:
 
 
 def print_decision(paths: ProjectPaths, assessment_id: str) -> str:
+    from impact_assets.storage import connect
+
     with connect(paths.database, read_only=True) as conn:
         row = conn.execute(
             "SELECT model_version, decision, rollback_to, reasons FROM impact.release_decisions WHERE assessment_id = ? ORDER BY decided_at DESC LIMIT 1",
@@ -55,6 +56,11 @@ def print_decision(paths: ProjectPaths, assessment_id: str) -> str:
 def print_register(
     paths: ProjectPaths, assessment_id: str, partitions: list[str] | None = None
 ) -> None:
+    import pandas as pd
+
+    from impact_assets.register import current_register
+    from impact_assets.storage import connect
+
     with connect(paths.database, read_only=True) as conn:
         frame = current_register(conn, assessment_id)
     if partitions:
@@ -107,6 +113,7 @@ def export(
 ) -> None:
     """Write the audit trail of a model version: register history, changes, actions, decisions, evidence (JSON and CSV)."""
     from impact_assets.register import export_audit
+    from impact_assets.storage import connect
 
     target = Path(out_dir) if out_dir else paths.state_dir / "exports"
     with connect(paths.database, read_only=True) as conn:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
-from impact_assets.assessment import discover_assessments
 from impact_assets.cli._main import (
     QUIET_LOGS,
     SILENT_LOGS,
@@ -20,6 +20,9 @@ from impact_assets.cli._main import (
 from impact_assets.cli._results import print_decision
 from impact_assets.errors import ImpactAssetsError
 from impact_assets.settings import ProjectPaths
+
+if TYPE_CHECKING:
+    pass
 
 PARTITION_BEFORE_START = (
     "{day} is before the first partition of {assessment} ({start}, partitions.start_date)"
@@ -53,6 +56,7 @@ def assess(
     import dagster as dg
 
     from impact_assets import build_definitions
+    from impact_assets.assessment import discover_assessments
     from impact_assets.orchestration import assessment_job_name, release_job_name
 
     if end < start:
@@ -115,6 +119,7 @@ def lineage(paths: ProjectPaths, deliver: bool) -> None:
     import dagster as dg
 
     from impact_assets import build_definitions
+    from impact_assets.assessment import discover_assessments
     from impact_assets.lineage import LineageCatalog, pending_lineage
 
     use_local_instance(paths)

@@ -19,7 +19,6 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlglot import exp
 
 from impact_assets.engine._transpile import TranspileError, to_spark
@@ -27,6 +26,7 @@ from impact_assets.errors import ImpactAssetsError, SqlModelError
 from impact_assets.sql import MaterializedPartition, SqlModel, ident
 
 if TYPE_CHECKING:
+    import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
 
 __all__ = [

@@ -13,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 if TYPE_CHECKING:
+    import numpy as np
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from impact_assets.sql import ident, literal
@@ -31,6 +30,8 @@ def _number(value: float) -> str:
 def _numeric_terms(
     scaler: StandardScaler, columns: Sequence[str], coef: np.ndarray, qualifier: str
 ) -> dict[str, str]:
+    import numpy as np
+
     mean = scaler.mean_ if scaler.with_mean else np.zeros(len(columns))
     scale = scaler.scale_ if scaler.with_std else np.ones(len(columns))
     return {

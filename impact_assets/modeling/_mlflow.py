@@ -14,9 +14,7 @@ import json
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from impact_assets.errors import ModelRegistryError
 from impact_assets.modeling._registry import (
@@ -26,6 +24,9 @@ from impact_assets.modeling._registry import (
     UNKNOWN_VERSION,
     ModelVersion,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["MlflowModelRegistry"]
 

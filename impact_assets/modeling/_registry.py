@@ -20,12 +20,12 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import joblib
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from impact_assets.errors import ModelRegistryError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["LocalModelRegistry", "ModelVersion"]
 #: The training snapshot kept with each version (drift reference).
@@ -140,6 +140,8 @@ class LocalModelRegistry:
     def load(self, version: str) -> tuple[Any, ModelVersion]:
         """The fitted model of ``version`` and its metadata."""
         entry = self.get(version)
+        import joblib
+
         try:
             model = joblib.load(entry.path / "model.joblib")
         except Exception as exc:  # any unpickling failure means the artifact is unusable
@@ -171,6 +173,8 @@ class LocalModelRegistry:
         version = str(int(versions[-1]) + 1 if versions else 1)
         staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=self.path))
         try:
+            import joblib
+
             joblib.dump(model, staging / "model.joblib")
             if reference is not None:
                 reference.to_parquet(staging / REFERENCE_FILE, index=False)

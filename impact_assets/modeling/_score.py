@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import numpy as np
-import pyarrow as pa
 
 from impact_assets.engine import SparkEngine
 from impact_assets.errors import DataContractError, ModelRegistryError
 from impact_assets.modeling._linear_sql import linear_logit_sql
 from impact_assets.sql import ident, qualified, table_columns
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
 
 __all__ = [
     "PREDICTIONS_TABLE",
@@ -92,6 +94,8 @@ def spark_scores(
     The scorecard is one SQL expression; any other model is scored by the executors, batch by batch
     (``mapInPandas``), so no row comes to this process.
     """
+    import numpy as np
+
     in_sql = scorecard_scores_sql(model, features, query, id_column)
     if in_sql is not None:
         return engine.frame(in_sql, params)
@@ -134,6 +138,9 @@ def predict_scores(
     Returns:
         Columns ``_id`` (``id_column``'s values) and ``_score``.
     """
+    import numpy as np
+    import pyarrow as pa
+
     in_sql = scorecard_scores_sql(model, features, query, id_column)
     cursor = conn.cursor()  # a second connection: the caller's stays free to write meanwhile
     try:

@@ -7,10 +7,8 @@ import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-
 if TYPE_CHECKING:
+    import pandas as pd
     from sklearn.pipeline import Pipeline
 
 __all__ = ["fingerprint_frame", "train_classifier"]
@@ -18,6 +16,9 @@ __all__ = ["fingerprint_frame", "train_classifier"]
 
 def fingerprint_frame(frame: pd.DataFrame) -> str:
     """Order-independent content hash of a frame (the training-data fingerprint)."""
+    import numpy as np
+    import pandas as pd
+
     hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
     digest = hashlib.sha256(np.sort(hashed).tobytes())
     digest.update(",".join(map(str, frame.columns)).encode())
@@ -32,6 +33,7 @@ def train_classifier(
     Returns:
         The fitted pipeline and its metadata (features, validation AUC and accuracy, data fingerprint).
     """
+    import pandas as pd
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, roc_auc_score

@@ -14,12 +14,13 @@ import contextlib
 import threading
 import uuid
 from dataclasses import dataclass
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from impact_assets.quality._catalog import build_expectation, gx
 from impact_assets.quality._suite import QualityCheck
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["MASK", "QualityResult", "evaluate_checks", "warm_up"]
 
@@ -91,6 +92,8 @@ def _as_epoch(frame: pd.DataFrame, check: QualityCheck) -> tuple[str, dict[str, 
     so the verdict and the counts are those of the timestamp comparison. Returns the shadow column
     (added to ``frame``) and the rewritten arguments, or ``None`` for any other check.
     """
+    import pandas as pd
+
     column = check.kwargs.get("column")
     if check.expectation != _BETWEEN or column not in frame:
         return None
@@ -123,6 +126,8 @@ def _as_epoch(frame: pd.DataFrame, check: QualityCheck) -> tuple[str, dict[str, 
 
 
 def _from_epoch(value: Any, zone: Any) -> str:
+    import pandas as pd
+
     stamp = pd.Timestamp(int(float(value)), unit="us", tz="UTC")
     return str(stamp.tz_convert(zone) if zone is not None else stamp.tz_localize(None))
 
@@ -148,6 +153,8 @@ def evaluate_checks(
         checks: Expectations on that table.
         sensitive_columns: Columns whose values are masked in the results.
     """
+    import pandas as pd
+
     if not checks:
         return []
     context = _context()
