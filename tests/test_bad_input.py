@@ -56,8 +56,9 @@ BALANCED = ("north,1,0.9", "north,0,0.2", "south,1,0.8", "south,0,0.3")
 class Case:
     """A defect and what the user must be told.
 
-    ``failure``: substrings of the failed step's message (the run fails); otherwise the run
-    succeeds, the register entry is ``insufficient_data`` and ``register`` holds substrings of its reason.
+    ``failure``: substrings of the failed step's message (the run fails; otherwise it succeeds);
+    either way the register entry is ``insufficient_data`` and ``register`` holds substrings of its
+    reason.
     """
 
     rows: str = _rows(*BALANCED)
@@ -134,7 +135,12 @@ CASES = {
             f"100,{BAD_DAY}", f"x1,{BAD_DAY}"
         ),
         sql=VENDOR_SQL.replace("SELECT id,", "SELECT CAST(id AS INTEGER) AS id,"),
-        failure=("DuckDB could not run the model", "CSV Error on Line: 7", "vendor_decisions.sql"),
+        failure=(
+            "partition 2026-03-04 is not assessed: SQL model 'vendor_decisions' fails on the day's data",
+            "CSV Error on Line: 7",
+            "vendor_decisions.sql",
+        ),
+        register=("vendor_decisions.data_is_readable", "CSV Error on Line: 7"),
     ),
 }
 
@@ -171,8 +177,8 @@ def test_bad_data_is_named_and_loses_nothing(assessed: ProjectPaths, name: str):
         message = step_failure(result).step_failure_data.error.message
         for text in case.failure:
             assert text in message
-        return
-    assert result.success
+    else:
+        assert result.success
     if case.failed_check:
         failed = {e.check_name for e in result.get_asset_check_evaluations() if not e.passed}
         assert case.failed_check in failed
@@ -338,3 +344,88 @@ def test_lineage_pointing_nowhere_keeps_the_events_and_says_why(
     assert again.exit_code == 1 and expected in again.output
     pending = int(again.output.split("pending: ")[1].split()[0])
     assert pending > 0 and f"pending: {pending} events in 1 runs" in again.output
+
+
+def _day_file(project: Path, day: str, outcome: tuple[str, str] = ("0", "1")) -> Path:
+    """One day's batch for the scaffold of ``impact-assets init triage``, in a file of its own.
+
+    As in ``conftest.scaffold_batch``, group a gets 2 of 5 approved and group b 3 of 5 (parity 2/3);
+    ``outcome`` spells the unfavourable and favourable outcome.
+    """
+    rows = ["case_id,day,group,outcome,score,loaded_at"] + [
+        f"{day.replace('-', '')}{i:03d},{day},{'ab'[i % 2]},{outcome[i % 3 > 0]},{(i % 10) / 10:.1f},{day} 23:00"
+        for i in range(200)
+    ]
+    path = project / "data" / "triage" / f"{day}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_one_bad_day_stays_one_bad_day(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    project = tmp_path / "project"
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+
+    def cli(*args: str):
+        return CliRunner().invoke(main, ["--project-dir", str(project), *args])
+
+    assert cli("init", "triage").exit_code == 0
+    first, bad, last = "2026-01-05", "2026-01-06", "2026-01-07"
+    _day_file(project, first)
+    bad_file = _day_file(project, bad, outcome=("no", "yes"))
+    _day_file(project, last)
+
+    result = cli("assess", "--assessment", "triage", "--from", first, "--to", last)
+    assert result.exit_code == 1
+    days = [line.split(" (run ")[0] for line in result.stdout.splitlines() if "partition" in line]
+    assert days == [
+        f"[triage] partition {first} (1/3): ok",
+        f"[triage] partition {bad} (2/3): FAILED",
+        f"[triage] partition {last} (3/3): ok",
+    ]
+    assert result.stderr.splitlines() == [
+        f"    triage__triage__triage_scored: partition {bad} is not assessed: source 'triage_decisions': DuckDB cannot read the file {bad_file}",
+        "  Conversion Error: CSV Error on Line: 2",
+        f"  Original Line: {bad.replace('-', '')}000,{bad},a,no,0.0,{bad} 23:00",
+        '  Error when converting column "outcome". Could not convert string "no" to \'BIGINT\'',
+        "Its register entries are insufficient_data with this reason; other days are assessed as usual.",
+        f"What to do: correct or replace {bad_file}, then assess {bad} again.",
+    ]
+
+    def register() -> dict[str, tuple[int, str, str]]:
+        paths = ProjectPaths.for_project(project)
+        with duckdb.connect(str(paths.database), read_only=True) as conn:
+            rows = conn.execute(
+                "SELECT s.partition_key, s.snapshot_version, e.status, e.reason FROM impact.register_entries e "
+                "JOIN impact.register_snapshots s USING (snapshot_id) "
+                "QUALIFY row_number() OVER (PARTITION BY s.partition_key ORDER BY s.snapshot_version DESC) = 1"
+            ).fetchall()
+        return {day: (version, status, reason) for day, version, status, reason in rows}
+
+    found = register()
+    assert {day: found[day][:2] for day in found} == {
+        first: (1, "breach"),
+        bad: (1, "insufficient_data"),
+        last: (1, "breach"),
+    }
+    assert "triage_decisions.data_is_readable" in found[bad][2]
+    assert str(bad_file) in found[bad][2] and 'Could not convert string "no"' in found[bad][2]
+
+    # healthy days re-run as usual beside the bad file
+    for day in (first, last):
+        again = cli("assess", "--assessment", "triage", "--from", day, "--to", day)
+        assert again.exit_code == 0 and again.stderr == "", again.output
+    assert {day: register()[day][:2] for day in (first, last)} == {
+        first: (2, "breach"),
+        last: (2, "breach"),
+    }
+
+    # the corrected file is read again and its day assessed
+    _day_file(project, bad)
+    fixed = cli("assess", "--assessment", "triage", "--from", bad, "--to", bad)
+    assert fixed.exit_code == 0, fixed.output
+    version, status, reason = register()[bad]
+    assert (version, status) == (2, "breach") and "2/3" not in reason

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 import click
 
 from impact_assets.cli._main import (
-    QUIET_LOGS,
     SILENT_LOGS,
     deliver_lineage,
     main,
@@ -177,7 +176,7 @@ def demo(paths: ProjectPaths, days: int) -> None:
                         partition_key=day.isoformat(),
                         instance=instance,
                         raise_on_error=False,
-                        run_config=QUIET_LOGS,
+                        run_config=SILENT_LOGS,
                     )
                     state = "ok" if result.success else "FAILED"
                     failed += not result.success
@@ -214,7 +213,7 @@ def demo(paths: ProjectPaths, days: int) -> None:
                         partition_key=last,
                         instance=instance,
                         raise_on_error=False,
-                        run_config=QUIET_LOGS,
+                        run_config=SILENT_LOGS,
                     )
                     failed += not result.success
                     release.execute_in_process(

@@ -18,9 +18,9 @@ if TYPE_CHECKING:
     from impact_assets.assessment import Assessment
 
 
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-
-# a held or rolled-back release fails its run by design (the blocking check); its decision is printed instead
+#: Runs started by the command line log to the run's event log only (the UI shows it, tracebacks
+#: included); the command prints what each run did, a failed step's message in a few lines, and a
+#: release decision (a hold or rollback fails its run by design: the blocking check).
 SILENT_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 # DuckDB takes one writing process at a time: the local instance runs one assessment run at a time.
@@ -45,12 +45,27 @@ def main(ctx: click.Context, project_dir: str | None) -> None:
 
 
 def step_failures(result: dg.ExecuteInProcessResult) -> list[str]:
-    """What each failed step of a run said: the asset and the error, which names the file or table."""
-    return [
-        f"{event.step_key}: {event.step_failure_data.error.message.strip()}"
-        for event in result.all_events
-        if event.is_step_failure and event.step_failure_data.error is not None
-    ]
+    """What each failed step of a run said, without the traceback (the run's log keeps it).
+
+    A package error's message (as a ``dg.Failure``) names the file, table or model; any other
+    exception is reported by its innermost cause's type and message.
+    """
+    messages = []
+    for event in result.all_events:
+        if not event.is_step_failure:
+            continue
+        data = event.step_failure_data
+        if data.user_failure_data is not None and data.user_failure_data.description:
+            text = data.user_failure_data.description
+        elif data.error is not None:
+            error = data.error
+            while error.cause is not None:
+                error = error.cause
+            text = f"{error.cls_name}: {error.message.strip()}"
+        else:
+            text = "failed"
+        messages.append(f"{event.step_key}: {text.strip()}")
+    return messages
 
 
 def deliver_lineage(

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 import click
 
 from impact_assets.cli._main import (
-    QUIET_LOGS,
     SILENT_LOGS,
     deliver_lineage,
     main,
@@ -85,7 +84,7 @@ def assess(
                 partition_key=day.isoformat(),
                 instance=instance,
                 raise_on_error=False,
-                run_config=QUIET_LOGS,
+                run_config=SILENT_LOGS,
             )
             failed += not result.success
             click.echo(

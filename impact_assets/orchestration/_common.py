@@ -41,8 +41,10 @@ def dagster_failures() -> Iterator[None]:
     try:
         yield
     except ImpactAssetsError as exc:
+        unsaid = {k: v for k, v in exc.context.items() if str(v) not in exc.message}
+        where = ", ".join(f"{k}={v}" for k, v in unsaid.items())
         raise dg.Failure(
-            description=str(exc),
+            description=f"{exc.message} [{where}]" if where else exc.message,
             metadata={f"impact_assets/{k}": str(v) for k, v in exc.context.items()},
         ) from exc
 

@@ -6,9 +6,11 @@ import datetime
 import hashlib
 
 import dagster as dg
+import duckdb
 
 from impact_assets import pipeline, quality
 from impact_assets.assessment import Assessment
+from impact_assets.errors import DataContractError, SqlModelError
 from impact_assets.modeling import PREDICTIONS_TABLE
 from impact_assets.orchestration._checks import (
     quality_check_results,
@@ -102,7 +104,23 @@ def sql_asset(
         if check_specs:
             quality.warm_up()
         with dagster_failures(), impact_duckdb.get_connection() as conn:
-            pipeline.prepare(conn, assessment)
+            unreadable = pipeline.prepare(conn, assessment)
+            bad_files = pipeline.unreadable_files(unreadable, sources_read, context.partition_key)
+            if bad_files:
+                source, bad = bad_files[0]
+                raise DataContractError(
+                    pipeline.record_unreadable_partition(
+                        conn,
+                        assessment,
+                        context.partition_key,
+                        context.run.run_id,
+                        table=source,
+                        problem=pipeline.UNREADABLE_FILE.format(source=source, file=bad.path),
+                        duckdb_message=bad.message,
+                        remedy=pipeline.FIX_THE_FILE.format(file=bad.path),
+                    ),
+                    context={"source": source, "file": bad.path},
+                )
             fingerprints = pipeline.source_fingerprints(
                 conn, assessment, context.partition_key, context.run.run_id
             )
@@ -115,7 +133,32 @@ def sql_asset(
                         tags={DATA_VERSION_TAG: prints.get(context.partition_key, "empty")},
                     )
                 )
-            written = pipeline.run_sql_model(conn, assessment, name, context.partition_key)
+            try:
+                written = pipeline.run_sql_model(conn, assessment, name, context.partition_key)
+            except SqlModelError as exc:
+                if not isinstance(exc.__cause__, duckdb.DataError):
+                    raise  # not the day's data: the model itself is wrong
+                raise DataContractError(
+                    pipeline.record_unreadable_partition(
+                        conn,
+                        assessment,
+                        context.partition_key,
+                        context.run.run_id,
+                        table=name,
+                        problem=f"SQL model {name!r} fails on the day's data",
+                        duckdb_message="\n".join(
+                            line
+                            for line in str(exc.context.get("duckdb", exc.message)).splitlines()[:4]
+                            if line.strip()
+                        ),
+                        remedy=pipeline.FIX_THE_DATA.format(model=model.path),
+                    ),
+                    context={"model": str(model.path), "line": exc.context.get("line")},
+                ) from exc
+            for table in [*sources_read, name]:  # read and converted: no longer blocked
+                pipeline.record_readable(
+                    conn, assessment, context.partition_key, context.run.run_id, table
+                )
             check_results = quality_check_results(
                 assessment, conn, tables, context.partition_key, context.run.run_id
             )

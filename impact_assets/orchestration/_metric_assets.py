@@ -63,7 +63,9 @@ def fairness_assets(
         violation = None
         with dagster_failures(), impact_duckdb.get_connection() as conn:
             pipeline.prepare(conn, assessment)
-            blocked = pipeline.blocking_failures(conn, assessment, context.partition_key)
+            blocked = pipeline.blocking_failures(
+                conn, assessment, context.partition_key, ignore=(pipeline.CONTRACT_CHECK,)
+            )
             if not blocked:
                 try:
                     results = pipeline.compute_fairness(
@@ -71,10 +73,10 @@ def fairness_assets(
                     )
                 except DataContractError as exc:
                     violation = str(exc)
-                    pipeline.record_contract_violation(
-                        conn, assessment, context.partition_key, context.run.run_id, violation
-                    )
-                    blocked = pipeline.blocking_failures(conn, assessment, context.partition_key)
+                pipeline.record_contract(
+                    conn, assessment, context.partition_key, context.run.run_id, violation
+                )
+                blocked = pipeline.blocking_failures(conn, assessment, context.partition_key)
         check = dg.AssetCheckResult(
             check_name=pipeline.CONTRACT_CHECK,
             passed=violation is None,

@@ -30,22 +30,40 @@ from impact_assets.pipeline._fairness import (
     CONTRACT_CHECK,
     FairnessResults,
     compute_fairness,
-    record_contract_violation,
+    record_contract,
 )
-from impact_assets.pipeline._quality import blocking_failures, partition_frame, run_quality
-from impact_assets.pipeline._register import record_run_failure, snapshot_register
+from impact_assets.pipeline._quality import (
+    READABLE_CHECK,
+    blocking_failures,
+    partition_frame,
+    run_quality,
+)
+from impact_assets.pipeline._register import (
+    FIX_THE_DATA,
+    FIX_THE_FILE,
+    record_readable,
+    record_run_failure,
+    record_unreadable_partition,
+    snapshot_register,
+)
 from impact_assets.pipeline._release import ReleaseDecision, decide_release
 from impact_assets.pipeline._results import latest_results
 from impact_assets.pipeline._scoring import score, train_model
 from impact_assets.pipeline._sql_models import (
+    UNREADABLE_FILE,
     data_version,
     file_fingerprints,
     run_sql_model,
     source_fingerprints,
+    unreadable_files,
 )
 
 __all__ = [
     "CONTRACT_CHECK",
+    "FIX_THE_DATA",
+    "FIX_THE_FILE",
+    "READABLE_CHECK",
+    "UNREADABLE_FILE",
     "FairnessResults",
     "ReleaseDecision",
     "blocking_failures",
@@ -61,8 +79,10 @@ __all__ = [
     "latest_results",
     "partition_frame",
     "prepare",
-    "record_contract_violation",
+    "record_contract",
+    "record_readable",
     "record_run_failure",
+    "record_unreadable_partition",
     "row_engine",
     "run_quality",
     "run_sql_model",
@@ -72,4 +92,5 @@ __all__ = [
     "source_fingerprints",
     "spark_engine",
     "train_model",
+    "unreadable_files",
 ]

@@ -14,7 +14,7 @@ import duckdb
 from impact_assets.assessment import Assessment
 from impact_assets.engine import SparkEngine, engine_for
 from impact_assets.modeling import PREDICTIONS_TABLE
-from impact_assets.sql import create_source_view, ensure_schema, literal
+from impact_assets.sql import UnreadableFile, create_source_view, ensure_schema, literal
 from impact_assets.storage import migrate
 
 UNVERSIONED = "unversioned"
@@ -47,16 +47,28 @@ def spark_engine(assessment: Assessment) -> SparkEngine:
 
 def prepare(
     conn: duckdb.DuckDBPyConnection, assessment: Assessment, *, sources: bool = True
-) -> None:
-    """Migrate the results schema, create the data schema and (re)create the source views."""
+) -> dict[str, tuple[UnreadableFile, ...]]:
+    """Migrate the results schema, create the data schema and (re)create the source views.
+
+    Returns:
+        Per source, the files set aside because DuckDB cannot read them (see
+        :func:`impact_assets.sql.create_source_view`).
+    """
     migrate(conn)
     ensure_schema(conn, assessment.schema)
     conn.execute(f"SET search_path = {literal(assessment.schema)}")
+    unreadable: dict[str, tuple[UnreadableFile, ...]] = {}
     if sources and assessment.spec.engine.kind == "duckdb":
         for name, source in assessment.spec.sources.items():
-            create_source_view(
-                conn, assessment.schema, name, assessment.source_path(name), source.format
+            unreadable[name] = create_source_view(
+                conn,
+                assessment.schema,
+                name,
+                assessment.source_path(name),
+                source.format,
+                partition_column=assessment.source_partition_column(name),
             )
+    return unreadable
 
 
 def each_on_a_cursor(

@@ -4,7 +4,6 @@ must meet first.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 import duckdb
@@ -20,7 +19,7 @@ from impact_assets.fairness import (
     score_auc,
 )
 from impact_assets.pipeline._engine import each_on_a_cursor, row_engine
-from impact_assets.pipeline._quality import CONTRACT_CHECK
+from impact_assets.pipeline._quality import CONTRACT_CHECK, record_builtin_check
 from impact_assets.pipeline._results import result_keys
 from impact_assets.sql import qualified
 from impact_assets.storage import SCHEMA, append_frame
@@ -125,42 +124,26 @@ def compute_fairness(
     return FairnessResults(metrics, gaps, keys["model_version"], keys["data_version"], cells.rows)
 
 
-def record_contract_violation(
+def record_contract(
     conn: duckdb.DuckDBPyConnection,
     assessment: Assessment,
     partition_key: str,
     run_id: str,
-    message: str,
+    message: str | None,
 ) -> None:
-    """Record a data-contract violation found by the fairness step as a failed blocking check.
+    """Record what the fairness step found of the data contract, as a blocking check.
 
-    The register snapshot then reports every entry as ``insufficient_data`` with this message, instead
-    of the partition going missing from the register.
+    On a violation (``message``) the register snapshot reports every entry as ``insufficient_data``
+    with this message, instead of the partition going missing from the register; ``None`` records
+    that the contract holds, so a corrected partition is assessed again.
     """
-    append_frame(
+    record_builtin_check(
         conn,
-        "quality_results",
-        pd.DataFrame(
-            [
-                {
-                    "run_id": run_id,
-                    "assessment_id": assessment.id,
-                    "partition_key": partition_key,
-                    "table_name": assessment.spec.bindings.scored_table,
-                    "check_name": CONTRACT_CHECK,
-                    "expectation": "impact_assets.data_contract",
-                    "kwargs": "{}",
-                    "severity": "error",
-                    "blocking": True,
-                    "success": False,
-                    "observed_value": message,
-                    "element_count": None,
-                    "unexpected_count": None,
-                    "unexpected_percent": None,
-                    "evaluated_at": dt.datetime.now(dt.UTC),
-                }
-            ]
-        ).astype(
-            {"element_count": "Int64", "unexpected_count": "Int64", "unexpected_percent": "float64"}
-        ),
+        assessment,
+        partition_key,
+        run_id,
+        table=assessment.spec.bindings.scored_table,
+        check=CONTRACT_CHECK,
+        expectation="impact_assets.data_contract",
+        message=message,
     )

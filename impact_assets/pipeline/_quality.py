@@ -20,6 +20,53 @@ from impact_assets.storage import SCHEMA, append_frame
 
 #: Built-in blocking check recorded when the fairness step itself refuses a partition's data.
 CONTRACT_CHECK = "fairness_inputs_meet_the_contract"
+#: Built-in blocking check recorded on a source or SQL model whose rows of a partition DuckDB cannot
+#: read or convert (a CSV file with text where numbers belong, a cast that fails on the day's data).
+READABLE_CHECK = "data_is_readable"
+#: The built-in checks whose reason the register repeats.
+_BUILT_IN = (CONTRACT_CHECK, READABLE_CHECK)
+
+
+def record_builtin_check(
+    conn: duckdb.DuckDBPyConnection,
+    assessment: Assessment,
+    partition_key: str,
+    run_id: str,
+    *,
+    table: str,
+    check: str,
+    expectation: str,
+    message: str | None = None,
+) -> None:
+    """Append a result of a built-in blocking ``error`` check to ``impact.quality_results``: failed
+    with ``message``, or passed without one (so a corrected partition is no longer blocked)."""
+    append_frame(
+        conn,
+        "quality_results",
+        pd.DataFrame(
+            [
+                {
+                    "run_id": run_id,
+                    "assessment_id": assessment.id,
+                    "partition_key": partition_key,
+                    "table_name": table,
+                    "check_name": check,
+                    "expectation": expectation,
+                    "kwargs": "{}",
+                    "severity": "error",
+                    "blocking": True,
+                    "success": message is None,
+                    "observed_value": message,
+                    "element_count": None,
+                    "unexpected_count": None,
+                    "unexpected_percent": None,
+                    "evaluated_at": dt.datetime.now(dt.UTC),
+                }
+            ]
+        ).astype(
+            {"element_count": "Int64", "unexpected_count": "Int64", "unexpected_percent": "float64"}
+        ),
+    )
 
 
 def _quality_relation(assessment: Assessment, table: str) -> tuple[str, str]:
@@ -151,15 +198,24 @@ def run_quality(
 
 
 def blocking_failures(
-    conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str
+    conn: duckdb.DuckDBPyConnection,
+    assessment: Assessment,
+    partition_key: str,
+    *,
+    ignore: tuple[str, ...] = (),
 ) -> list[str]:
-    """Blocking ``error`` checks whose latest evaluation on the partition failed, as ``table.check``."""
+    """Blocking ``error`` checks whose latest evaluation on the partition failed, as ``table.check``.
+
+    Args:
+        ignore: Checks left out, as the step about to evaluate them again does.
+    """
     current = {
         (c.table, c.name)
         for c in assessment_checks(assessment.spec)
         if c.blocking and c.severity == "error"
     }
     current.add((assessment.spec.bindings.scored_table, CONTRACT_CHECK))
+    current |= {(t, READABLE_CHECK) for t in [*assessment.spec.sources, *assessment.sql.models]}
     rows = conn.execute(
         f"""
         SELECT table_name, check_name, success, observed_value FROM {SCHEMA}.quality_results
@@ -169,7 +225,7 @@ def blocking_failures(
         [assessment.id, partition_key],
     ).fetchall()
     return sorted(
-        f"{table}.{name}" + (f" ({detail})" if name == CONTRACT_CHECK else "")
+        f"{table}.{name}" + (f" ({detail})" if name in _BUILT_IN else "")
         for table, name, success, detail in rows
-        if not success and (table, name) in current
+        if not success and (table, name) in current and name not in ignore
     )

@@ -9,7 +9,7 @@ import duckdb
 
 from impact_assets.assessment import Assessment
 from impact_assets.pipeline._engine import UNVERSIONED
-from impact_assets.pipeline._quality import blocking_failures
+from impact_assets.pipeline._quality import READABLE_CHECK, blocking_failures, record_builtin_check
 from impact_assets.pipeline._results import latest_results, model_version_in
 from impact_assets.pipeline._sql_models import data_version
 from impact_assets.register import (
@@ -128,3 +128,73 @@ def snapshot_register(
         impact=assessment.spec.impact_level,
     )
     return snapshot, evaluated
+
+
+#: What a user reads when a partition's data cannot be read: at most a few lines, DuckDB's included.
+NOT_ASSESSED = (
+    "partition {partition} is not assessed: {problem}\n"
+    "{duckdb}\n"
+    "Its register entries are insufficient_data with this reason; other days are assessed as usual.\n"
+    "What to do: {remedy}, then assess {partition} again."
+)
+FIX_THE_FILE = "correct or replace {file}"
+FIX_THE_DATA = "correct the day's data, or make the SQL model handle it ({model})"
+
+
+def record_unreadable_partition(
+    conn: duckdb.DuckDBPyConnection,
+    assessment: Assessment,
+    partition_key: str,
+    run_id: str,
+    *,
+    table: str,
+    problem: str,
+    duckdb_message: str,
+    remedy: str,
+) -> str:
+    """Record that DuckDB cannot read a partition's rows of ``table`` (a source or SQL model).
+
+    Appends the failed blocking check ``data_is_readable`` on ``table`` and a register snapshot whose
+    entries are all ``insufficient_data`` with that reason, in the step that met the problem (the
+    steps after it do not run).
+
+    Returns:
+        The message to fail the step with: the partition, the problem, DuckDB's own words, what to do.
+    """
+    record_builtin_check(
+        conn,
+        assessment,
+        partition_key,
+        run_id,
+        table=table,
+        check=READABLE_CHECK,
+        expectation="impact_assets.readable",
+        message=f"{problem}: {' / '.join(duckdb_message.splitlines())}",
+    )
+    snapshot_register(conn, assessment, partition_key, run_id)
+    return NOT_ASSESSED.format(
+        partition=partition_key,
+        problem=problem,
+        duckdb="\n".join(f"  {line}" for line in duckdb_message.splitlines()),
+        remedy=remedy,
+    )
+
+
+def record_readable(
+    conn: duckdb.DuckDBPyConnection,
+    assessment: Assessment,
+    partition_key: str,
+    run_id: str,
+    table: str,
+) -> None:
+    """Record that the partition's rows of ``table`` were read: an earlier ``data_is_readable``
+    failure of the partition (a file since corrected) no longer blocks its register."""
+    record_builtin_check(
+        conn,
+        assessment,
+        partition_key,
+        run_id,
+        table=table,
+        check=READABLE_CHECK,
+        expectation="impact_assets.readable",
+    )

@@ -13,6 +13,7 @@ from impact_assets.errors import SqlModelError
 from impact_assets.pipeline._engine import row_engine, spark_engine
 from impact_assets.sql import (
     MaterializedPartition,
+    UnreadableFile,
     create_source_view,
     ensure_schema,
     materialize_partition,
@@ -84,7 +85,12 @@ def file_fingerprints(assessment: Assessment) -> dict[str, dict[str, str]]:
         for name, source in assessment.spec.sources.items():
             try:
                 create_source_view(
-                    conn, assessment.schema, name, assessment.source_path(name), source.format
+                    conn,
+                    assessment.schema,
+                    name,
+                    assessment.source_path(name),
+                    source.format,
+                    partition_column=assessment.source_partition_column(name),
                 )
             except SqlModelError:
                 prints[name] = {}  # no files yet
@@ -125,3 +131,18 @@ def run_sql_model(
         partition_column=assessment.spec.bindings.partition_column,
         partition_key=partition_key,
     )
+
+
+UNREADABLE_FILE = "source {source!r}: DuckDB cannot read the file {file}"
+
+
+def unreadable_files(
+    unreadable: dict[str, tuple[UnreadableFile, ...]], sources: list[str], partition_key: str
+) -> list[tuple[str, UnreadableFile]]:
+    """The set-aside files of ``sources`` (from :func:`prepare`) that hold rows of the partition."""
+    return [
+        (source, f)
+        for source in sources
+        for f in unreadable.get(source, ())
+        if partition_key in f.partitions
+    ]

@@ -4,7 +4,6 @@ from impact_assets.sql._models import ColumnDep, SqlModel, SqlProject, discover_
 from impact_assets.sql._quote import ident, literal, qualified
 from impact_assets.sql._run import (
     MaterializedPartition,
-    create_source_view,
     ensure_schema,
     materialize_partition,
     partition_fingerprint,
@@ -13,12 +12,14 @@ from impact_assets.sql._run import (
     table_columns,
     with_columns_replaced,
 )
+from impact_assets.sql._sources import UnreadableFile, create_source_view
 
 __all__ = [
     "ColumnDep",
     "MaterializedPartition",
     "SqlModel",
     "SqlProject",
+    "UnreadableFile",
     "create_source_view",
     "discover_models",
     "ensure_schema",

@@ -8,7 +8,6 @@ rolls back, leaving the table as it was.
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import re
 from dataclasses import dataclass
@@ -18,14 +17,13 @@ import duckdb
 
 from impact_assets.errors import SqlModelError
 from impact_assets.sql._models import SqlModel
-from impact_assets.sql._quote import ident, literal, qualified
+from impact_assets.sql._quote import ident, qualified
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    pass
 
 __all__ = [
     "MaterializedPartition",
-    "create_source_view",
     "ensure_schema",
     "materialize_partition",
     "partition_fingerprint",
@@ -39,8 +37,6 @@ EXECUTION_ERROR = "DuckDB could not run the model: {message}"
 MISSING_PARTITION_COLUMN = (
     "the model's output has no partition column {column!r} (columns: {columns})"
 )
-NO_SOURCE_FILES = "no files match the source path {path}"
-SOURCE_ERROR = "source {name!r} cannot be read from {path}: {message}"
 
 _LINE = re.compile(r"LINE (\d+):")
 
@@ -104,24 +100,6 @@ def with_columns_replaced(
         for c in relation_columns(conn, relation)
     ]
     return f"(SELECT {', '.join(columns)} FROM {relation} {tail})"
-
-
-def create_source_view(
-    conn: duckdb.DuckDBPyConnection, schema: str, name: str, path: Path, file_format: str
-) -> None:
-    """Expose a source's files as the view ``schema.name`` that SQL models read."""
-    reader = "read_parquet" if file_format == "parquet" else "read_csv"
-    if not glob.glob(str(path), recursive=True):
-        raise SqlModelError(NO_SOURCE_FILES.format(path=path), context={"source": name})
-    try:
-        conn.execute(
-            f"CREATE OR REPLACE VIEW {qualified(schema, name)} AS "
-            f"SELECT * FROM {reader}({literal(str(path))}, union_by_name = true)"
-        )
-    except duckdb.Error as exc:
-        raise SqlModelError(
-            SOURCE_ERROR.format(name=name, path=path, message=exc), context={"source": name}
-        ) from exc
 
 
 def partition_fingerprint(
