@@ -155,13 +155,14 @@ def sql_asset(
                     ),
                     context={"model": str(model.path), "line": exc.context.get("line")},
                 ) from exc
-            for table in [*sources_read, name]:  # read and converted: no longer blocked
-                pipeline.record_readable(
-                    conn, assessment, context.partition_key, context.run.run_id, table
-                )
             check_results = quality_check_results(
                 assessment, conn, tables, context.partition_key, context.run.run_id
             )
+            # read and converted (after the checks, which replace this run's results of the tables)
+            for table in [*sources_read, name]:
+                pipeline.record_readable(
+                    conn, assessment, context.partition_key, context.run.run_id, table
+                )
         if written.rebuilt:
             context.log.warning(
                 f"{written.table}: the query's columns changed, so the table was rebuilt from the whole query"
