@@ -19,6 +19,7 @@ from impact_assets import (
     load_assessment,
 )
 from impact_assets.pipeline import partition_frame
+from impact_assets.pipeline._quality import CONTRACT_CHECK, READABLE_CHECK
 from impact_assets.quality import (
     MASK,
     QualityCheck,
@@ -205,8 +206,20 @@ def test_each_defect_fails_exactly_its_check(project: ProjectPaths, defect: str)
         computed = conn.execute("SELECT count(*) FROM impact.group_metrics").fetchall()[0][0]
         recorded = conn.execute(
             "SELECT count(*), count(*) FILTER (WHERE NOT success) FROM impact.quality_results"
+            " WHERE check_name NOT IN (?, ?)",
+            [READABLE_CHECK, CONTRACT_CHECK],
         ).fetchall()[0]
+        builtin = conn.execute(
+            "SELECT table_name, check_name, success FROM impact.quality_results"
+            " WHERE check_name IN (?, ?) ORDER BY ALL",
+            [READABLE_CHECK, CONTRACT_CHECK],
+        ).fetchall()
     assert recorded == (len(evaluations), len(failing))
+    # Every file here is readable; the contract is checked only where group metrics are computed.
+    contract = [] if blocks else [("vendor_decisions", CONTRACT_CHECK, True)]
+    assert builtin == sorted(
+        [("vendor_decisions", READABLE_CHECK, True), ("vendor_file", READABLE_CHECK, True), *contract]
+    )
     if blocks:
         assert status == "insufficient_data"
         assert reason.startswith(
