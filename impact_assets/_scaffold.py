@@ -1,19 +1,96 @@
-"""``impact-assets init NAME``: a new assessment's YAML and SQL, commented, valid as written."""
+"""``impact-assets init NAME [--from-csv FILE]``: a runnable project with a commented assessment.
+
+The project's files (``workspace.yaml``, ``definitions.py``, a README, ``.gitignore``) are written
+where missing; the assessment's YAML and SQL never overwrite anything. Without a CSV the data is a
+small sample with a known answer, so ``assess`` and ``ui`` run at once; with one, the columns are
+read by DuckDB and each binding is chosen from the column's name, type and values, and said in a
+comment next to it.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from impact_assets.errors import SpecError
 from impact_assets.settings import ProjectPaths
 
-__all__ = ["first_of_year", "scaffold"]
+__all__ = ["Columns", "Scaffold", "infer_columns", "sample_start", "scaffold"]
+
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+#: Days of the sample written when no CSV is given.
+SAMPLE_DAYS = 14
+SAMPLE_ROWS = 200
+
+#: Sensitive features are text columns with this many distinct values at most.
+MAX_GROUPS = 20
+
+WORKSPACE = """\
+load_from:
+  - python_file:
+      relative_path: definitions.py
+      location_name: impact_assets
+"""
+
+DEFINITIONS = '''\
+"""Dagster entry point: every assessment in ./assessments (or $IMPACT_ASSETS_ASSESSMENTS_DIR)."""
+
+from pathlib import Path
+
+from impact_assets import ProjectPaths, build_definitions
+
+defs = build_definitions(ProjectPaths.from_env(default_project_dir=Path(__file__).parent))
+'''
+
+GITIGNORE = ".impact/\n"
+
+README = """\
+# {title}
+
+An impact assessment of `{name}` with [impact-assets](https://pypi.org/project/impact-assets/):
+every day of decisions becomes a partition whose fairness, quality and register entries are
+assessed and kept in `.impact/impact_assets.duckdb`.
+
+## Run it
+
+```sh
+impact-assets validate                                   # the spec and its SQL, nothing run
+impact-assets assess --assessment {name} --from {first} --to {last}
+impact-assets ui                                         # Dagster's UI on http://127.0.0.1:3000
+```
+
+`assess` prints one line per day and the OpenLineage delivery; the register of each day is in the
+table `impact.register_entries` and in the report under `.impact/reports/{name}/`.
+
+## What is here
+
+| Path | What it holds |
+|---|---|
+| `assessments/{name}.yaml` | the assessment: intended use, the data, the bindings, the register; comments say what to change first |
+| `dbt_like_sql/{name}/{name}_scored.sql` | the SQL model that gives one scored row per decision |
+| `{data}` | {data_note} |
+| `workspace.yaml`, `definitions.py` | what `impact-assets ui` and `dagster` load |
+| `.impact/` | everything written: the DuckDB results, reports, lineage, the local Dagster instance |
+
+## Change first
+
+1. `intended_use`, `limitations`, `owners` and `stakeholders`: they open the report.
+2. The bindings: check that each column means what its comment says.
+3. The register: the sample entry compares decision rates between groups; add the entries that
+   must hold for this model (see the spec reference of impact-assets).
+"""
 
 SPEC = """\
-# Impact assessment of {name}. Every key is explained in the README ("Assessment spec"); the JSON
-# Schema (`impact-assets schema`) gives editors completion. Check it with `impact-assets validate`.
+# Impact assessment of {name}. What each key means: `impact-assets schema --markdown`; editors get
+# completion from `impact-assets schema`. Check the file with `impact-assets validate`.
+#
+# Change first: intended_use, limitations, owners and stakeholders (they open the report), then
+# check the bindings below (each says which column it was read from), then the register.
 id: {name}
 title: {title}
 intended_use: >-
@@ -28,62 +105,338 @@ stakeholders:                        # who the model's decisions touch
 model:
   name: {name}_model
   positive_label: 1                  # the favourable outcome (approved, admitted, treated...)
-  # registry: ...                    # score with a model registry instead; see the README
 sources:                             # raw files, read by the SQL models under the source's name
   {name}_decisions:
-    path: data/{name}/*.csv          # relative to the project, or {{state_dir}}/...
+{path_line}
     format: csv
-    partition_column: day
-    loaded_at_column: loaded_at      # when each row arrived, for the freshness check
-sql:
+{day_line}
+{loaded_at}sql:
   paths: ["{name}/*.sql"]            # this assessment's models in the SQL folder
 partitions:
-  start_date: "{start}"
+  start_date: "{start}"           # the data's first day
 bindings:                            # which table holds the scored rows, and what its columns mean
   scored_table: {name}_scored
-  id_column: case_id
+{id_line}
   partition_column: day
-  label: outcome                     # what really happened (1 = favourable)
-  prediction: decision               # what the model decided (1 = favourable)
-  score: score                       # the model's score in [0, 1], if there is one
-  sensitive_features:
-    - {{name: group, values: [a, b]}}  # every value, so an unexpected one fails a quality check
-  min_group_size: 30                 # smaller groups are reported as suppressed, never as pass
+{label_line}
+{prediction_line}
+{score}  sensitive_features:                # the groups compared; an unexpected value fails a quality check
+{features}  min_group_size: 30                 # smaller groups are reported as suppressed, never as pass
 register:                            # what must hold, measured every run
   - id: decision_parity
-    outcome: Both groups receive favourable decisions at comparable rates.
+    outcome: Every group of {feature} receives favourable decisions at a comparable rate.
     stakeholder: applicants
     impact: harm
-    measure: {{source: disparity, metric: demographic_parity, feature_set: group, method: ratio}}
-    thresholds: {{direction: higher_is_better, warn: 0.9, breach: 0.8}}
+    measure: {{source: disparity, metric: demographic_parity, feature_set: {feature}, method: ratio}}
+    thresholds: {{direction: higher_is_better, warn: 0.9, breach: 0.8}}   # the four-fifths rule
     owner: owner@example.org
     action: review                   # on breach: notify, review, block_release or rollback
 """
 
 SQL = """\
--- The scored rows of {name}: one row per case and day, with the columns the bindings name.
--- Reads the source `{name}_decisions` (the files in sources.{name}_decisions.path).
+-- The scored rows of {name}: one row per decision, with the columns the bindings name.
+-- Reads the source `{name}_decisions` (the files of sources.{name}_decisions.path).
 SELECT
-    case_id,
-    CAST(day AS DATE) AS day,
-    "group",
-    outcome,
-    CAST(score >= 0.5 AS INTEGER) AS decision,  -- the decision rule of the model
-    score
+{select}
 FROM {name}_decisions
 """
 
 
-def first_of_year() -> str:
-    """A scaffold's first partition: the first day of this year."""
-    return dt.date.today().replace(month=1, day=1).isoformat()
+@dataclass(frozen=True)
+class Column:
+    """A binding's column: its name in the data, its name in the scored table, and why it was chosen."""
+
+    source: str
+    alias: str
+    note: str
 
 
-NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+@dataclass(frozen=True)
+class Columns:
+    """What each column of a CSV means to the assessment."""
+
+    id: Column
+    day: Column
+    label: Column
+    prediction: Column | None
+    score: Column | None
+    features: dict[str, tuple[str, ...]]
+    loaded_at: str | None
+    first_day: dt.date
+    last_day: dt.date
 
 
-def scaffold(paths: ProjectPaths, name: str, *, start: str) -> list[Path]:
-    """Write ``<assessments>/<name>.yaml`` and ``<sql>/<name>/<name>_scored.sql``; never overwrite."""
+@dataclass(frozen=True)
+class Scaffold:
+    """What ``init`` wrote, and the days its data covers."""
+
+    written: list[Path]
+    first_day: dt.date
+    last_day: dt.date
+
+
+def sample_start(today: dt.date | None = None) -> dt.date:
+    """The sample's first day: its last one is today."""
+    return (today or dt.date.today()) - dt.timedelta(days=SAMPLE_DAYS - 1)
+
+
+def _snake(name: str) -> str:
+    text = re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")
+    return text if re.match(r"^[a-z]", text) else f"c_{text}"
+
+
+def _named(columns: list[str], *patterns: str) -> str | None:
+    for pattern in patterns:
+        for column in columns:
+            if re.search(pattern, column.lower()):
+                return column
+    return None
+
+
+def infer_columns(csv: Path) -> Columns:
+    """Read ``csv`` with DuckDB and choose the id, day, label, prediction, score and groups.
+
+    Raises:
+        SpecError: when the file cannot be read, or a binding has no column that can hold it.
+    """
+    import duckdb
+
+    with duckdb.connect() as conn:
+        try:
+            literal = "'" + str(csv).replace("'", "''") + "'"
+            conn.execute(
+                f"CREATE TABLE data AS SELECT * FROM read_csv({literal}, auto_detect = true)"
+            )
+            described = conn.execute("DESCRIBE data").fetchall()
+        except duckdb.Error as exc:
+            raise SpecError(
+                f"cannot read {csv} as CSV: {exc}", context={"file": str(csv)}
+            ) from None
+        types = {name: kind.upper() for name, kind, *_ in described}
+        names = list(types)
+
+        def stats(column: str) -> tuple[int, int, list, object, object]:
+            q = _quoted(column)
+            rows, distinct, low, high = conn.execute(
+                f"SELECT count(*), count(DISTINCT {q}), min({q}), max({q}) FROM data"
+            ).fetchall()[0]
+            values = conn.execute(
+                f"SELECT DISTINCT {q} FROM data WHERE {q} IS NOT NULL ORDER BY 1 LIMIT {MAX_GROUPS + 1}"
+            ).fetchall()
+            return rows, distinct, [v for (v,) in values], low, high
+
+        facts = {name: stats(name) for name in names}
+
+        def missing(role: str, wanted: str) -> SpecError:
+            seen = ", ".join(f"{n} ({types[n]})" for n in names)
+            return SpecError(
+                f"{csv}: no column can be the {role} ({wanted}); columns: {seen}. Rename the "
+                "column or add it, or write the spec by hand from `impact-assets init NAME`",
+                context={"file": str(csv), "binding": role},
+            )
+
+        temporal = [n for n in names if types[n].startswith(("DATE", "TIMESTAMP"))]
+        loaded_at = _named(temporal, r"load", r"ingest", r"extract", r"arriv")
+        days = [n for n in temporal if n != loaded_at]
+        day = _named(days, r"^day$", r"^date$", r"decision", r"date", r"day") or (
+            days[0] if days else None
+        )
+        if day is None:
+            raise missing("day of each decision", "a DATE or TIMESTAMP column")
+        first_day, last_day = conn.execute(
+            f'SELECT CAST(min("{day}") AS DATE), CAST(max("{day}") AS DATE) FROM data'
+        ).fetchall()[0]
+
+        def binary(n: str) -> bool:
+            values = facts[n][2]
+            return 0 < len(values) <= 2 and all(
+                isinstance(v, (int, float, bool)) and float(v) in (0.0, 1.0) for v in values
+            )
+
+        binaries = [n for n in names if binary(n) and n not in (day, loaded_at)]
+        label = _named(
+            binaries, r"outcome", r"label", r"target", r"actual", r"^y$", r"repaid", r"default"
+        )
+        prediction = _named(
+            [n for n in binaries if n != label],
+            r"decision",
+            r"predict",
+            r"pred",
+            r"approv",
+            r"^y_hat$",
+        )
+        rest = [n for n in binaries if n not in (label, prediction)]
+        if label is None and rest:
+            label = rest.pop(0)
+        if label is None:
+            raise missing("label (what really happened)", "a column of 0 and 1 such as outcome")
+        numeric = [
+            n
+            for n in names
+            if types[n] in ("DOUBLE", "FLOAT", "REAL") or types[n].startswith("DECIMAL")
+        ]
+        scores = [n for n in numeric if n not in binaries and 0 <= facts[n][3] <= facts[n][4] <= 1]
+        score = _named(scores, r"score", r"prob", r"proba", r"risk") or (
+            scores[0] if scores else None
+        )
+        if prediction is None and score is None:
+            raise missing(
+                "prediction (what the model decided)",
+                "a column of 0 and 1 such as decision, or a score in [0, 1]",
+            )
+        used = {day, loaded_at, label, prediction, score}
+        identifiers = [n for n in names if n not in used and facts[n][1] == facts[n][0]]
+        ident = _named(identifiers, r"(^|_)id$", r"^id", r"key", r"number") or (
+            identifiers[0] if identifiers else None
+        )
+        if ident is None:
+            raise missing("id of each decision", "a column whose values are all different")
+        used.add(ident)
+        features = {
+            n: tuple(str(v) for v in facts[n][2])
+            for n in names
+            if n not in used
+            and (types[n] in ("VARCHAR", "BOOLEAN") or types[n].startswith("ENUM"))
+            and 2 <= facts[n][1] <= MAX_GROUPS
+        }
+        if not features:
+            raise missing("sensitive feature", f"a text column with 2 to {MAX_GROUPS} values")
+
+    def col(name: str, note: str) -> Column:
+        return Column(name, _snake(name), f"column {name!r}: {note}")
+
+    return Columns(
+        id=col(ident, "every value different"),
+        day=col(day, "the day of the decision"),
+        label=col(label, "what really happened, 1 = favourable"),
+        prediction=col(prediction, "what the model decided, 1 = favourable")
+        if prediction
+        else None,
+        score=col(score, "the model's score in [0, 1]") if score else None,
+        features=features,
+        loaded_at=loaded_at,
+        first_day=first_day,
+        last_day=last_day,
+    )
+
+
+def _sample(folder: Path, start: dt.date) -> Path:
+    """200 decisions a day for ``SAMPLE_DAYS`` days.
+
+    Group a (even ids) scores 0, .2, .4, .6, .8 and gets 2 of 5 approved, group b 3 of 5: a
+    demographic-parity ratio of 2/3 every day, a breach of the sample's register entry.
+    """
+    lines = ["case_id,day,group,outcome,score,loaded_at"]
+    for d in range(SAMPLE_DAYS):
+        day = start + dt.timedelta(days=d)
+        lines += [
+            f"{d * SAMPLE_ROWS + i},{day},{'ab'[i % 2]},{int(i % 3 > 0)},{(i % 10) / 10:.1f},{day} 23:00:00"
+            for i in range(SAMPLE_ROWS)
+        ]
+    path = folder / "sample.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _select(columns: Columns) -> str:
+    def pick(alias: str, expression: str, note: str = "") -> str:
+        return f"    {expression} AS {_quoted(alias)}," + (f"  -- {note}" if note else "")
+
+    def cast(c: Column) -> str:
+        return f"CAST({_quoted(c.source)} AS INTEGER)"
+
+    lines = [
+        pick(columns.id.alias, _quoted(columns.id.source), columns.id.note),
+        pick("day", f"CAST({_quoted(columns.day.source)} AS DATE)", columns.day.note),
+        *(pick(_snake(f), _quoted(f), "a sensitive feature") for f in columns.features),
+        pick(columns.label.alias, cast(columns.label), columns.label.note),
+    ]
+    if columns.prediction:
+        lines.append(
+            pick(columns.prediction.alias, cast(columns.prediction), columns.prediction.note)
+        )
+    else:
+        rule = f"CAST({_quoted(columns.score.source)} >= 0.5 AS INTEGER)"
+        lines.append(pick("decision", rule, "the decision rule: change it to the model's"))
+    if columns.score:
+        lines.append(pick(columns.score.alias, _quoted(columns.score.source), columns.score.note))
+    lines[-1] = lines[-1].replace(",  --", "  --", 1).removesuffix(",")
+    return "\n".join(lines)
+
+
+def _commented(text: str, comment: str) -> str:
+    return f"{text.ljust(36)} # {comment}"
+
+
+def _spec(name: str, columns: Columns, data_glob: str) -> str:
+    prediction = columns.prediction or Column(
+        columns.score.source,
+        "decision",
+        "score >= 0.5 (see the SQL model): change it to the model's rule",
+    )
+    features = "".join(
+        f"    - {{name: {_snake(f)}, values: [{', '.join(_yaml_text(v) for v in values)}]}}\n"
+        for f, values in columns.features.items()
+    )
+    loaded_at = columns.loaded_at
+    return SPEC.format(
+        name=name,
+        title=name.replace("_", " ").capitalize(),
+        path_line=_commented(f"    path: {data_glob}", "relative to the project"),
+        day_line=_commented(
+            f"    partition_column: {_yaml_text(columns.day.source)}",
+            "one partition per day of this column",
+        ),
+        loaded_at=(
+            _commented(f"    loaded_at_column: {_yaml_text(loaded_at)}", "when each row arrived")
+            + "\n"
+            if loaded_at
+            else ""
+        ),
+        start=columns.first_day.isoformat(),
+        id_line=_commented(f"  id_column: {columns.id.alias}", columns.id.note),
+        label_line=_commented(f"  label: {columns.label.alias}", columns.label.note),
+        prediction_line=_commented(f"  prediction: {prediction.alias}", prediction.note),
+        score=(
+            _commented(f"  score: {columns.score.alias}", columns.score.note) + "\n"
+            if columns.score
+            else ""
+        ),
+        features=features,
+        feature=_snake(next(iter(columns.features))),
+    )
+
+
+def _yaml_text(value: str) -> str:
+    return (
+        value
+        if re.match(r"^[A-Za-z_][A-Za-z0-9_ .-]*$", value)
+        and value.lower() not in ("yes", "no", "true", "false", "on", "off", "null", "y", "n")
+        else json.dumps(value)
+    )
+
+
+def scaffold(
+    paths: ProjectPaths,
+    name: str,
+    *,
+    from_csv: Path | None = None,
+    start: dt.date | None = None,
+    project_files: bool = True,
+) -> Scaffold:
+    """Write a runnable project for assessment ``name``; never overwrite an existing file.
+
+    Args:
+        paths: The project's folders.
+        name: The assessment's id, also its file and SQL folder names.
+        from_csv: Scored decisions to assess (copied into ``data/<name>/``); without it a sample.
+        start: The sample's first day (default: so that its last day is today).
+        project_files: Also write the project's workspace, definitions, README and .gitignore.
+    """
     if not NAME.match(name):
         raise SpecError(
             f"assessment name {name!r} must start with a lowercase letter and hold only a-z, 0-9 and _",
@@ -91,15 +444,48 @@ def scaffold(paths: ProjectPaths, name: str, *, start: str) -> list[Path]:
         )
     spec = paths.assessments_dir / f"{name}.yaml"
     sql = paths.sql_dir / name / f"{name}_scored.sql"
-    existing = [str(p) for p in (spec, sql) if p.exists()]
+    data = paths.project_dir / "data" / name
+    existing = [str(p) for p in (spec, sql, data) if p.exists()]
     if existing:
         raise SpecError(
             f"not overwriting {', '.join(existing)}; choose another name or remove them",
             context={"name": name},
         )
-    title = name.replace("_", " ").capitalize()
+    if from_csv is not None and not from_csv.is_file():
+        raise SpecError(f"no CSV file at {from_csv}", context={"file": str(from_csv)})
+    columns = infer_columns(from_csv) if from_csv is not None else None  # before writing anything
+    written: list[Path] = []
+    data.mkdir(parents=True)
+    if columns is None:
+        csv = _sample(data, start or sample_start())
+        columns = infer_columns(csv)
+        note = f"a sample of {SAMPLE_ROWS} decisions a day; replace it with the model's scored rows"
+    else:
+        csv = data / from_csv.name
+        shutil.copyfile(from_csv, csv)
+        note = f"the scored rows, copied from {from_csv}"
+    written.append(csv)
     spec.parent.mkdir(parents=True, exist_ok=True)
     sql.parent.mkdir(parents=True, exist_ok=True)
-    spec.write_text(SPEC.format(name=name, title=title, start=start), encoding="utf-8")
-    sql.write_text(SQL.format(name=name), encoding="utf-8")
-    return [spec, sql]
+    spec.write_text(_spec(name, columns, f"data/{name}/*.csv"), encoding="utf-8")
+    sql.write_text(SQL.format(name=name, select=_select(columns)), encoding="utf-8")
+    written += [spec, sql]
+    files = {
+        "workspace.yaml": WORKSPACE,
+        "definitions.py": DEFINITIONS,
+        ".gitignore": GITIGNORE,
+        "README.md": README.format(
+            name=name,
+            title=name.replace("_", " ").capitalize(),
+            first=columns.first_day,
+            last=columns.last_day,
+            data=f"data/{name}/",
+            data_note=note,
+        ),
+    }
+    for file, text in files.items() if project_files else ():
+        target = paths.project_dir / file
+        if not target.exists():
+            target.write_text(text, encoding="utf-8")
+            written.append(target)
+    return Scaffold(written, columns.first_day, columns.last_day)

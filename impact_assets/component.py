@@ -20,7 +20,7 @@ import dagster as dg
 from dagster.components.scaffold.scaffold import ScaffoldRequest, scaffold_with
 from pydantic import Field
 
-from impact_assets._scaffold import first_of_year, scaffold
+from impact_assets._scaffold import scaffold
 from impact_assets.assessment import discover_assessments, load_assessment
 from impact_assets.orchestration import definitions_for
 from impact_assets.settings import ProjectPaths
@@ -29,7 +29,8 @@ __all__ = ["ImpactAssessmentComponent"]
 
 
 class ImpactAssessmentScaffolder(dg.Scaffolder):
-    """Writes ``defs.yaml``, ``<folder name>.yaml`` (a commented spec) and ``sql/<name>/`` (a stub)."""
+    """Writes ``defs.yaml``, ``<folder name>.yaml`` (a commented spec), ``sql/<name>/`` and a sample
+    of data in ``data/<name>/`` of the project."""
 
     def scaffold(self, request: ScaffoldRequest) -> None:
         target = Path(request.target_path)
@@ -43,7 +44,7 @@ class ImpactAssessmentScaffolder(dg.Scaffolder):
                 state_dir=root / ".impact",
             ),
             name,
-            start=first_of_year(),
+            project_files=False,  # the dg project has its own
         )
         dg.scaffold_component(request, {"assessments": f"{name}.yaml", "sql_dir": "sql"})
 

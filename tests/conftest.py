@@ -196,21 +196,6 @@ def vendor_project(
     return paths
 
 
-def scaffold_batch(project: Path, name: str, day: str) -> None:
-    """200 scored cases of day ``day`` for the scaffold of ``impact-assets init NAME``.
-
-    Group a (even ids) scores 0, .2, .4, .6, .8 and gets 2 of 5 approved, group b 3 of 5: a
-    demographic-parity ratio of 2/3, a breach of the scaffold's register entry.
-    """
-    data = project / "data" / name
-    data.mkdir(parents=True, exist_ok=True)
-    rows = ["case_id,day,group,outcome,score,loaded_at"] + [
-        f"{i},{day},{'ab'[i % 2]},{int(i % 3 > 0)},{(i % 10) / 10:.1f},{day} 23:00"
-        for i in range(200)
-    ]
-    (data / "batch.csv").write_text("\n".join(rows) + "\n")
-
-
 def spec_variant(tmp_path: Path, edit: Callable[[dict], object]) -> Path:
     """The demo spec with ``edit`` applied to its data, written to ``tmp_path/variant.yaml``."""
     data = yaml.safe_load(DEMO_SPEC.read_text())

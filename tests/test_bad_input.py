@@ -8,6 +8,7 @@ test_spec.py, test_sql.py and test_quality.py; faults of the database and proces
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from impact_assets import ProjectPaths
@@ -349,7 +351,7 @@ def test_lineage_pointing_nowhere_keeps_the_events_and_says_why(
 def _day_file(project: Path, day: str, outcome: tuple[str, str] = ("0", "1")) -> Path:
     """One day's batch for the scaffold of ``impact-assets init triage``, in a file of its own.
 
-    As in ``conftest.scaffold_batch``, group a gets 2 of 5 approved and group b 3 of 5 (parity 2/3);
+    As in the scaffold's sample, group a gets 2 of 5 approved and group b 3 of 5 (parity 2/3);
     ``outcome`` spells the unfavourable and favourable outcome.
     """
     rows = ["case_id,day,group,outcome,score,loaded_at"] + [
@@ -372,11 +374,13 @@ def test_one_bad_day_stays_one_bad_day(tmp_path: Path, monkeypatch: pytest.Monke
     def cli(*args: str):
         return CliRunner().invoke(main, ["--project-dir", str(project), *args])
 
-    assert cli("init", "triage").exit_code == 0
-    first, bad, last = "2026-01-05", "2026-01-06", "2026-01-07"
-    _day_file(project, first)
+    assert cli("init", "triage").exit_code == 0  # with a sample of healthy days
+    start = yaml.safe_load((project / "assessments" / "triage.yaml").read_text())["partitions"]
+    first, bad, last = (
+        (dt.date.fromisoformat(start["start_date"]) + dt.timedelta(days=d)).isoformat()
+        for d in range(3)
+    )
     bad_file = _day_file(project, bad, outcome=("no", "yes"))
-    _day_file(project, last)
 
     result = cli("assess", "--assessment", "triage", "--from", first, "--to", last)
     assert result.exit_code == 1

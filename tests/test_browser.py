@@ -158,6 +158,10 @@ def _show_markdown(driver, entry: str):
             "//button[normalize-space()='Copy']/ancestor::*[@role='dialog'][1]",
         )
     )
+    # the dialog opens before its Markdown is rendered into it
+    WebDriverWait(driver, PAGE_SECONDS).until(
+        lambda d: dialog.find_elements(By.XPATH, ".//table | .//h2")
+    )
     driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", dialog)
     return dialog
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
+import signal
 import subprocess
 import sys
 import sysconfig
+import time
 import venv
 from pathlib import Path
 
@@ -17,10 +21,12 @@ import yaml
 from click.testing import CliRunner
 
 from impact_assets import ProjectPaths
+from impact_assets._scaffold import SAMPLE_DAYS
 from impact_assets.cli import main
 from impact_assets.spec import json_schema, markdown_reference
 
-from .conftest import DEMO_SPEC, REPO, assess, scaffold_batch, spec_variant
+from ._servers import free_port, graphql, start_group, stop_group, stop_strays, wait_for
+from .conftest import DEMO_SPEC, REPO, assess, spec_variant
 
 SCHEMA_FILE = REPO / "docs" / "assessment.schema.json"
 
@@ -77,17 +83,26 @@ def test_validate_rejects_two_specs_with_one_id(tmp_path: Path):
     assert "is used by both" in results[1]["error"]["message"]
 
 
-def test_init_scaffolds_an_assessment_that_validates_and_runs(tmp_path: Path):
+def test_init_gives_a_project_that_validates_and_assesses_its_sample(tmp_path: Path):
     code, out = _run("init", "triage_access", project=tmp_path)
     assert code == 0 and "triage_access.yaml" in out
+    for made in ("workspace.yaml", "definitions.py", "README.md", ".gitignore"):
+        assert f"wrote {tmp_path / made}" in out
+    spec_text = (tmp_path / "assessments" / "triage_access.yaml").read_text()
+    assert (
+        "# Change first:" in spec_text and "# column 'outcome': what really happened" in spec_text
+    )
     code, out = _run("validate", project=tmp_path)
     assert code == 0, out
     assert _run("init", "triage_access", project=tmp_path)[0] == 1  # never overwrites
     assert _run("init", "Triage-Access", project=tmp_path)[0] == 1
 
-    spec = yaml.safe_load((tmp_path / "assessments" / "triage_access.yaml").read_text())
-    day = spec["partitions"]["start_date"]
-    scaffold_batch(tmp_path, "triage_access", day)
+    day = yaml.safe_load(spec_text)["partitions"]["start_date"]
+    last = (dt.date.fromisoformat(day) + dt.timedelta(days=SAMPLE_DAYS - 1)).isoformat()
+    assert (
+        f"assess --assessment second --from {day} --to {last}"
+        in _run("init", "second", project=tmp_path)[1]
+    )
     paths = ProjectPaths.for_project(tmp_path)
     with dg.instance_for_test() as instance:
         assess(paths, instance, [day], "triage_access")
@@ -95,8 +110,74 @@ def test_init_scaffolds_an_assessment_that_validates_and_runs(tmp_path: Path):
         found = conn.execute(
             "SELECT value, status FROM impact.register_entries WHERE entry_id = 'decision_parity'"
         ).fetchall()
-    # the batch's parity is 2/3 (see scaffold_batch)
+    # the sample's parity is 2/3 every day (see impact_assets._scaffold._sample)
     assert found == [(pytest.approx(2 / 3), "breach")]
+
+
+def _loans_csv(path: Path) -> None:
+    """Decisions under other names than the scaffold's: an id, a decision date, two groups, 0/1
+    approvals and outcomes, a probability and a load time; 200 a day on 2026-03-01 and 03-02.
+
+    Even ids are women, approved when the id is divisible by 4 (1 in 2); odd ids are men, approved
+    unless the id is 1 modulo 8 (3 in 4): a demographic-parity ratio of 2/3 on each day.
+    """
+    rows = ["application_id,decision_date,sex,age_band,approved,repaid,prob,loaded_at"]
+    for i in range(400):
+        day = dt.date(2026, 3, 1 + i // 200)
+        approved = int(i % 8 != 1) if i % 2 else int(i % 4 == 0)
+        rows.append(
+            f"A{i:04d},{day},{'MF'[i % 2 == 0]},{['<30', '30-50', '50+'][i % 3]},{approved},"
+            f"{int(i % 5 > 0)},{(i % 7) / 7:.3f},{day} 22:00:00"
+        )
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_init_from_a_csv_binds_its_columns_and_assesses_it(tmp_path: Path):
+    csv = tmp_path / "loans.csv"
+    _loans_csv(csv)
+    project = tmp_path / "project"
+    code, out = _run("init", "loans", "--from-csv", str(csv), project=project)
+    assert code == 0, out
+    assert "--from 2026-03-01 --to 2026-03-02" in out
+    spec = yaml.safe_load((project / "assessments" / "loans.yaml").read_text())
+    assert spec["partitions"]["start_date"] == "2026-03-01"
+    assert spec["sources"]["loans_decisions"]["partition_column"] == "decision_date"
+    assert spec["sources"]["loans_decisions"]["loaded_at_column"] == "loaded_at"
+    bindings = spec["bindings"]
+    assert (
+        bindings["id_column"],
+        bindings["label"],
+        bindings["prediction"],
+        bindings["score"],
+    ) == (
+        "application_id",
+        "repaid",
+        "approved",
+        "prob",
+    )
+    assert bindings["sensitive_features"] == [
+        {"name": "sex", "values": ["F", "M"]},
+        {"name": "age_band", "values": ["30-50", "50+", "<30"]},
+    ]
+    assert (project / "data" / "loans" / "loans.csv").read_text() == csv.read_text()
+
+    paths = ProjectPaths.for_project(project)
+    with dg.instance_for_test() as instance:
+        assess(paths, instance, ["2026-03-01"], "loans")
+    with duckdb.connect(str(paths.database), read_only=True) as conn:
+        (value,) = conn.execute(
+            "SELECT value FROM impact.register_entries WHERE entry_id = 'decision_parity'"
+        ).fetchall()[0]
+    assert value == pytest.approx(2 / 3)
+
+
+def test_init_names_what_a_csv_lacks(tmp_path: Path):
+    csv = tmp_path / "no_groups.csv"
+    csv.write_text("id,day,outcome,score\n1,2026-03-01,1,0.5\n2,2026-03-01,0,0.2\n")
+    code, out = _run("init", "x", "--from-csv", str(csv), project=tmp_path / "p")
+    assert code == 1
+    assert "no column can be the sensitive feature" in out and "id (BIGINT)" in out
+    assert not (tmp_path / "p" / "assessments").exists()  # nothing written
 
 
 def test_the_published_json_schema_and_reference_are_current_and_check_the_demo():
@@ -171,3 +252,35 @@ def test_the_built_wheel_installs_and_validates_the_demo(tmp_path: Path):
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["valid"] is True
+
+
+@pytest.mark.slow
+def test_ui_serves_an_init_project_and_stops_within_seconds(tmp_path: Path):
+    project = tmp_path / "project"
+    assert _run("init", "triage", project=project)[0] == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMPACT_ASSETS_", "DAGSTER_"))}
+    port = free_port()
+    log = tmp_path / "ui.log"
+    cli = Path(sys.executable).with_name("impact-assets")
+    process = start_group([str(cli), "ui", "--port", str(port)], cwd=project, env=env, log=log)
+    try:
+        nodes = wait_for(
+            lambda: graphql(port, "{ assetNodes { assetKey { path } } }")["assetNodes"],
+            180,
+            "the project's assets",
+            process,
+            log,
+        )
+        keys = {"/".join(n["assetKey"]["path"]) for n in nodes}
+        assert {"triage/impact_register_snapshot", "triage/triage/triage_scored"} <= keys
+        # the project's own instance, under its state folder
+        assert (ProjectPaths.for_project(project).dagster_home / "dagster.yaml").exists()
+        started = time.monotonic()
+        os.killpg(process.pid, signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+        assert time.monotonic() - started < 5, log.read_text()[-2000:]
+    finally:
+        if process.poll() is None:
+            stop_group(process)
+        stop_strays(str(project))
+    assert "Warning" not in log.read_text(), log.read_text()

@@ -12,10 +12,7 @@ import duckdb
 import pytest
 import yaml
 
-from impact_assets._scaffold import first_of_year
 from impact_assets.cli import DAGSTER_YAML
-
-from .conftest import scaffold_batch
 
 pytestmark = pytest.mark.slow
 COMPONENT = "impact_assets.component.ImpactAssessmentComponent"
@@ -79,8 +76,8 @@ def test_an_assessment_declared_in_a_defs_yaml_scaffolds_loads_and_runs(tmp_path
     }
     assert (folder / "sql" / "credit_risk" / "credit_risk_scored.sql").exists()
 
-    day = first_of_year()
-    scaffold_batch(project, "credit_risk", day)
+    day = yaml.safe_load((folder / "credit_risk.yaml").read_text())["partitions"]["start_date"]
+    assert (project / "data" / "credit_risk" / "sample.csv").exists()
     assert "All definitions loaded successfully" in _dg(project, env, "check", "defs")
     _dg(project, env, "launch", "--job", "credit_risk__assessment", "--partition", day)
 
@@ -88,5 +85,5 @@ def test_an_assessment_declared_in_a_defs_yaml_scaffolds_loads_and_runs(tmp_path
         found = conn.execute(
             "SELECT value, status FROM impact.register_entries WHERE entry_id = 'decision_parity'"
         ).fetchall()
-    # the batch's parity is 2/3 (see scaffold_batch)
+    # the sample's parity is 2/3 every day (see impact_assets._scaffold._sample)
     assert found == [(pytest.approx(2 / 3), "breach")]

@@ -218,7 +218,11 @@ def test_each_defect_fails_exactly_its_check(project: ProjectPaths, defect: str)
     # Every file here is readable; the contract is checked only where group metrics are computed.
     contract = [] if blocks else [("vendor_decisions", CONTRACT_CHECK, True)]
     assert builtin == sorted(
-        [("vendor_decisions", READABLE_CHECK, True), ("vendor_file", READABLE_CHECK, True), *contract]
+        [
+            ("vendor_decisions", READABLE_CHECK, True),
+            ("vendor_file", READABLE_CHECK, True),
+            *contract,
+        ]
     )
     if blocks:
         assert status == "insufficient_data"

@@ -108,18 +108,35 @@ def validate(paths: ProjectPaths, path: Path | None, output: str) -> None:
 
 @main.command()
 @click.argument("name")
+@click.option(
+    "--from-csv",
+    "from_csv",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Scored decisions to assess: copied into data/NAME/, their columns chosen as bindings.",
+)
 @click.pass_obj
-def init(paths: ProjectPaths, name: str) -> None:
-    """Scaffold a new assessment: NAME.yaml in the assessments folder and its SQL, with comments."""
-    from impact_assets._scaffold import first_of_year, scaffold
+def init(paths: ProjectPaths, name: str, from_csv: Path | None) -> None:
+    """Create a project that runs as it is: the assessment NAME (a commented spec and its SQL), its
+    data (a sample, or the given CSV), and where missing workspace.yaml, definitions.py and a README.
+    """
+    from impact_assets._scaffold import scaffold
 
     try:
-        written = scaffold(paths, name, start=first_of_year())
+        made = scaffold(paths, name, from_csv=from_csv)
     except ImpactAssetsError as exc:
         raise click.ClickException(str(exc)) from None
-    for path in written:
+    for path in made.written:
         click.echo(f"wrote {path}")
-    click.echo(f"next: put the scored rows in data/{name}/*.csv, then: impact-assets validate")
+    project = (
+        "" if paths.project_dir == Path.cwd().resolve() else f" --project-dir {paths.project_dir}"
+    )
+    click.echo("next:")
+    click.echo(f"  impact-assets{project} validate")
+    click.echo(
+        f"  impact-assets{project} assess --assessment {name} --from {made.first_day} --to {made.last_day}"
+    )
+    click.echo(f"  impact-assets{project} ui")
 
 
 @main.command()
