@@ -284,3 +284,68 @@ def test_ui_serves_an_init_project_and_stops_within_seconds(tmp_path: Path):
             stop_group(process)
         stop_strays(str(project))
     assert "Warning" not in log.read_text(), log.read_text()
+
+
+def test_every_command_exits_0_1_or_2_by_one_rule(tmp_path: Path):
+    """0: done; 1: done, and something failed or is not valid; 2: the command was used wrongly."""
+    project = tmp_path / "project"
+    assert _run("init", "triage", project=project)[0] == 0
+    start = yaml.safe_load((project / "assessments" / "triage.yaml").read_text())["partitions"]
+    day = dt.date.fromisoformat(start["start_date"])
+    used_wrongly = {
+        "an unknown option": ["validate", "--strict"],
+        "an unknown command": ["asses"],
+        "an unknown assessment": [
+            "assess",
+            "--assessment",
+            "loans",
+            "--from",
+            "2026-03-01",
+            "--to",
+            "2026-03-01",
+        ],
+        "a malformed date": [
+            "assess",
+            "--assessment",
+            "triage",
+            "--from",
+            "2026-3-1",
+            "--to",
+            "2026-03-01",
+        ],
+        "--to before --from": [
+            "assess",
+            "--assessment",
+            "triage",
+            "--from",
+            str(day),
+            "--to",
+            str(day - dt.timedelta(days=1)),
+        ],
+        "a day before the partitions": [
+            "assess",
+            "--assessment",
+            "triage",
+            "--from",
+            str(day - dt.timedelta(days=1)),
+            "--to",
+            str(day),
+        ],
+        "a folder without a workspace": ["--project-dir", str(tmp_path), "ui"],
+        "retraining an unknown assessment": ["train", "--assessment", "loans"],
+    }
+    for what, args in used_wrongly.items():
+        code, out = _run(*args, project=project)
+        assert code == 2, (what, out)
+        assert "Error:" in out and "Traceback" not in out, (what, out)
+    assert (
+        "no assessment 'loans' (assessments: triage)"
+        in _run(*used_wrongly["an unknown assessment"], project=project)[1]
+    )
+
+    assert _run("--help")[0] == 0 and _run("validate", project=project)[0] == 0
+    assert _run("init", "triage", project=project)[0] == 1  # exists: not overwritten
+    sql = project / "dbt_like_sql" / "triage" / "triage_scored.sql"
+    sql.write_text(sql.read_text().replace("SELECT\n", "SELECT (\n"))
+    code, out = _run("validate", project=project)
+    assert code == 1 and "SqlModelError" in out

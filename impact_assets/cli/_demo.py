@@ -268,8 +268,9 @@ def train(paths: ProjectPaths, assessment_id: str, seed_offset: int | None) -> N
     try:
         found = {a.id: a for a in discover_assessments(paths)}
         if assessment_id not in found:
-            raise click.ClickException(
-                f"no assessment {assessment_id!r} (assessments: {sorted(found)})"
+            raise click.BadParameter(
+                f"no assessment {assessment_id!r} (assessments: {', '.join(sorted(found))})",
+                param_hint="--assessment",
             )
         assessment = found[assessment_id]
         offset = (

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from typing import TYPE_CHECKING
 
 import click
 
@@ -19,9 +18,6 @@ from impact_assets.cli._main import (
 from impact_assets.cli._results import print_decision
 from impact_assets.errors import ImpactAssetsError
 from impact_assets.settings import ProjectPaths
-
-if TYPE_CHECKING:
-    pass
 
 PARTITION_BEFORE_START = (
     "{day} is before the first partition of {assessment} ({start}, partitions.start_date)"
@@ -62,14 +58,18 @@ def assess(
         raise click.BadParameter(f"--to {end:%Y-%m-%d} is before --from {start:%Y-%m-%d}")
     use_local_instance(paths)
     try:
+        found = {a.id: a for a in discover_assessments(paths)}
+        if assessment_id not in found:
+            raise click.BadParameter(
+                f"no assessment {assessment_id!r} (assessments: {', '.join(sorted(found))})",
+                param_hint="--assessment",
+            )
         defs = build_definitions(paths)
         job = defs.resolve_job_def(assessment_job_name(assessment_id))
     except ImpactAssetsError as exc:
         raise click.ClickException(str(exc)) from exc
-    except Exception as exc:  # an unknown job name: say which assessments exist
-        raise click.ClickException(f"no assessment {assessment_id!r}: {exc}") from exc
     days = [(start + dt.timedelta(days=i)).date() for i in range((end - start).days + 1)]
-    first = next(a for a in discover_assessments(paths) if a.id == assessment_id).spec.partitions
+    first = found[assessment_id].spec.partitions
     if days[0] < first.start_date:
         raise click.BadParameter(
             PARTITION_BEFORE_START.format(

@@ -74,7 +74,7 @@ def ui(paths: ProjectPaths, port: int, host: str) -> None:
     """Start the Dagster UI and daemon on the project's local instance (Ctrl-C stops both)."""
     workspace = paths.project_dir / "workspace.yaml"
     if not workspace.exists():
-        raise click.ClickException(NO_WORKSPACE.format(folder=paths.project_dir))
+        raise click.UsageError(NO_WORKSPACE.format(folder=paths.project_dir))
     use_local_instance(paths)
     bin_dir = Path(sys.executable).parent
     click.echo(
@@ -86,4 +86,4 @@ def ui(paths: ProjectPaths, port: int, host: str) -> None:
             [str(bin_dir / "dagster-daemon"), "run", "-w", str(workspace)],
         ]
     )
-    sys.exit(code)
+    sys.exit(0 if code == 0 else 1)  # a service that stopped by itself
