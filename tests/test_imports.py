@@ -6,9 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
-
-import pytest
 
 from .conftest import REPO
 
@@ -133,62 +130,3 @@ def test_help_and_validate_start_without_dagster_pandas_or_numpy(tmp_path):
     assert loaded("--help") == ""
     loaded("validate")  # the first validation asks Great Expectations; it remembers its answers
     assert loaded("validate") == ""
-
-
-# What the extras and the dev tools bring; the demo and the UI run without any of them.
-EXTRAS = ("pyspark", "mlflow", "dagster_postgres", "psycopg2", "selenium", "pytest", "hypothesis")
-
-# Every finder answers for the extras as it would if they were not installed: with no spec.
-BLOCKER = f"""\
-import sys
-
-class _Without:
-    def __init__(self, finder):
-        self._finder = finder
-
-    def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in {EXTRAS!r}:
-            return None
-        return self._finder.find_spec(name, path, target)
-
-    def __getattr__(self, attribute):
-        return getattr(self._finder, attribute)
-
-sys.meta_path[:] = [_Without(finder) for finder in sys.meta_path]
-"""
-
-
-@pytest.mark.slow
-def test_the_demo_runs_without_the_extras_and_prints_no_warning(tmp_path):
-    """One demo day as `make demo` runs it, in a process where no extra can be imported."""
-    (tmp_path / "site").mkdir()
-    (tmp_path / "site" / "sitecustomize.py").write_text(BLOCKER)
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("IMPACT_ASSETS_", "DAGSTER_"))},
-        "PYTHONPATH": str(tmp_path / "site"),
-        "IMPACT_ASSETS_HOME": str(tmp_path / "state"),
-    }
-    probe = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import importlib.util as u; print(u.find_spec('pyspark')); import mlflow",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert probe.stdout == "None\n" and "No module named 'mlflow'" in probe.stderr
-    cli = Path(sys.executable).with_name("impact-assets")
-    done = subprocess.run(
-        [str(cli), "--project-dir", str(REPO), "demo", "--days", "1"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "release decision for model version 1: APPROVE" in done.stdout
-    assert "Impact register of income_screening" in done.stdout
-    console = done.stdout + done.stderr
-    assert "Warning" not in console and "warning" not in console, console[-3000:]
