@@ -19,7 +19,7 @@ from pathlib import Path
 from impact_assets.errors import SpecError
 from impact_assets.settings import ProjectPaths
 
-__all__ = ["Columns", "Scaffold", "infer_columns", "sample_start", "scaffold"]
+__all__ = ["SAMPLE_DAYS", "Scaffold", "infer_columns", "scaffold"]
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -52,7 +52,7 @@ GITIGNORE = ".impact/\n"
 README = """\
 # {title}
 
-An impact assessment of `{name}` with [impact-assets](https://pypi.org/project/impact-assets/):
+An impact assessment of `{name}` with impact-assets:
 every day of decisions becomes a partition whose fairness, quality and register entries are
 assessed and kept in `.impact/impact_assets.duckdb`.
 
@@ -144,26 +144,33 @@ FROM {name}_decisions
 
 @dataclass(frozen=True)
 class Column:
-    """A binding's column: its name in the data, its name in the scored table, and why it was chosen."""
+    """A column of the scored table: its name, the SQL that gives it from the data, and why."""
 
-    source: str
     alias: str
+    expression: str
     note: str
+    values: tuple[str, ...] = ()  # a sensitive feature's groups
 
 
 @dataclass(frozen=True)
 class Columns:
-    """What each column of a CSV means to the assessment."""
+    """What the columns of a CSV mean to the assessment, in the scored table's order."""
 
     id: Column
     day: Column
+    features: tuple[Column, ...]
     label: Column
-    prediction: Column | None
+    prediction: Column
     score: Column | None
-    features: dict[str, tuple[str, ...]]
+    day_source: str
     loaded_at: str | None
     first_day: dt.date
     last_day: dt.date
+
+    def selected(self) -> list[Column]:
+        return [self.id, self.day, *self.features, self.label, self.prediction] + (
+            [self.score] if self.score else []
+        )
 
 
 @dataclass(frozen=True)
@@ -215,17 +222,15 @@ def infer_columns(csv: Path) -> Columns:
         types = {name: kind.upper() for name, kind, *_ in described}
         names = list(types)
 
-        def stats(column: str) -> tuple[int, int, list, object, object]:
-            q = _quoted(column)
-            rows, distinct, low, high = conn.execute(
-                f"SELECT count(*), count(DISTINCT {q}), min({q}), max({q}) FROM data"
-            ).fetchall()[0]
-            values = conn.execute(
-                f"SELECT DISTINCT {q} FROM data WHERE {q} IS NOT NULL ORDER BY 1 LIMIT {MAX_GROUPS + 1}"
-            ).fetchall()
-            return rows, distinct, [v for (v,) in values], low, high
-
-        facts = {name: stats(name) for name in names}
+        # per column, in one scan: rows, distinct values, min, max, the first distinct values
+        aggregates = ", ".join(
+            f"{{'rows': count(*), 'distinct': count(DISTINCT {q}), 'low': min({q}), 'high': max({q}), "
+            f"'values': list_slice(list_sort(list(DISTINCT {q})), 1, {MAX_GROUPS + 1})}}"
+            for q in map(_quoted, names)
+        )
+        facts = dict(
+            zip(names, conn.execute(f"SELECT {aggregates} FROM data").fetchall()[0], strict=True)
+        )
 
         def missing(role: str, wanted: str) -> SpecError:
             seen = ", ".join(f"{n} ({types[n]})" for n in names)
@@ -243,12 +248,9 @@ def infer_columns(csv: Path) -> Columns:
         )
         if day is None:
             raise missing("day of each decision", "a DATE or TIMESTAMP column")
-        first_day, last_day = conn.execute(
-            f'SELECT CAST(min("{day}") AS DATE), CAST(max("{day}") AS DATE) FROM data'
-        ).fetchall()[0]
 
         def binary(n: str) -> bool:
-            values = facts[n][2]
+            values = facts[n]["values"]
             return 0 < len(values) <= 2 and all(
                 isinstance(v, (int, float, bool)) and float(v) in (0.0, 1.0) for v in values
             )
@@ -275,7 +277,13 @@ def infer_columns(csv: Path) -> Columns:
             for n in names
             if types[n] in ("DOUBLE", "FLOAT", "REAL") or types[n].startswith("DECIMAL")
         ]
-        scores = [n for n in numeric if n not in binaries and 0 <= facts[n][3] <= facts[n][4] <= 1]
+        scores = [
+            n
+            for n in numeric
+            if n not in binaries
+            and facts[n]["low"] is not None
+            and 0 <= facts[n]["low"] <= facts[n]["high"] <= 1
+        ]
         score = _named(scores, r"score", r"prob", r"proba", r"risk") or (
             scores[0] if scores else None
         )
@@ -285,39 +293,63 @@ def infer_columns(csv: Path) -> Columns:
                 "a column of 0 and 1 such as decision, or a score in [0, 1]",
             )
         used = {day, loaded_at, label, prediction, score}
-        identifiers = [n for n in names if n not in used and facts[n][1] == facts[n][0]]
+        identifiers = [
+            n for n in names if n not in used and facts[n]["distinct"] == facts[n]["rows"]
+        ]
         ident = _named(identifiers, r"(^|_)id$", r"^id", r"key", r"number") or (
             identifiers[0] if identifiers else None
         )
         if ident is None:
             raise missing("id of each decision", "a column whose values are all different")
         used.add(ident)
-        features = {
-            n: tuple(str(v) for v in facts[n][2])
+        features = [
+            n
             for n in names
             if n not in used
             and (types[n] in ("VARCHAR", "BOOLEAN") or types[n].startswith("ENUM"))
-            and 2 <= facts[n][1] <= MAX_GROUPS
-        }
+            and 2 <= facts[n]["distinct"] <= MAX_GROUPS
+        ]
         if not features:
             raise missing("sensitive feature", f"a text column with 2 to {MAX_GROUPS} values")
 
-    def col(name: str, note: str) -> Column:
-        return Column(name, _snake(name), f"column {name!r}: {note}")
+    def col(name: str, note: str, cast: str | None = None) -> Column:
+        expression = f"CAST({_quoted(name)} AS {cast})" if cast else _quoted(name)
+        return Column(_snake(name), expression, f"column {name!r}: {note}")
 
     return Columns(
         id=col(ident, "every value different"),
-        day=col(day, "the day of the decision"),
-        label=col(label, "what really happened, 1 = favourable"),
-        prediction=col(prediction, "what the model decided, 1 = favourable")
-        if prediction
-        else None,
+        day=Column(
+            "day", f"CAST({_quoted(day)} AS DATE)", f"column {day!r}: the day of the decision"
+        ),
+        features=tuple(
+            Column(
+                _snake(n),
+                _quoted(n),
+                f"column {n!r}: a sensitive feature",
+                tuple(map(str, facts[n]["values"])),
+            )
+            for n in features
+        ),
+        label=col(label, "what really happened, 1 = favourable", "INTEGER"),
+        prediction=(
+            col(prediction, "what the model decided, 1 = favourable", "INTEGER")
+            if prediction
+            else Column(
+                "decision",
+                f"CAST({_quoted(score)} >= 0.5 AS INTEGER)",
+                f"column {score!r} >= 0.5: the decision rule, change it to the model's",
+            )
+        ),
         score=col(score, "the model's score in [0, 1]") if score else None,
-        features=features,
+        day_source=day,
         loaded_at=loaded_at,
-        first_day=first_day,
-        last_day=last_day,
+        first_day=_as_date(facts[day]["low"]),
+        last_day=_as_date(facts[day]["high"]),
     )
+
+
+def _as_date(value: dt.date | dt.datetime) -> dt.date:
+    return value.date() if isinstance(value, dt.datetime) else value
 
 
 def _sample(folder: Path, start: dt.date) -> Path:
@@ -343,29 +375,11 @@ def _quoted(name: str) -> str:
 
 
 def _select(columns: Columns) -> str:
-    def pick(alias: str, expression: str, note: str = "") -> str:
-        return f"    {expression} AS {_quoted(alias)}," + (f"  -- {note}" if note else "")
-
-    def cast(c: Column) -> str:
-        return f"CAST({_quoted(c.source)} AS INTEGER)"
-
-    lines = [
-        pick(columns.id.alias, _quoted(columns.id.source), columns.id.note),
-        pick("day", f"CAST({_quoted(columns.day.source)} AS DATE)", columns.day.note),
-        *(pick(_snake(f), _quoted(f), "a sensitive feature") for f in columns.features),
-        pick(columns.label.alias, cast(columns.label), columns.label.note),
-    ]
-    if columns.prediction:
-        lines.append(
-            pick(columns.prediction.alias, cast(columns.prediction), columns.prediction.note)
-        )
-    else:
-        rule = f"CAST({_quoted(columns.score.source)} >= 0.5 AS INTEGER)"
-        lines.append(pick("decision", rule, "the decision rule: change it to the model's"))
-    if columns.score:
-        lines.append(pick(columns.score.alias, _quoted(columns.score.source), columns.score.note))
-    lines[-1] = lines[-1].replace(",  --", "  --", 1).removesuffix(",")
-    return "\n".join(lines)
+    selected = columns.selected()
+    return "\n".join(
+        f"    {c.expression} AS {_quoted(c.alias)}{',' if i < len(selected) - 1 else ''}  -- {c.note}"
+        for i, c in enumerate(selected)
+    )
 
 
 def _commented(text: str, comment: str) -> str:
@@ -373,14 +387,9 @@ def _commented(text: str, comment: str) -> str:
 
 
 def _spec(name: str, columns: Columns, data_glob: str) -> str:
-    prediction = columns.prediction or Column(
-        columns.score.source,
-        "decision",
-        "score >= 0.5 (see the SQL model): change it to the model's rule",
-    )
     features = "".join(
-        f"    - {{name: {_snake(f)}, values: [{', '.join(_yaml_text(v) for v in values)}]}}\n"
-        for f, values in columns.features.items()
+        f"    - {{name: {f.alias}, values: [{', '.join(_yaml_text(v) for v in f.values)}]}}\n"
+        for f in columns.features
     )
     loaded_at = columns.loaded_at
     return SPEC.format(
@@ -388,7 +397,7 @@ def _spec(name: str, columns: Columns, data_glob: str) -> str:
         title=name.replace("_", " ").capitalize(),
         path_line=_commented(f"    path: {data_glob}", "relative to the project"),
         day_line=_commented(
-            f"    partition_column: {_yaml_text(columns.day.source)}",
+            f"    partition_column: {_yaml_text(columns.day_source)}",
             "one partition per day of this column",
         ),
         loaded_at=(
@@ -400,14 +409,16 @@ def _spec(name: str, columns: Columns, data_glob: str) -> str:
         start=columns.first_day.isoformat(),
         id_line=_commented(f"  id_column: {columns.id.alias}", columns.id.note),
         label_line=_commented(f"  label: {columns.label.alias}", columns.label.note),
-        prediction_line=_commented(f"  prediction: {prediction.alias}", prediction.note),
+        prediction_line=_commented(
+            f"  prediction: {columns.prediction.alias}", columns.prediction.note
+        ),
         score=(
             _commented(f"  score: {columns.score.alias}", columns.score.note) + "\n"
             if columns.score
             else ""
         ),
         features=features,
-        feature=_snake(next(iter(columns.features))),
+        feature=columns.features[0].alias,
     )
 
 

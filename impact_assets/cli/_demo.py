@@ -14,6 +14,7 @@ import click
 from impact_assets.cli._main import (
     SILENT_LOGS,
     deliver_lineage,
+    find_assessment,
     main,
     step_failures,
     use_local_instance,
@@ -263,16 +264,8 @@ def simulate(paths: ProjectPaths, days: int, overwrite: bool) -> None:
 @click.pass_obj
 def train(paths: ProjectPaths, assessment_id: str, seed_offset: int | None) -> None:
     """Train a new model version on freshly simulated data and register it (the model sensor picks it up)."""
-    from impact_assets.assessment import discover_assessments
-
     try:
-        found = {a.id: a for a in discover_assessments(paths)}
-        if assessment_id not in found:
-            raise click.BadParameter(
-                f"no assessment {assessment_id!r} (assessments: {', '.join(sorted(found))})",
-                param_hint="--assessment",
-            )
-        assessment = found[assessment_id]
+        assessment = find_assessment(paths, assessment_id)
         offset = (
             seed_offset
             if seed_offset is not None

@@ -44,6 +44,19 @@ def main(ctx: click.Context, project_dir: str | None) -> None:
     ctx.obj = _paths(project_dir)
 
 
+def find_assessment(paths: ProjectPaths, assessment_id: str) -> Assessment:
+    """The project's assessment ``assessment_id``; a usage error (exit code 2) naming the others."""
+    from impact_assets.assessment import discover_assessments
+
+    found = {a.id: a for a in discover_assessments(paths)}
+    if assessment_id not in found:
+        raise click.BadParameter(
+            f"no assessment {assessment_id!r} (assessments: {', '.join(sorted(found))})",
+            param_hint="--assessment",
+        )
+    return found[assessment_id]
+
+
 def step_failures(result: dg.ExecuteInProcessResult) -> list[str]:
     """What each failed step of a run said, without the traceback (the run's log keeps it).
 

@@ -11,6 +11,7 @@ import click
 from impact_assets.cli._main import (
     SILENT_LOGS,
     deliver_lineage,
+    find_assessment,
     main,
     step_failures,
     use_local_instance,
@@ -58,18 +59,13 @@ def assess(
         raise click.BadParameter(f"--to {end:%Y-%m-%d} is before --from {start:%Y-%m-%d}")
     use_local_instance(paths)
     try:
-        found = {a.id: a for a in discover_assessments(paths)}
-        if assessment_id not in found:
-            raise click.BadParameter(
-                f"no assessment {assessment_id!r} (assessments: {', '.join(sorted(found))})",
-                param_hint="--assessment",
-            )
+        assessment = find_assessment(paths, assessment_id)
         defs = build_definitions(paths)
         job = defs.resolve_job_def(assessment_job_name(assessment_id))
     except ImpactAssetsError as exc:
         raise click.ClickException(str(exc)) from exc
     days = [(start + dt.timedelta(days=i)).date() for i in range((end - start).days + 1)]
-    first = found[assessment_id].spec.partitions
+    first = assessment.spec.partitions
     if days[0] < first.start_date:
         raise click.BadParameter(
             PARTITION_BEFORE_START.format(
