@@ -263,7 +263,7 @@ def test_the_built_wheel_runs_a_demo_day_without_any_extra(tmp_path: Path):
             python,
             "-c",
             "import importlib.util as u, impact_assets; print(impact_assets.__file__); "
-            "print([m for m in ('pyspark', 'mlflow', 'dagster_postgres', 'pytest', 'selenium') if u.find_spec(m)])",
+            "print([m for m in ('pyspark', 'pyarrow', 'mlflow', 'dagster_postgres', 'pytest', 'selenium') if u.find_spec(m)])",
         ],
         check=True,
         capture_output=True,

@@ -18,7 +18,6 @@ from impact_assets import (
     build_definitions,
     load_assessment,
 )
-from impact_assets.pipeline import partition_frame
 from impact_assets.pipeline._quality import CONTRACT_CHECK, READABLE_CHECK
 from impact_assets.quality import (
     MASK,
@@ -29,6 +28,7 @@ from impact_assets.quality import (
     fresh_after,
 )
 from impact_assets.spec import FreshnessSpec
+from impact_assets.sql import compact_frame
 
 from .conftest import DEMO_SPEC as DEMO
 from .conftest import REPO, VENDOR_ROWS, spec_variant, vendor_project
@@ -389,25 +389,21 @@ def test_a_range_check_on_timestamps_counts_what_the_timestamps_say(zone):
 
 
 def test_the_checked_frame_holds_the_rows_as_duckdb_gives_them():
-    """Across several Arrow batches, with NULLs: numbers as ``.df()`` gives them, text as categories."""
+    """With NULLs: numbers as ``.df()`` gives them, text of few values as categories, other text as text."""
     conn = duckdb.connect()
     conn.execute(
         "CREATE TABLE t AS SELECT i, CASE WHEN i % 7 = 0 THEN NULL ELSE i END AS n, "
-        "CASE WHEN i % 5 = 0 THEN NULL ELSE 'v' || (i % 4) END AS s, i / 2 AS x, "
+        "CASE WHEN i % 5 = 0 THEN NULL ELSE 'v''' || (i % 4) END AS s, i / 2 AS x, 'n' || i AS note, "
         "TIMESTAMPTZ '2026-03-02 00:00:00+00' + to_seconds(i) AS at FROM range(2500000) AS r(i)"
     )
     query = "SELECT * FROM t WHERE i < ?"
-    frame = partition_frame(conn, query, [2_300_000])
+    frame = compact_frame(conn, query, [2_300_000])
     expected = conn.sql(query, params=[2_300_000]).df()
-    pd.testing.assert_frame_equal(
-        frame.astype({"s": str}), expected.astype({"s": str}), check_dtype=False
-    )
-    assert frame.dtypes.to_dict() == {
-        "i": "int64",
-        "n": "float64",
-        "s": "category",
-        "x": "float64",
-        "at": expected["at"].dtype,
-    }
-    empty = partition_frame(conn, query, [-1])
-    assert empty.empty and list(empty.columns) == ["i", "n", "s", "x", "at"]
+    pd.testing.assert_frame_equal(frame.astype({"s": str}), expected.astype({"s": str}))
+    # as DuckDB gives them (a nullable integer as Int64), but text of few values as a categorical;
+    # text of too many values for one stays text
+    assert frame.dtypes.to_dict() == {**expected.dtypes.to_dict(), "s": "category"}
+    assert str(expected["note"].dtype) == "str"
+    assert not frame["s"].cat.ordered and len(frame["s"].cat.categories) == 4
+    empty = compact_frame(conn, query, [-1])
+    assert empty.empty and list(empty.columns) == ["i", "n", "s", "x", "note", "at"]

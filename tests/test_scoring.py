@@ -58,7 +58,7 @@ def test_the_scorecard_in_sql_equals_predict_proba(conn):
     got = predict_scores(conn, "SELECT * FROM scored", [], model, FEATURES, id_column="id")
     frame = conn.execute("SELECT * FROM scored ORDER BY id").df()
     expected = model.predict_proba(frame[FEATURES])[:, 1]
-    scores = got.to_pandas().sort_values(SCORED_ID)[SCORED_SCORE].to_numpy()
+    scores = got.sort_values(SCORED_ID)[SCORED_SCORE].to_numpy()
     np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-12)
     assert ((scores >= 0.5) == (expected >= 0.5)).all()
 
@@ -77,11 +77,11 @@ def test_any_other_model_is_scored_in_python_batches_exactly(conn):
         model,
         FEATURES,
         id_column="id",
-        batch_rows=700,
+        batch_rows=2048,  # three batches
     )
     frame = conn.execute("SELECT * FROM scored WHERE id >= 100 ORDER BY id").df()
     expected = model.predict_proba(frame[FEATURES])[:, 1]
-    table = got.to_pandas().sort_values(SCORED_ID)
+    table = got.sort_values(SCORED_ID)
     assert table[SCORED_ID].tolist() == frame["id"].tolist()
     np.testing.assert_array_equal(table[SCORED_SCORE].to_numpy(), expected)
 

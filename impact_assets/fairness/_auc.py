@@ -33,13 +33,16 @@ from impact_assets.fairness._cells import (
     group_key_sql,
 )
 from impact_assets.spec import INTERSECTION_SEPARATOR, OVERALL, Bindings
-from impact_assets.sql import ident
+from impact_assets.sql import ident, stream_frames
 
 __all__ = ["score_auc"]
 
 COLUMNS = ["feature_set", "group_key", "auc", "positives", "negatives"]
 #: Rows per batch streamed out of DuckDB.
 BATCH_ROWS = 1_000_000
+CHANGED_ROWS = (
+    "the rows of {relation} changed while their AUC was computed; assess the partition again"
+)
 HASH_COLLISION = "two groups of {name!r} share a 64-bit hash; their AUC cannot be told apart"
 
 
@@ -153,23 +156,25 @@ def _auc_in_memory(
         outer.append(f"{combined} AS _k{j}")
     keys: list[np.ndarray] = []
     codes: list[list[np.ndarray]] = [[] for _ in sets]
-    cursor = conn.cursor()  # streamed batch by batch: at most one batch of rows in pandas at a time
-    try:
-        reader = cursor.sql(
-            f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM {relation} {where}) "
-            f"AS _r(_s, _y{''.join(f', _h{i}' for i in range(len(used)))}) {' '.join(joins)}",
-            params=params,
-        )
-        for batch in reader.to_arrow_reader(BATCH_ROWS):
-            # the bits of a score in [0, 1] order as the score; the shift drops the sign bit, so -0.0
-            # and 0.0 are one key, and frees the lowest bit for the label
-            score = batch.column("_s").to_numpy().view(np.uint64)
-            label = batch.column("_y").to_numpy(zero_copy_only=False).astype(np.uint64)
-            keys.append((score << np.uint64(1)) | label)
-            for j, found in enumerate(codes):
-                found.append(batch.column(f"_k{j}").to_numpy())  # raises on a NULL
-    finally:
-        cursor.close()
+    query = (
+        f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM {relation} {where}) "
+        f"AS _r(_s, _y{''.join(f', _h{i}' for i in range(len(used)))}) {' '.join(joins)}"
+    )
+    # streamed batch by batch: at most one batch of rows in pandas at a time
+    for batch in stream_frames(conn, query, params, BATCH_ROWS):
+        # the bits of a score in [0, 1] order as the score; the shift drops the sign bit, so -0.0
+        # and 0.0 are one key, and frees the lowest bit for the label
+        score = batch["_s"].to_numpy(dtype=np.float64).view(np.uint64)
+        label = batch["_y"].to_numpy(dtype=np.uint64)
+        keys.append((score << np.uint64(1)) | label)
+        for j, found in enumerate(codes):
+            code_of_rows = batch[f"_k{j}"]
+            if code_of_rows.isna().any():  # a value the distinct values did not have: rows changed
+                raise DataContractError(
+                    CHANGED_ROWS.format(relation=relation),
+                    context={"table": relation, "partition": partition_key},
+                )
+            found.append(code_of_rows.to_numpy(dtype=np.int64))
     every = np.concatenate(keys) if keys else np.empty(0, dtype=np.uint64)
     code = {
         name: np.concatenate(found) if found else np.empty(0, dtype=np.int64)

@@ -11,11 +11,11 @@ import duckdb
 from impact_assets.engine import SparkEngine
 from impact_assets.errors import DataContractError, ModelRegistryError
 from impact_assets.modeling._linear_sql import linear_logit_sql
-from impact_assets.sql import ident, qualified, table_columns
+from impact_assets.sql import ident, qualified, stream_frames, table_columns
 
 if TYPE_CHECKING:
     import numpy as np
-    import pyarrow as pa
+    import pandas as pd
 
 __all__ = [
     "PREDICTIONS_TABLE",
@@ -128,7 +128,7 @@ def predict_scores(
     *,
     id_column: str,
     batch_rows: int = 500_000,
-) -> pa.Table:
+) -> pd.DataFrame:
     """The model's positive-class probability for every row of ``query``.
 
     The scorecard pipeline of :func:`train_classifier` is scored by DuckDB as one SQL expression
@@ -139,31 +139,28 @@ def predict_scores(
         Columns ``_id`` (``id_column``'s values) and ``_score``.
     """
     import numpy as np
-    import pyarrow as pa
+    import pandas as pd
 
     in_sql = scorecard_scores_sql(model, features, query, id_column)
-    cursor = conn.cursor()  # a second connection: the caller's stays free to write meanwhile
-    try:
-        if in_sql is not None:  # the scorecard, scored by DuckDB
-            scored = cursor.sql(in_sql, params=list(params)).to_arrow_table()
-            missing = scored.column(SCORED_SCORE).null_count
-            if missing:  # as scikit-learn refuses NaN input
-                raise ValueError(NULL_FEATURES.format(count=missing))
-            return scored
-        ids: list[pa.Array] = []
-        scores: list[np.ndarray] = []
-        for batch in cursor.sql(query, params=list(params)).to_arrow_reader(batch_rows):
-            if batch.num_rows == 0:
-                continue
-            frame = batch.select(list(features)).to_pandas()
-            scores.append(np.asarray(model.predict_proba(frame)[:, 1], dtype="float64"))
-            ids.append(batch.column(id_column))
-    finally:
-        cursor.close()
-    return pa.table(
+    if in_sql is not None:  # the scorecard, scored by DuckDB
+        cursor = conn.cursor()  # a second connection: the caller's stays free to write meanwhile
+        try:
+            scored = cursor.execute(in_sql, list(params)).df()
+        finally:
+            cursor.close()
+        missing = int(scored[SCORED_SCORE].isna().sum())
+        if missing:  # as scikit-learn refuses NaN input
+            raise ValueError(NULL_FEATURES.format(count=missing))
+        return scored
+    ids: list[pd.Series] = []
+    scores: list[np.ndarray] = []
+    for batch in stream_frames(conn, query, params, batch_rows):
+        scores.append(np.asarray(model.predict_proba(batch[list(features)])[:, 1], dtype="float64"))
+        ids.append(batch[id_column])
+    return pd.DataFrame(
         {
-            SCORED_ID: pa.chunked_array(ids) if ids else pa.array([], pa.int64()),
-            SCORED_SCORE: pa.array(np.concatenate(scores) if scores else [], pa.float64()),
+            SCORED_ID: pd.concat(ids, ignore_index=True) if ids else pd.Series([], dtype="int64"),
+            SCORED_SCORE: np.concatenate(scores) if scores else np.empty(0, dtype="float64"),
         }
     )
 

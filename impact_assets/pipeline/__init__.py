@@ -35,7 +35,6 @@ from impact_assets.pipeline._fairness import (
 from impact_assets.pipeline._quality import (
     READABLE_CHECK,
     blocking_failures,
-    partition_frame,
     run_quality,
 )
 from impact_assets.pipeline._register import (
@@ -77,7 +76,6 @@ __all__ = [
     "decide_release",
     "file_fingerprints",
     "latest_results",
-    "partition_frame",
     "prepare",
     "record_contract",
     "record_readable",

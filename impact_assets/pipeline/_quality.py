@@ -8,14 +8,13 @@ import datetime as dt
 
 import duckdb
 import pandas as pd
-import pyarrow as pa
 
 from impact_assets.assessment import Assessment
 from impact_assets.engine import SparkEngine
 from impact_assets.errors import DataContractError
 from impact_assets.pipeline._engine import row_engine
 from impact_assets.quality import QualityResult, assessment_checks, evaluate_checks
-from impact_assets.sql import ident, qualified, relation_columns
+from impact_assets.sql import compact_frame, ident, qualified, relation_columns
 from impact_assets.storage import SCHEMA, append_frame
 
 #: Built-in blocking check recorded when the fairness step itself refuses a partition's data.
@@ -75,42 +74,6 @@ def _quality_relation(assessment: Assessment, table: str) -> tuple[str, str]:
     return qualified(assessment.schema, table), assessment.spec.bindings.partition_column
 
 
-def partition_frame(conn: duckdb.DuckDBPyConnection, query: str, params: list) -> pd.DataFrame:
-    """Rows of a query as a compact pandas frame: through Arrow, strings as categoricals.
-
-    Ten million rows of three string columns take about 1 GB and 3 s this way, against 3 GB and 8 s
-    through ``.df()`` (Python string objects). Strings are dictionary-encoded batch by batch, so only
-    one batch of them is held as text. A column kept from an imported batch would keep the whole
-    batch's buffers (its text too) alive, so other columns are copied out of each batch; then each
-    column is joined into one array and its pieces handed back to the system before the next.
-    """
-    reader = conn.sql(query, params=params).to_arrow_reader(1_000_000)
-    schema = reader.schema
-    pieces: list[list[pa.Array]] = [[] for _ in schema]
-    for batch in reader:
-        for kept, array in zip(pieces, batch.columns, strict=True):
-            kept.append(
-                array.dictionary_encode() if _is_text(array.type) else pa.concat_arrays([array])
-            )
-    if not pieces[0]:
-        return schema.empty_table().to_pandas()
-    pool = pa.default_memory_pool()
-    columns: list[pa.Array | pa.ChunkedArray] = []
-    for i in range(len(pieces)):  # pandas unifies the batches' dictionaries into one categorical
-        columns.append(
-            pa.chunked_array(pieces[i])
-            if _is_text(schema.types[i])
-            else pa.concat_arrays(pieces[i])
-        )
-        pieces[i] = []
-        pool.release_unused()
-    return pa.table(columns, names=schema.names).to_pandas(split_blocks=True, self_destruct=True)
-
-
-def _is_text(kind: pa.DataType) -> bool:
-    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
-
-
 def run_quality(
     conn: duckdb.DuckDBPyConnection,
     assessment: Assessment,
@@ -151,13 +114,10 @@ def run_quality(
     frame = (  # on Spark, GX validates the Spark DataFrame: no row comes to this process
         engine.frame(query, [partition_key])
         if isinstance(engine, SparkEngine)
-        else partition_frame(conn, query, [partition_key])
+        else compact_frame(conn, query, [partition_key])
     )
     sensitive = {f.name for f in assessment.spec.bindings.sensitive_features}
     results = evaluate_checks(frame, checks, sensitive_columns=sensitive)
-    # the frame's buffers are Arrow's, whose pool would keep them from the steps after this one
-    del frame
-    pa.default_memory_pool().release_unused()
     now = dt.datetime.now(dt.UTC)
     rows = pd.DataFrame(
         [

@@ -1,5 +1,6 @@
 """``dbt_like_sql``: plain SELECT files run in DuckDB, with dependencies and column lineage from sqlglot."""
 
+from impact_assets.sql._fetch import compact_frame, stream_frames
 from impact_assets.sql._models import ColumnDep, SqlModel, SqlProject, discover_models
 from impact_assets.sql._quote import ident, literal, qualified
 from impact_assets.sql._run import (
@@ -20,6 +21,7 @@ __all__ = [
     "SqlModel",
     "SqlProject",
     "UnreadableFile",
+    "compact_frame",
     "create_source_view",
     "discover_models",
     "ensure_schema",
@@ -30,6 +32,7 @@ __all__ = [
     "qualified",
     "relation_columns",
     "relation_types",
+    "stream_frames",
     "table_columns",
     "with_columns_replaced",
 ]

@@ -11,16 +11,12 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import duckdb
 
 from impact_assets.errors import SqlModelError
 from impact_assets.sql._models import SqlModel
 from impact_assets.sql._quote import ident, qualified
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "MaterializedPartition",
