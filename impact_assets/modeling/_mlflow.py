@@ -24,6 +24,7 @@ from impact_assets.modeling._registry import (
     UNKNOWN_VERSION,
     ModelVersion,
 )
+from impact_assets.sql import write_parquet
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -193,7 +194,7 @@ class MlflowModelRegistry:
             if reference is not None:
                 with tempfile.TemporaryDirectory() as folder:
                     path = Path(folder) / REFERENCE_FILE
-                    reference.to_parquet(path, index=False)
+                    write_parquet(reference, path)
                     mlflow.log_artifact(str(path))
             mlflow.sklearn.log_model(
                 model,

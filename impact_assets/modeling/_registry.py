@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from impact_assets.errors import ModelRegistryError
+from impact_assets.sql import write_parquet
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -177,7 +178,7 @@ class LocalModelRegistry:
 
             joblib.dump(model, staging / "model.joblib")
             if reference is not None:
-                reference.to_parquet(staging / REFERENCE_FILE, index=False)
+                write_parquet(reference, staging / REFERENCE_FILE)
             (staging / "metadata.json").write_text(
                 json.dumps({**metadata, "version": version}, indent=2, default=str),
                 encoding="utf-8",

@@ -1,6 +1,6 @@
 """``dbt_like_sql``: plain SELECT files run in DuckDB, with dependencies and column lineage from sqlglot."""
 
-from impact_assets.sql._fetch import compact_frame, stream_frames
+from impact_assets.sql._fetch import compact_frame, stream_frames, write_parquet
 from impact_assets.sql._models import ColumnDep, SqlModel, SqlProject, discover_models
 from impact_assets.sql._quote import ident, literal, qualified
 from impact_assets.sql._run import (
@@ -35,4 +35,5 @@ __all__ = [
     "stream_frames",
     "table_columns",
     "with_columns_replaced",
+    "write_parquet",
 ]

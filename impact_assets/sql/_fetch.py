@@ -1,19 +1,23 @@
-"""Rows out of DuckDB into pandas without holding more of them than needed.
+"""Rows between DuckDB and pandas, without holding more of them than needed.
 
-Both helpers go through DuckDB's own pandas conversion (numpy buffers for numbers, categoricals for
-``ENUM``), so no Arrow library is needed at run time.
+The helpers go through DuckDB's own pandas conversion (numpy buffers for numbers, categoricals for
+``ENUM``) and its own Parquet writer, so no Arrow library is needed at run time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 
 from impact_assets.sql._quote import ident, literal
 
-__all__ = ["CATEGORICAL_LIMIT", "compact_frame", "stream_frames"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["CATEGORICAL_LIMIT", "compact_frame", "stream_frames", "write_parquet"]
 
 #: A text column with at most this many distinct values comes to pandas as a categorical.
 CATEGORICAL_LIMIT = 65_536
@@ -83,3 +87,10 @@ def compact_frame(
     for column in casts:  # an ENUM comes ordered; the text it stands for has no order
         frame[column] = frame[column].cat.as_unordered()
     return frame
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """Write a pandas frame to one Parquet file, by DuckDB."""
+    with duckdb.connect() as conn:
+        conn.register("_frame", frame)
+        conn.execute(f"COPY _frame TO {literal(str(path))} (FORMAT parquet)")
