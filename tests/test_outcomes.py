@@ -11,7 +11,13 @@ import pandas as pd
 import pytest
 
 from impact_assets.fairness import group_cells, group_metrics
-from impact_assets.outcomes import ESTIMATED_METRICS, calibration_refusals, estimated_performance
+from impact_assets.outcomes import (
+    ESTIMATED_METRICS,
+    calibration_refusals,
+    cohort_of,
+    estimated_performance,
+    label_coverage,
+)
 from impact_assets.outcomes._estimate import NOT_CALIBRATED
 from impact_assets.spec import Bindings
 
@@ -170,3 +176,77 @@ def test_small_groups_and_missing_references_get_no_estimate(calibrated):
         f"group has {women} rows, fewer than the minimum group size 1000"
     }
     assert small.loc["f", "suppressed"].all() and not small.loc["overall", "suppressed"].any()
+
+
+@pytest.mark.parametrize(
+    ("day", "window", "key", "start", "end"),
+    [
+        ("2026-03-04", "day", "2026-03-04", "2026-03-04", "2026-03-04"),
+        ("2026-03-04", "week", "2026-W10", "2026-03-02", "2026-03-08"),
+        ("2027-01-01", "week", "2026-W53", "2026-12-28", "2027-01-03"),
+        ("2024-02-10", "month", "2024-02", "2024-02-01", "2024-02-29"),
+        ("2026-12-31", "month", "2026-12", "2026-12-01", "2026-12-31"),
+        ("2025-07-19", "year", "2025", "2025-01-01", "2025-12-31"),
+    ],
+)
+def test_cohort_windows(day, window, key, start, end):
+    cohort = cohort_of(dt.date.fromisoformat(day), window)
+    assert (cohort.key, cohort.start.isoformat(), cohort.end.isoformat()) == (key, start, end)
+    matures = dt.date.fromisoformat(end) + dt.timedelta(days=90)
+    assert cohort.matures_on(90) == matures
+    assert cohort.is_mature(matures, 90) and not cohort.is_mature(
+        matures - dt.timedelta(days=1), 90
+    )
+
+
+def test_label_coverage_by_group_with_outcomes_only_for_approved_cases():
+    decisions = pd.DataFrame(
+        {
+            "id": range(1, 11),
+            "day": pd.to_datetime(["2026-03-02"] * 8 + ["2026-03-09"] * 2).date,
+            "sex": ["f", "f", "f", "f", "m", "m", "m", None, "f", "m"],
+            "yhat": [1, 1, 0, 0, 1, 1, 1, 0, 1, 1],
+        }
+    )
+    # outcomes of 1, 2 (women, approved), 3 (declined: known only by chance), 5 (man, approved),
+    # 9 (next week's cohort) and 42 (no such decision)
+    outcomes = pd.DataFrame({"app": [1, 2, 3, 5, 9, 42], "repaid": [1, 0, 1, 1, 0, 1]})
+    bindings = _bindings().model_copy(
+        update={"sensitive_features": (_bindings().sensitive_features[0],)}
+    )
+    with duckdb.connect() as conn:
+        conn.register("decisions", decisions)
+        conn.register("outcomes", outcomes)
+        week = cohort_of(dt.date(2026, 3, 4), "week")
+        every = label_coverage(
+            conn, "decisions", "outcomes", bindings, week, outcome_id="app", outcome_label="repaid"
+        ).set_index("group_key")
+        approved = label_coverage(
+            conn,
+            "decisions",
+            "outcomes",
+            bindings,
+            week,
+            outcome_id="app",
+            outcome_label="repaid",
+            observed_for="positive_decisions",
+        ).set_index("group_key")
+    # the NULL sex is its own group, "(missing)", as in the group metrics
+    assert every.loc[
+        ["f", "m", "(missing)", "overall"], ["decisions", "observable", "labelled"]
+    ].values.tolist() == [
+        [4, 4, 3],
+        [3, 3, 1],
+        [1, 1, 0],
+        [8, 8, 4],
+    ]
+    assert every.loc["overall", "coverage"] == 0.5
+    assert approved.loc[
+        ["f", "m", "(missing)", "overall"], ["decisions", "observable", "labelled"]
+    ].values.tolist() == [
+        [4, 2, 2],
+        [3, 3, 1],
+        [1, 0, 0],
+        [8, 5, 3],
+    ]
+    assert approved.loc["f", "coverage"] == 1.0 and np.isnan(approved.loc["(missing)", "coverage"])
