@@ -18,6 +18,7 @@ from impact_assets.fairness._metrics import (
     confusion_by_group,
     disparities,
     group_metrics,
+    intersection_key,
 )
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "group_key",
     "group_key_sql",
     "group_metrics",
+    "intersection_key",
     "resample_cells",
     "score_auc",
 ]

@@ -30,7 +30,7 @@ import pandas as pd
 
 from impact_assets.fairness._cells import SCORE_BINS
 from impact_assets.fairness._formulas import DECISION_FORMULAS, disparity
-from impact_assets.fairness._metrics import DISPARITY_BASE, group_key, relative_targets
+from impact_assets.fairness._metrics import DISPARITY_BASE, intersection_key, relative_targets
 from impact_assets.spec import OVERALL
 
 __all__ = ["bootstrap_intervals", "resample_cells"]
@@ -84,7 +84,7 @@ def _group_codes(cells: pd.DataFrame, features: tuple[str, ...]) -> tuple[np.nda
     if not features:
         return np.zeros(len(cells), dtype=int), [OVERALL]
     keys = [
-        group_key(tuple(r)) if len(features) > 1 else str(r[0])
+        intersection_key(tuple(r)) if len(features) > 1 else str(r[0])
         for r in cells[list(features)].itertuples(index=False)
     ]
     codes, uniques = pd.factorize(pd.Series(keys), sort=True)

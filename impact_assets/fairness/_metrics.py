@@ -35,8 +35,8 @@ __all__ = [
     "DISPARITY_BASE",
     "confusion_by_group",
     "disparities",
-    "group_key",
     "group_metrics",
+    "intersection_key",
 ]
 
 SUPPRESSED = "group has {n} rows, fewer than the minimum group size {minimum}"
@@ -69,7 +69,7 @@ DISPARITY_BASE: dict[str, tuple[str, ...]] = {
 }
 
 
-def group_key(values: object) -> str:
+def intersection_key(values: object) -> str:
     """Key of a group: the value, or the values of an intersection joined by ``×``."""
     if isinstance(values, tuple):
         return INTERSECTION_SEPARATOR.join(str(v) for v in values)
@@ -93,7 +93,7 @@ def confusion_by_group(cells: pd.DataFrame, features: tuple[str, ...]) -> pd.Dat
         totals.index = pd.Index([OVERALL], name="group_key")
         return totals
     grouped = frame.groupby(list(features), observed=True)[columns].sum()
-    grouped.index = pd.Index([group_key(k) for k in grouped.index], name="group_key")
+    grouped.index = pd.Index([intersection_key(k) for k in grouped.index], name="group_key")
     return grouped
 
 
@@ -111,7 +111,7 @@ def _calibration_error(cells: pd.DataFrame, features: tuple[str, ...], bins: int
     )
     if features:
         by_group.index = pd.Index(
-            [group_key(k) if len(features) > 1 else str(k) for k in by_group.index]
+            [intersection_key(k) if len(features) > 1 else str(k) for k in by_group.index]
         )
     return by_group
 

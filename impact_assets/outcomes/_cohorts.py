@@ -16,8 +16,8 @@ from typing import Literal
 import duckdb
 import pandas as pd
 
-from impact_assets.fairness import group_key_sql
-from impact_assets.spec import INTERSECTION_SEPARATOR, OVERALL, Bindings
+from impact_assets.fairness import group_key_sql, intersection_key
+from impact_assets.spec import OVERALL, Bindings
 from impact_assets.sql import ident
 
 __all__ = ["CohortWindow", "cohort_of", "label_coverage"]
@@ -129,10 +129,7 @@ def label_coverage(
     for name, members in feature_sets.items():
         if members:
             by = rows.groupby([f"_g_{m}" for m in members], observed=True)[counts].sum()
-            labels = [
-                INTERSECTION_SEPARATOR.join(map(str, k)) if isinstance(k, tuple) else str(k)
-                for k in by.index
-            ]
+            labels = [intersection_key(k) for k in by.index]
         else:
             by, labels = rows[counts].sum().to_frame().T, [OVERALL]
         frames.append(by.reset_index(drop=True).assign(feature_set=name, group_key=labels))

@@ -25,7 +25,8 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from impact_assets.spec import INTERSECTION_SEPARATOR, OVERALL
+from impact_assets.fairness import intersection_key
+from impact_assets.spec import OVERALL
 
 __all__ = [
     "ESTIMATED_METRICS",
@@ -91,13 +92,7 @@ def _expected_counts(cells: pd.DataFrame, features: tuple[str, ...]) -> pd.DataF
         totals.index = pd.Index([OVERALL], name="group_key")
         return totals
     grouped = frame.groupby([cells[f] for f in features], observed=True).sum()
-    grouped.index = pd.Index(
-        [
-            INTERSECTION_SEPARATOR.join(map(str, k)) if isinstance(k, tuple) else str(k)
-            for k in grouped.index
-        ],
-        name="group_key",
-    )
+    grouped.index = pd.Index([intersection_key(k) for k in grouped.index], name="group_key")
     return grouped
 
 
