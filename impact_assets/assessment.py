@@ -80,6 +80,13 @@ class Assessment:
         )
         return LocalModelRegistry(folder)
 
+    @property
+    def decision_sources(self) -> list[str]:
+        """The sources of the decisions: every source but the outcomes table, whose changes
+        re-assess cohorts, not partitions."""
+        outcomes = self.spec.outcomes
+        return [s for s in self.spec.sources if outcomes is None or s != outcomes.table]
+
     def source_path(self, name: str) -> Path:
         return self.paths.expand(self.spec.sources[name].path)
 
@@ -137,6 +144,7 @@ def load_assessment(path: str | Path, paths: ProjectPaths) -> Assessment:
             (("bindings", field), getattr(bindings, field))
             for field in ("id_column", "partition_column", "label", "prediction", "score")
             if getattr(bindings, field) is not None
+            and not (field == "label" and spec.outcomes and spec.outcomes.table)
         ]
         wanted += [
             (("bindings", "sensitive_features", i, "name"), f.name)
@@ -162,6 +170,7 @@ def load_assessment(path: str | Path, paths: ProjectPaths) -> Assessment:
                 for field in ("id_column", "label")
             ]
             problems += _check_columns(source, project, scoring.features_table, wanted)
+    problems += _outcome_problems(spec, project)
     problems += _quality_problems(spec, project)
     problems += _quality_ref_problems(spec)
     if spec.engine.kind == "spark":
@@ -169,6 +178,30 @@ def load_assessment(path: str | Path, paths: ProjectPaths) -> Assessment:
     if problems:
         raise spec_error(source, problems)
     return Assessment(spec=spec, source=source, paths=paths, sql=project)
+
+
+def _outcome_problems(spec: AssessmentSpec, project: SqlProject) -> list[tuple[tuple, str]]:
+    outcomes = spec.outcomes
+    if outcomes is None or outcomes.table is None:
+        return []
+    if outcomes.table not in project.models and outcomes.table not in spec.sources:
+        tables = sorted([*project.models, *spec.sources])
+        return [
+            (
+                ("outcomes", "table"),
+                f"outcomes table {outcomes.table!r} is not a SQL model or source of this assessment (tables: {tables})",
+            )
+        ]
+    wanted = [
+        (("outcomes", field), getattr(outcomes, field) or default)
+        for field, default in (
+            ("id_column", spec.bindings.id_column),
+            ("label", spec.bindings.label),
+            ("observed_at", None),
+        )
+        if getattr(outcomes, field) or default
+    ]
+    return _check_columns(None, project, outcomes.table, wanted)
 
 
 def _spark_problems(

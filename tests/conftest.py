@@ -125,6 +125,35 @@ def demo_state(tmp_path_factory: pytest.TempPathFactory) -> ProjectPaths:
     return paths
 
 
+def same_day_outcomes(data: dict) -> dict:
+    """The demo spec's data with each day's outcomes in its own batch (no late outcomes), in place."""
+    data.pop("outcomes")
+    data["sources"].pop("raw_outcomes")
+    data["simulation"].pop("outcomes")
+    for entry in data["register"]:
+        entry.pop("warn_on_estimate", None)
+        if entry["id"] == "outcomes_recorded":
+            entry["measure"] = {
+                "source": "quality",
+                "table": "scored_applications",
+                "check": "repaid_values_are_not_null",
+                "metric": "unexpected_percent",
+            }
+            entry["thresholds"] = {"direction": "lower_is_better", "warn": 0.5, "breach": 2}
+    return data
+
+
+@pytest.fixture(scope="session")
+def same_day_state(tmp_path_factory: pytest.TempPathFactory) -> ProjectPaths:
+    """The demo as :func:`demo_state`, with each day's outcomes known that day."""
+    data = same_day_outcomes(yaml.safe_load(DEMO_SPEC.read_text()))
+    paths = alone(data, tmp_path_factory.mktemp("same-day"))
+    (assessment,) = discover_assessments(paths)
+    simulate_days(assessment, DAYS)
+    train_version(assessment)
+    return paths
+
+
 @pytest.fixture
 def demo_paths(demo_state: ProjectPaths, tmp_path: Path) -> ProjectPaths:
     """A private copy of the demo state, so a test can write to it freely."""

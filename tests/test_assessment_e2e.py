@@ -19,6 +19,8 @@ from .conftest import DAYS, DEMO_SPEC, REPO, VENDOR_ROWS, assess, vendor_project
 
 EXPECTED_ASSETS = {
     "credit_scoring/raw_applications",
+    "credit_scoring/raw_outcomes",
+    "credit_scoring/outcome_metrics",
     "credit_scoring/staging/stg_applications",
     "credit_scoring/predictions",
     "credit_scoring/marts/scored_applications",
@@ -45,8 +47,6 @@ QUALITY_CHECKS = {
     "credit_scoring/predictions": {"model_version_values_are_not_null"},
     "credit_scoring/marts/scored_applications": {
         "row_count_is_between",
-        "repaid_values_are_not_null",
-        "repaid_unique_value_count_is_between",
         "approved_values_are_not_null",
         "approved_unique_value_count_is_between",
         "score_values_are_not_null",
@@ -148,8 +148,11 @@ def test_demo_partition_materializes_end_to_end(demo_paths: ProjectPaths):
         assert result.success
         checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
         assert set(checks) == EXPECTED_CHECKS | set().union(*QUALITY_CHECKS.values()) | {
-            "fairness_inputs_meet_the_contract"
+            "fairness_inputs_meet_the_contract",
+            "outcomes_contract",
+            "outcomes_match_decisions",
         }
+        assert checks["outcomes_contract"].passed and checks["outcomes_match_decisions"].passed
         assert all(checks[name].passed for name in set().union(*QUALITY_CHECKS.values()))
         rerun = _run(demo_paths, instance, day)
         assert rerun.success
@@ -174,18 +177,33 @@ def test_demo_partition_materializes_end_to_end(demo_paths: ProjectPaths):
             "WHERE s.snapshot_version = 1 AND s.partition_key = ? ORDER BY entry_id",
             [day],
         ).df()
-        rows = conn.execute(
-            "SELECT * FROM credit_scoring.scored_applications WHERE application_date = ?", [day]
+        decisions = conn.execute(
+            "SELECT * EXCLUDE (repaid) FROM credit_scoring.scored_applications WHERE application_date = ?",
+            [day],
         ).df()
-        ours = conn.execute(
+        decided = conn.execute(
             "SELECT feature_set, group_key, metric, value, n FROM impact.group_metrics WHERE run_id = ?",
+            [result.run_id],
+        ).df()
+        realised = conn.execute(
+            "SELECT feature_set, group_key, metric, value, n, matured FROM impact.outcome_group_metrics "
+            "WHERE run_id = ? AND basis = 'realised'",
             [result.run_id],
         ).df()
         gaps = conn.execute(
             "SELECT * FROM impact.disparities WHERE run_id = ?", [result.run_id]
         ).df()
 
-    assert len(rows) > 1000
+    # the outcomes arrive in their own files; joined here by hand, as a reviewer would
+    outcomes = pd.concat(
+        pd.read_parquet(f)
+        for f in (demo_paths.state_dir / "landing/credit_scoring/outcomes").glob("*.parquet")
+    )
+    rows = decisions.merge(outcomes[["application_id", "repaid"]], on="application_id", how="inner")
+    assert len(rows) == len(decisions) > 1000  # a matured day: every outcome known
+    assert realised["matured"].all()
+    assert set(decided["metric"]) == {"count", "selection_rate"}  # decision-time only
+    ours = pd.concat([decided, realised[realised.metric != "selection_rate"]])
     assert set(entries["entry_id"]) == {
         c.removesuffix("_within_thresholds") for c in EXPECTED_CHECKS
     }
@@ -217,7 +235,7 @@ def test_demo_partition_materializes_end_to_end(demo_paths: ProjectPaths):
                     & (ours.metric == metric)
                 ]
                 if got["n"].iloc[0] >= 50:
-                    assert got["value"].iloc[0] == pytest.approx(expected, abs=1e-12)
+                    assert got["value"].iloc[0] == pytest.approx(expected, abs=1e-9)
                 else:
                     assert pd.isna(got["value"].iloc[0])
     parity = entries.set_index("entry_id").loc["approval_parity_sex"]

@@ -27,7 +27,15 @@ from impact_assets.lineage import LineageCatalog, deliver_pending
 from impact_assets.spec import AssessmentSpec, SparkEngineSpec
 from impact_assets.sql import SqlModel, discover_models, materialize_partition
 
-from .conftest import DAYS, DEMO_SPEC, VENDOR_SPEC, alone, assess, spec_variant
+from .conftest import (
+    DAYS,
+    DEMO_SPEC,
+    VENDOR_SPEC,
+    alone,
+    assess,
+    same_day_outcomes,
+    spec_variant,
+)
 from .test_lineage import _facets, _validator
 
 pytestmark = pytest.mark.spark
@@ -85,7 +93,7 @@ def _same(duck: pd.DataFrame, spark: pd.DataFrame, keys: list[str]) -> None:
     pd.testing.assert_frame_equal(duck, spark, check_dtype=False, rtol=1e-9, atol=1e-12)
 
 
-def test_the_demo_on_spark_gives_duckdbs_results(demo_state: ProjectPaths, tmp_path: Path):
+def test_the_demo_on_spark_gives_duckdbs_results(same_day_state: ProjectPaths, tmp_path: Path):
     """The demo's first day assessed once on DuckDB and once on Spark, from the same state.
 
     (Writing a second day, replacing one, a rebuild and a failed write are compared below on a small
@@ -99,8 +107,8 @@ def test_the_demo_on_spark_gives_duckdbs_results(demo_state: ProjectPaths, tmp_p
     runs = []
     for name, engine in (("duckdb", None), ("spark", SPARK)):
         state = root / name
-        shutil.copytree(demo_state.state_dir, state)
-        data = yaml.safe_load(DEMO_SPEC.read_text())
+        shutil.copytree(same_day_state.state_dir, state)
+        data = same_day_outcomes(yaml.safe_load(DEMO_SPEC.read_text()))
         if engine:
             data["engine"] = engine
         paths = alone(data, state)
@@ -191,7 +199,7 @@ def test_a_model_with_no_spark_form_fails_at_load(tmp_path: Path):
     shutil.copytree(Path(__file__).resolve().parents[1] / "dbt_like_sql", sql)
     model = sql / "marts" / "scored_applications.sql"
     model.write_text(model.read_text().replace("a.application_id,", "a.* EXCLUDE (age),", 1))
-    data = yaml.safe_load(DEMO_SPEC.read_text())
+    data = same_day_outcomes(yaml.safe_load(DEMO_SPEC.read_text()))
     data["engine"] = SPARK
     paths = alone(data, tmp_path / "state")
     paths = ProjectPaths(paths.project_dir, paths.assessments_dir, sql, paths.state_dir)
@@ -207,6 +215,7 @@ def test_a_model_with_no_spark_form_fails_at_load(tmp_path: Path):
 
 def test_a_kpi_with_no_spark_form_fails_at_load_with_its_line(tmp_path: Path):
     def edit(data: dict) -> None:
+        same_day_outcomes(data)
         data["engine"] = SPARK
         data["analytics"]["kpis"][0]["sql"] = "list_reduce(list(score), (a, b) -> a + b)"
 

@@ -28,5 +28,5 @@ SELECT
     END AS age_band,
     foreign_worker,
     CAST(offer_version AS INTEGER) AS offer_version,
-    CASE WHEN creditability = 'good' THEN 1 ELSE 0 END AS repaid
+    CASE creditability WHEN 'good' THEN 1 WHEN 'bad' THEN 0 END AS repaid  -- NULL until the outcome is known
 FROM raw_applications

@@ -47,10 +47,18 @@ def simulated_rollout(assessment: Assessment) -> Rollout | None:
 
 
 def simulate_days(
-    assessment: Assessment, days: list[dt.date], *, overwrite: bool = False
+    assessment: Assessment,
+    days: list[dt.date],
+    *,
+    overwrite: bool = False,
+    today: dt.date | None = None,
 ) -> list[Path]:
-    """Write the simulator's batch for each day that has none yet; returns the files written."""
-    from impact_assets.datasets import simulate_batch, write_batch
+    """Write the simulator's batch for each day that has none yet, and (when outcomes arrive late)
+    the outcomes observed by ``today`` on each day that has no outcomes file yet; returns the files
+    written."""
+    import pandas as pd
+
+    from impact_assets.datasets import DATASETS, delayed_outcomes, simulate_batch, write_batch
 
     sim = assessment.spec.simulation
     if sim is None:
@@ -58,10 +66,9 @@ def simulate_days(
     folder = Path(str(assessment.source_path(sim.source)).split("*")[0])
     written = []
     rollout = simulated_rollout(assessment)
+    late = sim.outcomes
+    observed = []
     for day in days:
-        target = folder / f"{day.isoformat()}.parquet"
-        if target.exists() and not overwrite:
-            continue
         batch = simulate_batch(
             day,
             rows=sim.rows_per_day,
@@ -70,7 +77,35 @@ def simulate_days(
             rollout=rollout,
             dataset=sim.dataset,
         )
-        written.append(write_batch(batch, target))
+        if late is not None:
+            outcome = assessment.spec.outcomes.label if assessment.spec.outcomes else None
+            observed.append(
+                delayed_outcomes(
+                    batch,
+                    day,
+                    seed=sim.seed,
+                    min_days=late.min_days,
+                    max_days=late.max_days,
+                    dataset=sim.dataset,
+                    outcome=outcome or assessment.spec.bindings.label,
+                )
+            )
+            # unknown when the decision is made
+            batch[DATASETS[sim.dataset].outcome] = pd.Series(
+                pd.NA, index=batch.index, dtype="string"
+            )
+        target = folder / f"{day.isoformat()}.parquet"
+        if overwrite or not target.exists():
+            written.append(write_batch(batch, target))
+    if observed:
+        today = today or dt.datetime.now(dt.UTC).date()
+        arrived = pd.concat(observed, ignore_index=True)
+        arrived = arrived[arrived["observed_on"] <= today]
+        landing = Path(str(assessment.source_path(late.source)).split("*")[0])
+        for on, rows in arrived.groupby("observed_on"):
+            target = landing / f"{on.isoformat()}.parquet"
+            if overwrite or not target.exists():
+                written.append(write_batch(rows, target, date_column="observed_on"))
     return written
 
 
@@ -158,7 +193,7 @@ def demo(paths: ProjectPaths, days: int) -> None:
         for assessment in assessments:
             written = simulate_days(assessment, day_list)
             click.echo(
-                f"[{assessment.id}] {len(written)} new daily batches simulated ({day_list[0]} .. {day_list[-1]})"
+                f"[{assessment.id}] {len(written)} new files of simulated batches and outcomes ({day_list[0]} .. {day_list[-1]})"
             )
             registry = assessment.registry
             if registry is not None and not registry.versions():

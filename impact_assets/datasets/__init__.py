@@ -4,6 +4,7 @@ from impact_assets.datasets._simulate import (
     DATASETS,
     BundledDataset,
     Rollout,
+    delayed_outcomes,
     simulate_batch,
     write_batch,
 )
@@ -12,6 +13,7 @@ __all__ = [
     "DATASETS",
     "BundledDataset",
     "Rollout",
+    "delayed_outcomes",
     "simulate_batch",
     "write_batch",
 ]

@@ -6,8 +6,9 @@ Credit) loan amounts vary by about ±10 %. A batch depends only on the seed and 
 be regenerated identically. From ``drift_from`` on, batches drift: three times as many people under
 30 and (German Credit) larger loans.
 
-The outcome column is included in each batch so outcome-based metrics (TPR, FPR) can be computed;
-in practice outcomes arrive later and are joined to the decision.
+The outcome column is included in each batch, unless outcomes are delivered late
+(:func:`delayed_outcomes`): then each decision's outcome is observed a random number of days later
+and lands in a file of the day it is observed, as a servicing system reports repayments and defaults.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ __all__ = [
     "DATASETS",
     "BundledDataset",
     "Rollout",
+    "delayed_outcomes",
     "simulate_batch",
     "write_batch",
 ]
@@ -164,6 +166,33 @@ def simulate_batch(
     return batch
 
 
+def delayed_outcomes(
+    batch: pd.DataFrame,
+    day: dt.date,
+    *,
+    seed: int,
+    min_days: int,
+    max_days: int,
+    dataset: str = "german_credit",
+    outcome: str = "repaid",
+) -> pd.DataFrame:
+    """The outcomes of one day's batch, each observed ``min_days``..``max_days`` days later.
+
+    Returns:
+        Columns ``application_id``, ``outcome`` (1 = the favourable outcome) and ``observed_on``.
+    """
+    spec = DATASETS[dataset]
+    rng = np.random.default_rng([seed, zlib.crc32(f"outcomes:{day.isoformat()}".encode())])
+    delay = rng.integers(min_days, max_days + 1, size=len(batch))
+    return pd.DataFrame(
+        {
+            "application_id": batch["application_id"].to_numpy(),
+            outcome: (batch[spec.outcome] == spec.favourable).astype("int64").to_numpy(),
+            "observed_on": [day + dt.timedelta(days=int(d)) for d in delay],
+        }
+    )
+
+
 @dataclass(frozen=True)
 class Rollout:
     """A new offer for the rows whose ``column`` is ``value``, from ``start`` on."""
@@ -181,14 +210,15 @@ class Rollout:
         return self.flip_to_good * float((segment[spec.outcome] == spec.unfavourable).mean())
 
 
-def write_batch(batch: pd.DataFrame, path: Path) -> Path:
-    """Write a batch as Parquet, atomically (a reader never sees half a file)."""
+def write_batch(batch: pd.DataFrame, path: Path, *, date_column: str = "application_date") -> Path:
+    """Write a batch (or outcomes, dated by ``observed_on``) as Parquet, atomically (a reader
+    never sees half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp-{os.getpid()}")
     with duckdb.connect() as conn:
         conn.register("batch", batch)
         conn.execute(
-            "COPY (SELECT * REPLACE (CAST(application_date AS DATE) AS application_date) FROM batch) TO ? (FORMAT parquet)",
+            f'COPY (SELECT * REPLACE (CAST("{date_column}" AS DATE) AS "{date_column}") FROM batch) TO ? (FORMAT parquet)',
             [str(tmp)],
         )
     os.replace(tmp, path)

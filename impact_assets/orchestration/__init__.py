@@ -7,9 +7,10 @@ One module per Dagster concept; each is a thin layer over :mod:`impact_assets.pi
 * ``_data_assets`` — raw sources, SQL models and predictions;
 * ``_checks`` — data-quality expectations as asset checks;
 * ``_metric_assets`` — group metrics, disparities and the analytics;
+* ``_outcome_assets`` — outcome-based metrics of a partition's cohort, with the outcomes' contract;
 * ``_register_assets`` — the register snapshot (one check per entry) and the impact report;
 * ``_release_assets`` — the release decision and the promoted model;
-* ``_automation`` — the nightly schedule and the sensors (source data, model version, run failure);
+* ``_automation`` — the nightly schedule and the sensors (source data, model version, outcomes, run failure);
 * ``_definitions`` — one assessment's ``dg.Definitions``, and all assessments merged.
 """
 
@@ -17,6 +18,7 @@ from impact_assets.orchestration._common import (
     DUCKDB_RESOURCE_KEY,
     RESULTS_POOL,
     assessment_job_name,
+    outcomes_job_name,
     register_check_name,
     release_job_name,
 )
@@ -32,6 +34,7 @@ __all__ = [
     "assessment_job_name",
     "build_assessment_definitions",
     "definitions_for",
+    "outcomes_job_name",
     "register_check_name",
     "release_job_name",
 ]

@@ -10,6 +10,11 @@
   time is assessed unless the instance already has its register snapshot.
 * **Model version sensor**: a new usable version in the registry (a retrain) triggers the assessment of
   the latest complete partition, tagged with the version; once per version.
+* **Outcomes sensor** (with outcomes that arrive late): a cohort that has matured, or whose known
+  outcomes changed since its outcome-based results were computed (late, new or corrected outcomes),
+  gets one run of the outcomes job on its last day: its outcome metrics, the analytics that read
+  outcomes and a new register snapshot (reason ``outcomes arrived``); decision-time results stay.
+  The run key holds the outcomes' fingerprint, so the same outcomes never run twice.
 * **Run failure sensor**: a failed assessment run becomes a governance action for the owners.
 
 The release decision uses declarative automation instead (``AutomationCondition.eager()``): it is a
@@ -26,7 +31,7 @@ import dagster as dg
 
 from impact_assets import pipeline
 from impact_assets.assessment import Assessment
-from impact_assets.orchestration._common import DATA_VERSION_TAG
+from impact_assets.orchestration._common import DATA_VERSION_TAG, SNAPSHOT_REASON_TAG
 from impact_assets.storage import connect, migrate
 
 __all__ = ["build_automation", "schedule_partition"]
@@ -49,6 +54,7 @@ def build_automation(
     snapshot_key: dg.AssetKey,
     automated: list[dg.AssetKey],
     predictions_key: dg.AssetKey,
+    outcomes_job=None,  # what dg.define_asset_job returns, when outcomes arrive late
 ) -> tuple[list[dg.ScheduleDefinition], list[dg.SensorDefinition]]:
     """Schedule and sensors of one assessment (all running by default; their run keys make them idempotent)."""
     spec = assessment.spec
@@ -168,9 +174,43 @@ def build_automation(
 
         sensors.append(model_version)
 
+    if outcomes_job is not None and spec.outcomes is not None and spec.outcomes.sensor:
+
+        @dg.sensor(
+            name=f"{spec.id}__outcomes_sensor",
+            job=outcomes_job,
+            minimum_interval_seconds=interval,
+            default_status=dg.DefaultSensorStatus.RUNNING,
+            description="Re-assesses a cohort's outcome-based results once when it matures or its outcomes arrive or change.",
+        )
+        def outcomes(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+            with connect(assessment.paths.database, lock_timeout=30) as conn:
+                pipeline.prepare(conn, assessment)
+                due = pipeline.outcome_reassessments(
+                    conn, assessment, last_partition=partitions.get_last_partition_key()
+                )
+            assessed = context.instance.get_materialized_partitions(snapshot_key)
+            return dg.SensorResult(
+                run_requests=[
+                    dg.RunRequest(
+                        partition_key=partition,
+                        run_key=f"outcomes:{cohort}:{fingerprint}",
+                        tags={
+                            TRIGGER_TAG: "outcomes",
+                            SNAPSHOT_REASON_TAG: "outcomes arrived",
+                            "impact_assets/cohort": cohort,
+                        },
+                    )
+                    for cohort, partition, fingerprint in due
+                    if partition in assessed
+                ]
+            )
+
+        sensors.append(outcomes)
+
     @dg.run_failure_sensor(
         name=f"{spec.id}__run_failure_sensor",
-        monitored_jobs=[job],
+        monitored_jobs=[job, *([outcomes_job] if outcomes_job is not None else [])],
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Records a failed assessment run as a governance action for the assessment's owners.",
     )

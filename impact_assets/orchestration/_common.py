@@ -25,6 +25,15 @@ def assessment_job_name(assessment_id: str) -> str:
     return f"{assessment_id}__assessment"
 
 
+def outcomes_job_name(assessment_id: str) -> str:
+    """Name of the job that re-assesses a cohort's outcome-based results when its outcomes arrive."""
+    return f"{assessment_id}__outcomes"
+
+
+#: Run tag whose value a register snapshot records as the reason it was taken.
+SNAPSHOT_REASON_TAG = "impact_assets/snapshot_reason"
+
+
 def release_job_name(assessment_id: str) -> str:
     """Name of the job that decides on the release of the assessed model version and promotes it."""
     return f"{assessment_id}__release"

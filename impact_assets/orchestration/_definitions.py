@@ -7,7 +7,8 @@ Asset keys are prefixed by the assessment id and all assets of an assessment for
   as observations by the SQL models that read them;
 * ``<id>/<subfolders>/<model>`` — one per ``dbt_like_sql`` model;
 * ``<id>/predictions`` — scores of the registry's latest model version (when the spec has a registry);
-* ``<id>/group_metrics``, ``<id>/disparities``, the analytics, ``<id>/impact_register_snapshot``,
+* ``<id>/group_metrics``, ``<id>/disparities``, the analytics, ``<id>/outcome_metrics`` (when
+  outcomes arrive late), ``<id>/impact_register_snapshot``,
   ``<id>/impact_report``, ``<id>/release_decision`` and ``<id>/promoted_model``.
 """
 
@@ -23,14 +24,32 @@ from impact_assets.orchestration._common import (
     DUCKDB_RESOURCE_KEY,
     AssetKeys,
     assessment_job_name,
+    outcomes_job_name,
     release_job_name,
 )
 from impact_assets.orchestration._data_assets import predictions_asset, source_specs, sql_asset
 from impact_assets.orchestration._metric_assets import analytics_assets, fairness_assets
+from impact_assets.orchestration._outcome_assets import outcome_assets
 from impact_assets.orchestration._register_assets import report_asset, snapshot_asset
 from impact_assets.orchestration._release_assets import release_assets
 from impact_assets.orchestration._resources import ResultsDatabase
+from impact_assets.outcomes import reads_column
 from impact_assets.settings import ProjectPaths
+
+
+def outcome_reading(assessment: Assessment) -> set[str]:
+    """The analytics assets whose results depend on outcomes: KPIs when a KPI or the cost-benefit
+    reads the label, the causal estimates when an outcome expression does."""
+    spec = assessment.spec
+    label = spec.bindings.label
+    names = set()
+    if spec.analytics.cost_benefit is not None or any(
+        reads_column(k.sql, label) for k in spec.analytics.kpis
+    ):
+        names.add("kpis")
+    if any(reads_column(c.outcome, label) for c in spec.analytics.causal):
+        names.add("causal_estimates")
+    return names
 
 
 @functools.cache
@@ -64,10 +83,13 @@ def build_assessment_definitions(assessment: Assessment) -> dg.Definitions:
     assets += fairness
     analytics = analytics_assets(assessment, keys, partitions)
     assets += analytics
+    awaited = outcome_assets(assessment, keys, partitions)
+    assets += awaited
     snapshot = snapshot_asset(
-        assessment, keys, partitions, [a.key for a in [*fairness, *analytics]]
+        assessment, keys, partitions, [a.key for a in [*fairness, *analytics, *awaited]]
     )
-    assets += [snapshot, report_asset(assessment, keys, partitions, snapshot.key)]
+    report = report_asset(assessment, keys, partitions, snapshot.key)
+    assets += [snapshot, report]
     release = release_assets(assessment, keys, partitions)
     assets += release
     release_selection = dg.AssetSelection.assets(*release)
@@ -83,6 +105,18 @@ def build_assessment_definitions(assessment: Assessment) -> dg.Definitions:
         description="Decide on the release of the assessed model version (approve / hold / rollback) and promote it when approved.",
         tags={"impact_assets/assessment": spec.id},
     )
+    jobs = [job, release_job]
+    outcomes_job = None
+    if awaited:
+        # what outcomes change: the cohort's metrics, the analytics that read outcomes, the register
+        reading = [a.key for a in analytics if a.key.path[-1] in outcome_reading(assessment)]
+        outcomes_job = dg.define_asset_job(
+            outcomes_job_name(spec.id),
+            selection=dg.AssetSelection.assets(*awaited, *reading, snapshot, report),
+            description="Re-assess the outcome-based results of a cohort when its outcomes arrive or change; decision-time results stay as they are.",
+            tags={"impact_assets/assessment": spec.id},
+        )
+        jobs.append(outcomes_job)
     schedules, sensors = build_automation(
         assessment,
         job,
@@ -91,10 +125,11 @@ def build_assessment_definitions(assessment: Assessment) -> dg.Definitions:
         keys.result("impact_register_snapshot"),
         [keys.result("release_decision")],
         keys.table(PREDICTIONS_TABLE),
+        outcomes_job,
     )
     return dg.Definitions(
         assets=assets,
-        jobs=[job, release_job],
+        jobs=jobs,
         schedules=schedules,
         sensors=sensors,
         resources={DUCKDB_RESOURCE_KEY: _duckdb_resource(str(assessment.paths.database))},

@@ -7,6 +7,7 @@ from impact_assets._markdown import markdown_table
 from impact_assets.assessment import Assessment
 from impact_assets.orchestration._common import (
     RESULTS_POOL,
+    SNAPSHOT_REASON_TAG,
     AssetKeys,
     dagster_failures,
     register_check_name,
@@ -92,7 +93,11 @@ def snapshot_asset(
         with dagster_failures(), impact_duckdb.get_connection() as conn:
             pipeline.prepare(conn, assessment, sources=False)
             snapshot, evaluated = pipeline.snapshot_register(
-                conn, assessment, context.partition_key, context.run.run_id
+                conn,
+                assessment,
+                context.partition_key,
+                context.run.run_id,
+                reason=context.run.tags.get(SNAPSHOT_REASON_TAG),
             )
         counts = {status: sum(r.status == status for r in evaluated) for status in STATUSES}
         with impact_duckdb.get_connection() as conn:
@@ -141,6 +146,12 @@ def snapshot_asset(
                     "direction": thresholds[r.entry_id][2],
                     "decide_on": deciding[r.entry_id],
                     "reason": r.reason,
+                    **(
+                        {"basis": r.basis, "cohort": r.cohort_key or ""}
+                        if r.basis is not None
+                        else {}
+                    ),
+                    **({"matures_on": r.matures_on.isoformat()} if r.matures_on else {}),
                 },
             )
             for r in evaluated

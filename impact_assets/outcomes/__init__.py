@@ -2,9 +2,11 @@
 and performance estimated from calibrated scores until they are."""
 
 from impact_assets.outcomes._cohorts import CohortWindow, cohort_of, label_coverage
+from impact_assets.outcomes._entries import needs_outcomes, reads_column
 from impact_assets.outcomes._estimate import (
     ESTIMATED_METRICS,
     calibration_refusals,
+    estimated_disparity_intervals,
     estimated_performance,
 )
 
@@ -13,6 +15,9 @@ __all__ = [
     "CohortWindow",
     "calibration_refusals",
     "cohort_of",
+    "estimated_disparity_intervals",
     "estimated_performance",
     "label_coverage",
+    "needs_outcomes",
+    "reads_column",
 ]

@@ -78,12 +78,12 @@ def cohort_of(day: dt.date, window: Window) -> CohortWindow:
 def label_coverage(
     conn: duckdb.DuckDBPyConnection,
     decisions: str,
-    outcomes: str,
+    outcomes: str | None,
     bindings: Bindings,
     cohort: CohortWindow,
     *,
-    outcome_id: str,
-    outcome_label: str,
+    outcome_id: str | None = None,
+    outcome_label: str | None = None,
     observed_for: Literal["all", "positive_decisions"] = "all",
     positive_label: int | str = 1,
     feature_sets: Mapping[str, tuple[str, ...]] | None = None,
@@ -94,7 +94,8 @@ def label_coverage(
 
     Args:
         decisions: Quoted relation of the scored decisions (``bindings`` name its columns).
-        outcomes: Quoted relation of the outcomes, one row per decision id.
+        outcomes: Quoted relation of the outcomes, one row per decision id; ``None``: the outcome is
+            the decisions' own ``bindings.label`` (NULL until known).
         outcome_id: Column of ``outcomes`` holding the decision's id.
         outcome_label: Column of ``outcomes`` holding the outcome.
         observed_for: ``positive_decisions``: only positive decisions can have an outcome.
@@ -114,12 +115,16 @@ def label_coverage(
     keys = ", ".join(
         f"{group_key_sql(features[name], qualifier='d.')} AS {ident('_g_' + name)}" for name in used
     )
+    if outcomes is None:
+        known, joined = f"d.{ident(bindings.label)}", ""
+    else:
+        known = f"o.{ident(outcome_label or bindings.label)}"
+        joined = f"LEFT JOIN {outcomes} AS o ON o.{ident(outcome_id or bindings.id_column)} = d.{ident(bindings.id_column)}"
     rows = conn.execute(
         f"""SELECT {keys + ", " if keys else ""}count(*) AS decisions,
                    count(*) FILTER (WHERE {observable}) AS observable,
-                   count(*) FILTER (WHERE {observable} AND o.{ident(outcome_label)} IS NOT NULL) AS labelled
-            FROM {decisions} AS d
-            LEFT JOIN {outcomes} AS o ON o.{ident(outcome_id)} = d.{ident(bindings.id_column)}
+                   count(*) FILTER (WHERE {observable} AND {known} IS NOT NULL) AS labelled
+            FROM {decisions} AS d {joined}
             WHERE CAST(d.{ident(bindings.partition_column)} AS DATE) BETWEEN ? AND ?
             GROUP BY ALL""",
         [*marks, cohort.start, cohort.end],

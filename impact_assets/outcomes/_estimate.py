@@ -203,3 +203,41 @@ def estimated_performance(
                 low, high = max(value - half, 0.0), min(value + half, 1.0)
                 rows.append((name, key, metric, value, low, high, n, False, None, detail))
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def estimated_disparity_intervals(
+    metrics: pd.DataFrame, gaps: pd.DataFrame, *, level: float = 0.95
+) -> pd.DataFrame:
+    """Intervals of estimated between-group disparities of one rate, from the two groups that set
+    them (the highest and the lowest rate), treated as independent: ``sqrt(v_hi + v_lo)`` for a
+    difference, on the log scale for a ratio. Other disparities keep no interval.
+
+    Approximate: the two groups are picked because they are extreme, which the interval ignores.
+    """
+    from impact_assets.fairness import DISPARITY_BASE
+
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    out = gaps.copy()
+    for i, gap in out.iterrows():
+        bases = DISPARITY_BASE.get(gap["metric"], ())
+        if gap["relative_to"] != "between_groups" or len(bases) != 1 or pd.isna(gap["value"]):
+            continue
+        rows = metrics[
+            (metrics["feature_set"] == gap["feature_set"])
+            & (metrics["metric"] == bases[0])
+            & metrics["value"].notna()
+        ]
+        if len(rows) < 2:
+            continue
+        hi, lo = rows.loc[rows["value"].idxmax()], rows.loc[rows["value"].idxmin()]
+        var_hi, var_lo = (((r["ci_high"] - r["ci_low"]) / (2 * z)) ** 2 for r in (hi, lo))
+        if gap["method"] == "difference":
+            half = z * float(np.sqrt(var_hi + var_lo))
+            out.loc[i, ["ci_low", "ci_high"]] = [max(gap["value"] - half, 0.0), gap["value"] + half]
+        elif lo["value"] > 0:
+            spread = z * float(np.sqrt(var_lo / lo["value"] ** 2 + var_hi / hi["value"] ** 2))
+            out.loc[i, ["ci_low", "ci_high"]] = [
+                gap["value"] * np.exp(-spread),
+                min(gap["value"] * np.exp(spread), 1.0),
+            ]
+    return out

@@ -8,6 +8,8 @@ and returns plain results. One module per stage, in the order a partition flows 
 * ``_scoring`` — the registry's model scores a partition; a new version is trained;
 * ``_quality`` — Great Expectations on the partition's frame; which failures block the metrics;
 * ``_fairness`` — group metrics, disparities, intervals and the inputs' contract;
+* ``_outcomes`` — outcomes that arrive late: their contract, cohorts' realised and estimated
+  metrics, label coverage, and which cohorts are due for re-assessment;
 * ``_analytics`` — KPIs, drift, scenarios, sensitivity and the causal estimate;
 * ``_results`` — result rows replaced per partition and read back for the register;
 * ``_register`` — the register snapshot, and failed runs recorded for the owners;
@@ -32,6 +34,14 @@ from impact_assets.pipeline._fairness import (
     compute_fairness,
     record_contract,
 )
+from impact_assets.pipeline._outcomes import (
+    OUTCOMES_CONTRACT,
+    UNKNOWN_OUTCOMES,
+    OutcomeResults,
+    compute_outcomes,
+    evaluation_day,
+    outcome_reassessments,
+)
 from impact_assets.pipeline._quality import (
     READABLE_CHECK,
     blocking_failures,
@@ -46,7 +56,7 @@ from impact_assets.pipeline._register import (
     snapshot_register,
 )
 from impact_assets.pipeline._release import ReleaseDecision, decide_release
-from impact_assets.pipeline._results import latest_results
+from impact_assets.pipeline._results import latest_quality, latest_results
 from impact_assets.pipeline._scoring import score, train_model
 from impact_assets.pipeline._sql_models import (
     UNREADABLE_FILE,
@@ -61,21 +71,28 @@ __all__ = [
     "CONTRACT_CHECK",
     "FIX_THE_DATA",
     "FIX_THE_FILE",
+    "OUTCOMES_CONTRACT",
     "READABLE_CHECK",
+    "UNKNOWN_OUTCOMES",
     "UNREADABLE_FILE",
     "FairnessResults",
+    "OutcomeResults",
     "ReleaseDecision",
     "blocking_failures",
     "compute_business_kpis",
     "compute_causal",
     "compute_drift",
     "compute_fairness",
+    "compute_outcomes",
     "compute_scenarios",
     "compute_sensitivity",
     "data_version",
     "decide_release",
+    "evaluation_day",
     "file_fingerprints",
+    "latest_quality",
     "latest_results",
+    "outcome_reassessments",
     "prepare",
     "record_contract",
     "record_readable",

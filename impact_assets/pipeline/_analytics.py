@@ -31,6 +31,7 @@ from impact_assets.modeling import (
     spark_scores,
 )
 from impact_assets.pipeline._engine import each_on_a_cursor, row_engine
+from impact_assets.pipeline._outcomes import scored_relation
 from impact_assets.pipeline._results import replace_rows, result_keys
 from impact_assets.spec import ScenarioSpec
 from impact_assets.sql import ident, literal, qualified, relation_types, with_columns_replaced
@@ -40,7 +41,7 @@ def compute_business_kpis(
     conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str, run_id: str
 ) -> pd.DataFrame:
     """The spec's KPIs and cost-benefit on a partition, written to ``impact.kpis``."""
-    relation = qualified(assessment.schema, assessment.spec.bindings.scored_table)
+    relation = scored_relation(conn, assessment)
     frame = compute_kpis(row_engine(conn, assessment), relation, assessment.spec, partition_key)
     rows = frame.assign(**result_keys(conn, assessment, partition_key, run_id))
     replace_rows(conn, "kpis", assessment, partition_key, run_id, rows)
@@ -109,7 +110,12 @@ def compute_drift(
         numeric = role in ("feature", "score") and any(
             t in ref_types[column].upper() for t in ("INT", "DOUBLE", "FLOAT", "DECIMAL", "REAL")
         )
-        current = f"(SELECT {ident(column)} FROM {qualified(assessment.schema, table)} {where})"
+        read = (
+            scored_relation(conn, assessment)
+            if table == bindings.scored_table
+            else qualified(assessment.schema, table)
+        )
+        current = f"(SELECT {ident(column)} FROM {read} {where})"
         measured.append((base, DriftColumn(column, role, numeric), current))
 
     def measure(on: duckdb.DuckDBPyConnection, job: tuple[dict, DriftColumn, str]) -> list[dict]:
@@ -141,7 +147,7 @@ def compute_scenarios(
     """
     spec = assessment.spec
     bindings = spec.bindings
-    relation = qualified(assessment.schema, bindings.scored_table)
+    relation = scored_relation(conn, assessment)
     keys = result_keys(conn, assessment, partition_key, run_id)
     rows = row_engine(conn, assessment)
 
@@ -264,7 +270,7 @@ def compute_sensitivity(
     model, entry = registry.load(str(keys["model_version"]).split("+")[-1])
     used = list(entry.metadata.get("features", []))
     members = list(bindings.feature_sets[watch.feature_set])
-    scored = qualified(assessment.schema, bindings.scored_table)
+    scored = scored_relation(conn, assessment)
     features = qualified(assessment.schema, scoring.features_table)
     wanted = ", ".join(f"f.{ident(c)}" for c in dict.fromkeys(used))
     by_name = {f.name: f for f in bindings.sensitive_features}
@@ -351,7 +357,7 @@ def compute_causal(
     """
     spec = assessment.spec
     day = ident(spec.bindings.partition_column)
-    relation = qualified(assessment.schema, spec.bindings.scored_table)
+    relation = scored_relation(conn, assessment)
     current = dt.date.fromisoformat(partition_key)
     engine = row_engine(conn, assessment)
     rows = []

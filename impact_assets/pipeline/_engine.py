@@ -13,8 +13,16 @@ import duckdb
 
 from impact_assets.assessment import Assessment
 from impact_assets.engine import SparkEngine, engine_for
+from impact_assets.errors import SqlModelError
 from impact_assets.modeling import PREDICTIONS_TABLE
-from impact_assets.sql import UnreadableFile, create_source_view, ensure_schema, literal
+from impact_assets.sql import (
+    UnreadableFile,
+    create_source_view,
+    ensure_schema,
+    ident,
+    literal,
+    qualified,
+)
 from impact_assets.storage import migrate
 
 UNVERSIONED = "unversioned"
@@ -59,16 +67,44 @@ def prepare(
     conn.execute(f"SET search_path = {literal(assessment.schema)}")
     unreadable: dict[str, tuple[UnreadableFile, ...]] = {}
     if sources and assessment.spec.engine.kind == "duckdb":
+        outcomes = assessment.spec.outcomes
         for name, source in assessment.spec.sources.items():
-            unreadable[name] = create_source_view(
-                conn,
-                assessment.schema,
-                name,
-                assessment.source_path(name),
-                source.format,
-                partition_column=assessment.source_partition_column(name),
-            )
+            try:
+                unreadable[name] = create_source_view(
+                    conn,
+                    assessment.schema,
+                    name,
+                    assessment.source_path(name),
+                    source.format,
+                    partition_column=assessment.source_partition_column(name),
+                )
+            except SqlModelError:
+                if outcomes is None or name != outcomes.table:
+                    raise
+                _no_outcomes_yet(conn, assessment)  # a new deployment: no outcome has arrived
+                unreadable[name] = ()
     return unreadable
+
+
+def _no_outcomes_yet(conn: duckdb.DuckDBPyConnection, assessment: Assessment) -> None:
+    """The outcomes source as an empty view of its declared columns (the id typed as the decisions')."""
+    spec = assessment.spec
+    outcomes, b = spec.outcomes, spec.bindings
+    assert outcomes is not None and outcomes.table is not None
+    scored = qualified(assessment.schema, b.scored_table)
+    try:
+        kind = conn.execute(f"SELECT typeof({ident(b.id_column)}) FROM {scored} LIMIT 1").fetchall()
+    except duckdb.CatalogException:
+        kind = []
+    columns = {
+        outcomes.id_column or b.id_column: kind[0][0] if kind else "VARCHAR",
+        outcomes.label or b.label: "INTEGER",
+        **({outcomes.observed_at: "DATE"} if outcomes.observed_at else {}),
+    }
+    listed = ", ".join(f"CAST(NULL AS {t}) AS {ident(c)}" for c, t in columns.items())
+    conn.execute(
+        f"CREATE OR REPLACE VIEW {qualified(assessment.schema, outcomes.table)} AS SELECT {listed} WHERE FALSE"
+    )
 
 
 def each_on_a_cursor(

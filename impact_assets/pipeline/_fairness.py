@@ -12,6 +12,7 @@ import pandas as pd
 from impact_assets.assessment import Assessment
 from impact_assets.fairness import (
     BOOTSTRAP_DETAIL,
+    GroupCells,
     bootstrap_intervals,
     disparities,
     group_cells,
@@ -21,6 +22,7 @@ from impact_assets.fairness import (
 from impact_assets.pipeline._engine import each_on_a_cursor, row_engine
 from impact_assets.pipeline._quality import CONTRACT_CHECK, record_builtin_check
 from impact_assets.pipeline._results import result_keys
+from impact_assets.spec import DECISION_TIME_DISPARITIES, DECISION_TIME_METRICS, Bindings
 from impact_assets.sql import qualified
 from impact_assets.storage import SCHEMA, append_frame
 
@@ -34,18 +36,25 @@ class FairnessResults:
     rows: int
 
 
-def compute_fairness(
-    conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str, run_id: str
-) -> FairnessResults:
-    """Group metrics and disparities of a partition, written to ``impact.group_metrics``/``impact.disparities``.
+def fairness_frames(
+    conn: duckdb.DuckDBPyConnection,
+    assessment: Assessment,
+    relation: str,
+    bindings: Bindings,
+    partition_key: str,
+    *,
+    decision_time: bool = False,
+) -> tuple[pd.DataFrame, pd.DataFrame, GroupCells]:
+    """Group metrics and disparities, with their intervals, of one partition of ``relation``.
 
-    A re-execution within the same run replaces that run's rows; other runs' rows are history.
+    ``decision_time``: only what is known when the decisions are made (counts, selection rates and
+    their disparities); the label is not read, so it may be NULL or absent.
     """
     spec = assessment.spec
-    bindings = spec.bindings
-    relation = qualified(assessment.schema, bindings.scored_table)
     positive = spec.model.positive_label
     feature_sets = bindings.feature_sets
+    if decision_time:  # the decision stands in for the label, whose metrics are then dropped
+        bindings = bindings.model_copy(update={"label": bindings.prediction, "score": None})
     # the cells' query runs while the AUC sorts its groups, each on a cursor of its own
     cells, auc = each_on_a_cursor(
         row_engine(conn, assessment),
@@ -105,6 +114,31 @@ def compute_fairness(
     for frame in (metrics, gaps):
         undefined = frame["value"].isna()
         frame.loc[undefined, ["ci_low", "ci_high"]] = float("nan")
+    if decision_time:
+        metrics = metrics[metrics["metric"].isin(DECISION_TIME_METRICS)].reset_index(drop=True)
+        gaps = gaps[gaps["metric"].isin(DECISION_TIME_DISPARITIES)].reset_index(drop=True)
+    return metrics, gaps, cells
+
+
+def compute_fairness(
+    conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str, run_id: str
+) -> FairnessResults:
+    """Group metrics and disparities of a partition, written to ``impact.group_metrics``/``impact.disparities``.
+
+    With outcomes that arrive late (an ``outcomes`` section), only the decision-time ones: the
+    outcome-based metrics are those of the partition's cohort, once its outcomes are known
+    (:func:`impact_assets.pipeline.compute_outcomes`). A re-execution within the same run replaces
+    that run's rows; other runs' rows are history.
+    """
+    bindings = assessment.spec.bindings
+    metrics, gaps, cells = fairness_frames(
+        conn,
+        assessment,
+        qualified(assessment.schema, bindings.scored_table),
+        bindings,
+        partition_key,
+        decision_time=assessment.spec.outcomes is not None,
+    )
     keys = result_keys(conn, assessment, partition_key, run_id)
     metrics_rows = metrics.assign(**keys)
     gaps_rows = gaps.assign(**keys)

@@ -36,9 +36,12 @@ def record_builtin_check(
     check: str,
     expectation: str,
     message: str | None = None,
+    blocking: bool = True,
+    severity: str = "error",
 ) -> None:
-    """Append a result of a built-in blocking ``error`` check to ``impact.quality_results``: failed
-    with ``message``, or passed without one (so a corrected partition is no longer blocked)."""
+    """Append a result of a built-in check (by default a blocking ``error``) to
+    ``impact.quality_results``: failed with ``message``, or passed without one (so a corrected
+    partition is no longer blocked)."""
     append_frame(
         conn,
         "quality_results",
@@ -52,8 +55,8 @@ def record_builtin_check(
                     "check_name": check,
                     "expectation": expectation,
                     "kwargs": "{}",
-                    "severity": "error",
-                    "blocking": True,
+                    "severity": severity,
+                    "blocking": blocking,
                     "success": message is None,
                     "observed_value": message,
                     "element_count": None,

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import replace
 
 import duckdb
 
 from impact_assets.assessment import Assessment
+from impact_assets.outcomes import needs_outcomes
 from impact_assets.pipeline._engine import UNVERSIONED
+from impact_assets.pipeline._outcomes import cohort_state
 from impact_assets.pipeline._quality import READABLE_CHECK, blocking_failures, record_builtin_check
 from impact_assets.pipeline._results import latest_results, model_version_in
 from impact_assets.pipeline._sql_models import data_version
@@ -16,7 +19,8 @@ from impact_assets.register import (
     EntryResult,
     Snapshot,
     blocked_register,
-    evaluate_register,
+    evaluate_awaited,
+    evaluate_entry,
     write_snapshot,
 )
 from impact_assets.sql import qualified
@@ -90,12 +94,20 @@ BLOCKED_BY_QUALITY = "failed blocking data-quality checks: {checks}"
 
 
 def snapshot_register(
-    conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str, run_id: str
+    conn: duckdb.DuckDBPyConnection,
+    assessment: Assessment,
+    partition_key: str,
+    run_id: str,
+    *,
+    reason: str | None = None,
+    today: dt.date | None = None,
 ) -> tuple[Snapshot, list[EntryResult]]:
     """Evaluate every register entry on the partition's newest results and append a snapshot.
 
     When a blocking data-quality check failed on the partition, no entry is evaluated on that data:
-    each is ``insufficient_data`` with the failing checks as the reason.
+    each is ``insufficient_data`` with the failing checks as the reason. With outcomes that arrive
+    late, the entries that need them are evaluated on the partition's cohort, its maturity judged
+    on ``today`` (default: today in the partitions' timezone).
     """
     failures = blocking_failures(conn, assessment, partition_key)
     if failures:
@@ -114,7 +126,13 @@ def snapshot_register(
             model_version = UNVERSIONED
     else:
         results, model_version, version = latest_results(conn, assessment, partition_key)
-        evaluated = evaluate_register(assessment.spec.register_entries, results)
+        spec = assessment.spec
+        cohort = (
+            cohort_state(conn, assessment, partition_key, today=today)
+            if spec.outcomes is not None
+            else None
+        )
+        evaluated = [_evaluate(entry, results, cohort, spec) for entry in spec.register_entries]
     snapshot = write_snapshot(
         conn,
         assessment_id=assessment.id,
@@ -126,8 +144,18 @@ def snapshot_register(
         results=evaluated,
         governance=assessment.spec.governance,
         impact=assessment.spec.impact_level,
+        reason=reason,
     )
     return snapshot, evaluated
+
+
+def _evaluate(entry, results, cohort, spec) -> EntryResult:
+    """An entry on the partition's results, or on its cohort's when it needs outcomes."""
+    if cohort is None:
+        return evaluate_entry(entry, results)
+    if needs_outcomes(entry, spec):
+        return evaluate_awaited(entry, results, cohort)
+    return replace(evaluate_entry(entry, results), basis="decision_time")
 
 
 #: What a user reads when a partition's data cannot be read: at most a few lines, DuckDB's included.

@@ -50,7 +50,7 @@ def source_fingerprints(
                 assessment.source_partition_column(name),
                 partition_key,
             )
-            for name in assessment.spec.sources
+            for name in assessment.decision_sources
         }
     if key is not None:
         _RUN_FINGERPRINTS[key] = prints
@@ -65,7 +65,7 @@ def _spark_fingerprints(
     engine = spark_engine(assessment)
     return {
         name: engine.fingerprint(name, assessment.source_partition_column(name), partition_key)
-        for name in assessment.spec.sources
+        for name in assessment.decision_sources
     }
 
 
@@ -78,11 +78,12 @@ def file_fingerprints(assessment: Assessment) -> dict[str, dict[str, str]]:
         try:
             return _spark_fingerprints(assessment)
         except SqlModelError:
-            return {name: {} for name in assessment.spec.sources}  # no files yet
+            return {name: {} for name in assessment.decision_sources}  # no files yet
     with duckdb.connect() as conn:
         ensure_schema(conn, assessment.schema)
         prints = {}
-        for name, source in assessment.spec.sources.items():
+        for name in assessment.decision_sources:
+            source = assessment.spec.sources[name]
             try:
                 create_source_view(
                     conn,

@@ -97,6 +97,8 @@ def _derived(spec: AssessmentSpec) -> list[tuple[Any, ...]]:
         (table, "expect_table_row_count_to_be_between", {"min_value": 1}, "error", True),
     ]
     for column in (b.label, b.prediction):
+        if column == b.label and spec.outcomes is not None:
+            continue  # outcomes arrive later: their own contract checks them, per cohort
         out.append(
             (table, "expect_column_values_to_not_be_null", {"column": column}, "error", True)
         )

@@ -11,14 +11,20 @@ Status rules (``higher_is_better``; mirrored for ``lower_is_better``):
 * value < breach                    -> ``breach``
 * value < warn                      -> ``warn``
 * otherwise                         -> ``pass``
+
+An entry that needs outcomes (see :func:`impact_assets.outcomes.needs_outcomes`) is evaluated on its
+partition's cohort (:func:`evaluate_awaited`): on the realised results once the cohort has matured,
+else it is ``awaiting_outcomes``, with the estimate where one is made (``warn`` when the entry opts in
+with ``warn_on_estimate`` and the estimate crosses a threshold; never ``pass`` or ``breach``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
@@ -27,18 +33,25 @@ from impact_assets.spec import MetricRef, RegisterEntry, Thresholds
 __all__ = [
     "RESULT_SOURCES",
     "STATUSES",
+    "CohortState",
     "EntryResult",
     "blocked_register",
     "describe_ref",
+    "evaluate_awaited",
     "evaluate_entry",
     "evaluate_register",
     "status_for",
 ]
 
-STATUSES = ("pass", "warn", "breach", "insufficient_data", "suppressed")
+STATUSES = ("pass", "warn", "breach", "insufficient_data", "suppressed", "awaiting_outcomes")
 
 NO_RESULT = "no {source} result matches {where} for this partition"
 BLOCKED = "not evaluated: {why}"
+AWAITING = "awaiting outcomes: cohort {cohort} matures on {matures_on} (outcomes known for {coverage} of its observable decisions)"
+ESTIMATED = "; estimated {value:.4g} [{low:.4g}, {high:.4g}] from calibrated scores"
+ESTIMATED_ALONE = "; estimated {value:.4g} from calibrated scores (no interval)"
+WARNED = "; the estimate says: {why}"
+CONTRACT = "not evaluated: the outcomes of cohort {cohort} break their contract: {why}"
 
 #: Result source of each reference kind: the table it lives in and how reference fields map to its key columns.
 RESULT_SOURCES: dict[str, tuple[str, dict[str, str]]] = {
@@ -60,6 +73,7 @@ RESULT_SOURCES: dict[str, tuple[str, dict[str, str]]] = {
     "drift": ("drift", {"column": "column_name", "statistic": "statistic"}),
     "sensitivity": ("sensitivity", {"feature": "feature", "metric": "metric"}),
     "causal": ("causal_estimates", {"estimate": "name"}),
+    "label_coverage": ("label_coverage", {"feature_set": "feature_set", "group": "group_key"}),
     "scenario": (
         "scenarios",
         {
@@ -87,6 +101,23 @@ class EntryResult:
     n: int | None
     status: str
     reason: str
+    basis: str | None = None
+    cohort_key: str | None = None
+    matures_on: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class CohortState:
+    """What is known of a partition's cohort: whether it matured, its realised and estimated result
+    tables (keyed as :data:`RESULT_SOURCES`), and a broken outcomes contract."""
+
+    cohort_key: str
+    matured: bool
+    matures_on: dt.date
+    coverage: float | None
+    realised: Mapping[str, pd.DataFrame] = field(default_factory=dict)
+    estimated: Mapping[str, pd.DataFrame] = field(default_factory=dict)
+    violation: str | None = None
 
 
 def describe_ref(ref: MetricRef) -> str:
@@ -189,6 +220,8 @@ def evaluate_entry(entry: RegisterEntry, results: Mapping[str, pd.DataFrame]) ->
         )
     elif ref.source == "sensitivity":
         value = _optional(row, ref.statistic)
+    elif ref.source == "label_coverage":
+        value, n = _optional(row, "coverage"), int(row["observable"])
     else:
         value = _optional(row, "value")
     ci_low, ci_high = _optional(row, "ci_low"), _optional(row, "ci_high")
@@ -201,6 +234,56 @@ def evaluate_entry(entry: RegisterEntry, results: Mapping[str, pd.DataFrame]) ->
         )
     status, why = status_for(value, entry.thresholds, (ci_low, ci_high))
     return EntryResult(entry.id, text, value, ci_low, ci_high, n, status, why)
+
+
+def evaluate_awaited(
+    entry: RegisterEntry, results: Mapping[str, pd.DataFrame], cohort: CohortState
+) -> EntryResult:
+    """Evaluate an entry that needs outcomes on its partition's cohort (see the module's rules)."""
+    where = {"cohort_key": cohort.cohort_key, "matures_on": cohort.matures_on}
+    if cohort.violation is not None:
+        return EntryResult(
+            entry.id,
+            describe_ref(entry.measure),
+            None,
+            None,
+            None,
+            None,
+            "insufficient_data",
+            CONTRACT.format(cohort=cohort.cohort_key, why=cohort.violation),
+            **where,
+        )
+    if cohort.matured:
+        return replace(
+            evaluate_entry(entry, {**results, **cohort.realised}), basis="realised", **where
+        )
+    coverage = "no" if cohort.coverage is None else f"{cohort.coverage:.1%}"
+    reason = AWAITING.format(
+        cohort=cohort.cohort_key, matures_on=cohort.matures_on.isoformat(), coverage=coverage
+    )
+    estimable = entry.measure.source in ("group_metric", "disparity") and cohort.estimated
+    estimate = evaluate_entry(entry, {**results, **cohort.estimated}) if estimable else None
+    if estimate is None or estimate.value is None or estimate.status == "suppressed":
+        return EntryResult(
+            entry.id,
+            describe_ref(entry.measure),
+            None,
+            None,
+            None,
+            None,
+            "awaiting_outcomes",
+            reason,
+            **where,
+        )
+    reason += (
+        ESTIMATED.format(value=estimate.value, low=estimate.ci_low, high=estimate.ci_high)
+        if estimate.ci_low is not None and estimate.ci_high is not None
+        else ESTIMATED_ALONE.format(value=estimate.value)
+    )
+    status = "awaiting_outcomes"
+    if entry.warn_on_estimate and estimate.status in ("warn", "breach"):
+        status, reason = "warn", reason + WARNED.format(why=estimate.reason)
+    return replace(estimate, status=status, reason=reason, basis="estimated", **where)
 
 
 def evaluate_register(

@@ -98,8 +98,20 @@ def release_decision(
     ]
     if hold:
         return "hold", hold
+    awaited = [
+        e.id
+        for e in entries
+        if e.action in ("block_release", "rollback") and statuses.get(e.id) == "awaiting_outcomes"
+    ]
     return "approve", [
-        f"no block_release or rollback entry is in {sorted({*spec.hold_on, *spec.rollback_on})}"
+        f"no block_release or rollback entry is in {sorted({*spec.hold_on, *spec.rollback_on})}",
+        *(
+            [
+                f"approved on decision-time evidence: {', '.join(awaited)} await outcomes (an estimate never approves)"
+            ]
+            if awaited
+            else []
+        ),
     ]
 
 

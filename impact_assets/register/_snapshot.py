@@ -44,11 +44,15 @@ def write_snapshot(
     governance: GovernanceSpec | None = None,
     impact: ImpactLevelSpec | None = None,
     taken_at: dt.datetime | None = None,
+    reason: str | None = None,
 ) -> Snapshot:
     """Append a snapshot, its entries, its changes and governance actions, and mark the run completed.
 
     All in one transaction. Re-running a partition adds snapshot version ``k + 1``; nothing earlier is
     touched.
+
+    ``reason`` says why the snapshot was taken when it is not the partition's own run (e.g.
+    ``outcomes arrived``).
 
     Raises:
         StorageError: The write failed; the transaction is rolled back, so no partial snapshot exists.
@@ -83,6 +87,9 @@ def write_snapshot(
                 "owner": by_id[r.entry_id].owner,
                 "action": by_id[r.entry_id].action,
                 "frameworks": list(by_id[r.entry_id].frameworks),
+                "basis": r.basis,
+                "cohort_key": r.cohort_key,
+                "matures_on": r.matures_on,
             }
             for r in results
         ]
@@ -113,6 +120,7 @@ def write_snapshot(
                     entries,
                     results,
                     governance,
+                    reason,
                 )
             break
         except duckdb.TransactionException:
@@ -165,6 +173,7 @@ def _write(
     entries,
     results,
     governance,
+    reason,
 ) -> int:
     conn.execute("BEGIN TRANSACTION")
     try:
@@ -174,7 +183,7 @@ def _write(
         ).fetchall()[0][0]
         conn.execute(
             f"INSERT INTO {SCHEMA}.register_snapshots (snapshot_id, assessment_id, partition_key, run_id, model_version, data_version, taken_at, "
-            "snapshot_version, raw_impact_score, mitigation_score, impact_score, impact_level) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "snapshot_version, raw_impact_score, mitigation_score, impact_score, impact_level, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 snapshot_id,
                 assessment_id,
@@ -188,6 +197,7 @@ def _write(
                 level.mitigation_score if level else None,
                 level.score if level else None,
                 level.level if level else None,
+                reason,
             ],
         )
         append_frame(conn, "register_entries", frame)
@@ -234,7 +244,8 @@ def current_register(conn: duckdb.DuckDBPyConnection, assessment_id: str) -> pd.
             SELECT * FROM {SCHEMA}.register_snapshots WHERE assessment_id = ?
             QUALIFY row_number() OVER (PARTITION BY partition_key ORDER BY snapshot_version DESC) = 1
         )
-        SELECT l.partition_key, l.snapshot_version, l.model_version, e.entry_id, e.value, e.ci_low, e.ci_high, e.n, e.status, e.reason
+        SELECT l.partition_key, l.snapshot_version, l.model_version, e.entry_id, e.value, e.ci_low, e.ci_high, e.n, e.status, e.reason,
+               e.basis, e.matures_on
         FROM latest AS l JOIN {SCHEMA}.register_entries AS e USING (snapshot_id)
         ORDER BY l.partition_key DESC, e.entry_id
         """,

@@ -30,6 +30,14 @@ from impact_assets.spec._governance import (
 )
 from impact_assets.spec._loader import SpecSource, load_spec, spec_error
 from impact_assets.spec._model import ModelSpec, RegistryScoring
+from impact_assets.spec._outcomes import (
+    DECISION_TIME_DISPARITIES,
+    DECISION_TIME_METRICS,
+    OUTCOME_METRICS,
+    EstimateSpec,
+    LabelCoverageRef,
+    OutcomesSpec,
+)
 from impact_assets.spec._quality import ExpectationSpec, FreshnessSpec, QualitySpec
 from impact_assets.spec._register import (
     CausalRef,
@@ -56,10 +64,13 @@ from impact_assets.spec._schema import SCHEMA_ID, json_schema, markdown_referenc
 
 __all__ = [
     "DECISION_METRICS",
+    "DECISION_TIME_DISPARITIES",
+    "DECISION_TIME_METRICS",
     "DISPARITY_METRICS",
     "GROUP_METRICS",
     "INTERSECTION_SEPARATOR",
     "NAMED_DISPARITIES",
+    "OUTCOME_METRICS",
     "OVERALL",
     "SCHEMA_ID",
     "SCORE_METRICS",
@@ -74,6 +85,7 @@ __all__ = [
     "DriftRef",
     "DriftSpec",
     "EngineSpec",
+    "EstimateSpec",
     "ExpectationSpec",
     "FairnessSpec",
     "FreshnessSpec",
@@ -83,9 +95,11 @@ __all__ = [
     "ImpactQuestion",
     "KpiRef",
     "KpiSpec",
+    "LabelCoverageRef",
     "MetricRef",
     "ModelSpec",
     "OrchestrationSpec",
+    "OutcomesSpec",
     "PartitionsSpec",
     "QualityRef",
     "QualitySpec",

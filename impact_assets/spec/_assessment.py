@@ -17,6 +17,7 @@ from impact_assets.spec._bindings import Bindings, SourceSpec, SqlSpec
 from impact_assets.spec._fairness import FairnessSpec
 from impact_assets.spec._governance import GovernanceSpec, ImpactLevelSpec, ReleaseSpec
 from impact_assets.spec._model import ModelSpec
+from impact_assets.spec._outcomes import OutcomesSpec
 from impact_assets.spec._quality import QualitySpec
 from impact_assets.spec._register import RegisterEntry
 from impact_assets.spec._runtime import (
@@ -63,6 +64,8 @@ class AssessmentSpec(SpecModel):
     """The daily partitions."""
     bindings: Bindings
     """Which table holds the scored rows and what its columns mean."""
+    outcomes: OutcomesSpec | None = None
+    """Outcomes known only after the decision: their table, maturity, cohorts and estimates; omitted, each day's outcomes are known that day."""
     fairness: FairnessSpec = FairnessSpec()
     """Bootstrap intervals, calibration bins and reference groups of the group metrics."""
     quality: QualitySpec = QualitySpec()

@@ -31,11 +31,15 @@ class GovernanceSpec(SpecModel):
 class ReleaseSpec(SpecModel):
     """Release criteria: which register states hold or roll back a model version."""
 
-    hold_on: tuple[Literal["breach", "warn", "insufficient_data", "suppressed"], ...] = Field(
+    hold_on: tuple[
+        Literal["breach", "warn", "insufficient_data", "suppressed", "awaiting_outcomes"], ...
+    ] = Field(
         default=("breach", "insufficient_data"),
         description="Statuses of `block_release` entries that hold the release.",
     )
-    rollback_on: tuple[Literal["breach", "warn", "insufficient_data", "suppressed"], ...] = Field(
+    rollback_on: tuple[
+        Literal["breach", "warn", "insufficient_data", "suppressed", "awaiting_outcomes"], ...
+    ] = Field(
         default=("breach",),
         description="Statuses of `rollback` entries that roll the version back to the last approved one.",
     )

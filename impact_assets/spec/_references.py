@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from impact_assets.spec._assessment import AssessmentSpec
 from impact_assets.spec._base import INTERSECTION_SEPARATOR, OVERALL, SCORE_METRICS
+from impact_assets.spec._outcomes import LabelCoverageRef
 from impact_assets.spec._register import (
     CausalRef,
     DisparityRef,
@@ -72,6 +73,12 @@ def reference_errors(spec: AssessmentSpec) -> list[tuple[Path, str]]:
                 )
             )
         ref = entry.measure
+        if spec.outcomes is None and (isinstance(ref, LabelCoverageRef) or entry.warn_on_estimate):
+            field = "measure" if isinstance(ref, LabelCoverageRef) else "warn_on_estimate"
+            errors.append(
+                ((*at, field), "needs an `outcomes` section (outcomes known after the decision)")
+            )
+            continue
         if isinstance(ref, QualityRef):
             continue  # checked against the quality suite when the assessment is resolved
         if isinstance(ref, DriftRef):
@@ -142,7 +149,7 @@ def reference_errors(spec: AssessmentSpec) -> list[tuple[Path, str]]:
                 )
             )
             continue
-        if isinstance(ref, GroupMetricRef | KpiRef | ScenarioRef):
+        if isinstance(ref, GroupMetricRef | KpiRef | ScenarioRef | LabelCoverageRef):
             problem = _group_problem(ref, feature_sets[ref.feature_set], values)
             if problem:
                 errors.append(((*at, "measure", "group"), problem))
@@ -201,6 +208,10 @@ def reference_errors(spec: AssessmentSpec) -> list[tuple[Path, str]]:
         )
         if problem:
             errors.append((at, problem))
+    if spec.outcomes is not None and spec.engine.kind != "duckdb":
+        errors.append(
+            (("outcomes",), "outcomes that arrive late are assessed with the duckdb engine only")
+        )
     if spec.id in RESERVED_IDS:
         errors.append(
             (

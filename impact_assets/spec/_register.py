@@ -17,6 +17,7 @@ from impact_assets.spec._base import (
     NonEmptyText,
     SpecModel,
 )
+from impact_assets.spec._outcomes import LabelCoverageRef
 
 
 class Thresholds(SpecModel):
@@ -168,7 +169,8 @@ MetricRef = Annotated[
     | DriftRef
     | ScenarioRef
     | SensitivityRef
-    | CausalRef,
+    | CausalRef
+    | LabelCoverageRef,
     Field(discriminator="source"),
 ]
 
@@ -193,3 +195,7 @@ class RegisterEntry(SpecModel):
     """Action a breach opens: `notify`, `review`, `block_release` (holds the release) or `rollback`."""
     frameworks: tuple[str, ...] = ()
     """Free-text tags of the rules the entry serves (e.g. `EU AI Act Annex III 5(b)`)."""
+    warn_on_estimate: bool = Field(
+        default=False,
+        description="An outcome-based entry whose cohort awaits its outcomes is `warn` when the estimate crosses a threshold (never `pass` or `breach` on an estimate).",
+    )

@@ -62,6 +62,24 @@ class SimulatedRollout(SpecModel):
     )
 
 
+class SimulatedOutcomes(SpecModel):
+    """Demo only: outcomes delivered some days after the decision, to a source of their own."""
+
+    source: Identifier = Field(
+        description="The source whose landing files receive the outcomes, one file per day they are observed."
+    )
+    min_days: int = Field(default=1, ge=0)
+    """Fewest days between a decision and its outcome."""
+    max_days: int = Field(default=3, ge=0)
+    """Most days between a decision and its outcome (each decision's delay is uniform in between)."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SimulatedOutcomes:
+        if self.max_days < self.min_days:
+            raise ValueError(f"max_days ({self.max_days}) must be >= min_days ({self.min_days})")
+        return self
+
+
 class SimulationSpec(SpecModel):
     """Demo only: how the simulator turns a bundled real dataset into daily batches."""
 
@@ -79,6 +97,8 @@ class SimulationSpec(SpecModel):
     )
     rollout: SimulatedRollout | None = None
     """A planted rollout for the causal estimate."""
+    outcomes: SimulatedOutcomes | None = None
+    """Outcomes delivered late to their own source (the daily batches then leave the outcome empty)."""
     unfair_retrain: bool = Field(
         default=False,
         description="German Credit only: `make demo` then retrains a deliberately unfair version (sees sex, "

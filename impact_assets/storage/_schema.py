@@ -27,6 +27,15 @@ _RESULT_KEYS = """
     model_version   VARCHAR NOT NULL,
     data_version    VARCHAR NOT NULL,"""
 
+_COHORT_KEYS = """
+    cohort_key      VARCHAR NOT NULL,
+    cohort_start    DATE NOT NULL,
+    cohort_end      DATE NOT NULL,
+    matures_on      DATE NOT NULL,
+    matured         BOOLEAN NOT NULL,
+    basis           VARCHAR NOT NULL CHECK (basis IN ('realised', 'estimated')),
+    outcomes_version VARCHAR NOT NULL,"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -296,6 +305,83 @@ SELECT *, status = 'open' AND due_at < now() AS overdue FROM {SCHEMA}.governance
     reason          VARCHAR,
     computed_at     TIMESTAMPTZ NOT NULL
 )""",
+        ),
+    ),
+    Migration(
+        9,
+        "outcomes that arrive late: realised and estimated metrics of cohorts, label coverage, awaited register entries",
+        (
+            f"""CREATE TABLE {SCHEMA}.outcome_group_metrics ({_RESULT_KEYS}{_COHORT_KEYS}
+    feature_set     VARCHAR NOT NULL,
+    group_key       VARCHAR NOT NULL,
+    metric          VARCHAR NOT NULL,
+    value           DOUBLE,
+    ci_low          DOUBLE,
+    ci_high         DOUBLE,
+    n               BIGINT NOT NULL,
+    suppressed      BOOLEAN NOT NULL,
+    reason          VARCHAR,
+    detail          VARCHAR,
+    computed_at     TIMESTAMPTZ NOT NULL
+)""",
+            f"""CREATE TABLE {SCHEMA}.outcome_disparities ({_RESULT_KEYS}{_COHORT_KEYS}
+    feature_set     VARCHAR NOT NULL,
+    metric          VARCHAR NOT NULL,
+    method          VARCHAR NOT NULL CHECK (method IN ('difference', 'ratio')),
+    relative_to     VARCHAR NOT NULL,
+    value           DOUBLE,
+    ci_low          DOUBLE,
+    ci_high         DOUBLE,
+    n               BIGINT NOT NULL,
+    groups_compared INTEGER NOT NULL,
+    groups_suppressed INTEGER NOT NULL,
+    reason          VARCHAR,
+    detail          VARCHAR,
+    computed_at     TIMESTAMPTZ NOT NULL
+)""",
+            f"""CREATE TABLE {SCHEMA}.label_coverage ({_RESULT_KEYS}
+    cohort_key      VARCHAR NOT NULL,
+    cohort_start    DATE NOT NULL,
+    cohort_end      DATE NOT NULL,
+    matures_on      DATE NOT NULL,
+    feature_set     VARCHAR NOT NULL,
+    group_key       VARCHAR NOT NULL,
+    decisions       BIGINT NOT NULL,
+    observable      BIGINT NOT NULL,
+    labelled        BIGINT NOT NULL,
+    coverage        DOUBLE,
+    computed_at     TIMESTAMPTZ NOT NULL
+)""",
+            # DuckDB cannot alter a CHECK constraint: the entries move to a table with the new one
+            f"""CREATE TABLE {SCHEMA}.register_entries_v9 (
+    snapshot_id     VARCHAR NOT NULL,
+    assessment_id   VARCHAR NOT NULL,
+    entry_id        VARCHAR NOT NULL,
+    outcome         VARCHAR NOT NULL,
+    stakeholder     VARCHAR NOT NULL,
+    impact          VARCHAR NOT NULL,
+    metric_ref      VARCHAR NOT NULL,
+    value           DOUBLE,
+    ci_low          DOUBLE,
+    ci_high         DOUBLE,
+    n               BIGINT,
+    direction       VARCHAR NOT NULL,
+    threshold_warn  DOUBLE,
+    threshold_breach DOUBLE NOT NULL,
+    status          VARCHAR NOT NULL CHECK (status IN ('pass', 'warn', 'breach', 'insufficient_data', 'suppressed', 'awaiting_outcomes')),
+    reason          VARCHAR NOT NULL,
+    owner           VARCHAR NOT NULL,
+    action          VARCHAR NOT NULL,
+    frameworks      VARCHAR[] NOT NULL,
+    basis           VARCHAR CHECK (basis IN ('decision_time', 'realised', 'estimated')),
+    cohort_key      VARCHAR,
+    matures_on      DATE,
+    PRIMARY KEY (snapshot_id, entry_id)
+)""",
+            f"INSERT INTO {SCHEMA}.register_entries_v9 BY NAME SELECT * FROM {SCHEMA}.register_entries",
+            f"DROP TABLE {SCHEMA}.register_entries",
+            f"ALTER TABLE {SCHEMA}.register_entries_v9 RENAME TO register_entries",
+            f"ALTER TABLE {SCHEMA}.register_snapshots ADD COLUMN reason VARCHAR",
         ),
     ),
 )
