@@ -20,6 +20,7 @@ PIPELINE_ORDER = (
     "_results",
     "_quality",
     "_fairness",
+    "_outcomes",
     "_analytics",
     "_register",
     "_release",

@@ -84,7 +84,8 @@ def test_definitions_shape(demo_state: ProjectPaths):
     graph = defs.resolve_asset_graph()
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == EXPECTED_ASSETS
     assert {k.to_user_string() for k in graph.materializable_asset_keys} == EXPECTED_ASSETS - {
-        "credit_scoring/raw_applications"
+        "credit_scoring/raw_applications",
+        "credit_scoring/raw_outcomes",
     }
     checks: dict[str, set[str]] = {}
     for key in graph.asset_check_keys:
@@ -94,6 +95,7 @@ def test_definitions_shape(demo_state: ProjectPaths):
         "credit_scoring/impact_register_snapshot": EXPECTED_CHECKS,
         "credit_scoring/release_decision": {"release_is_approved"},
         "credit_scoring/group_metrics": {"fairness_inputs_meet_the_contract"},
+        "credit_scoring/outcome_metrics": {"outcomes_contract", "outcomes_match_decisions"},
     }
     assert graph.get_check_spec(
         dg.AssetCheckKey(dg.AssetKey(["credit_scoring", "release_decision"]), "release_is_approved")
@@ -102,6 +104,7 @@ def test_definitions_shape(demo_state: ProjectPaths):
         assert graph.get(dg.AssetKey.from_user_string(key)).freshness_policy is not None
     assert [j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__")] == [
         "credit_scoring__assessment",
+        "credit_scoring__outcomes",
         "credit_scoring__release",
     ]
     release_job = defs.resolve_job_def("credit_scoring__release")
@@ -113,6 +116,7 @@ def test_definitions_shape(demo_state: ProjectPaths):
     assert {p.to_user_string() for p in snapshot.parent_keys} == {
         "credit_scoring/group_metrics",
         "credit_scoring/disparities",
+        "credit_scoring/outcome_metrics",
         "credit_scoring/kpis",
         "credit_scoring/drift",
         "credit_scoring/scenarios",

@@ -176,9 +176,8 @@ def _break(rows: pd.DataFrame, case: str) -> pd.DataFrame:
     if case == "not_binary":
         rows.loc[0, "repaid"] = 2
         return rows
-    return pd.concat(
-        [rows, first.assign(application_id="19990101-000001")], ignore_index=True
-    )  # unknown id
+    unknown = first.assign(application_id="19990101-000001", observed_on=dt.date(2026, 3, 2))
+    return pd.concat([rows, unknown], ignore_index=True)
 
 
 BAD = {
@@ -220,7 +219,7 @@ def test_bad_outcomes_are_refused_by_name_and_the_nights_decisions_still_assesse
         warning = checks["outcomes_match_decisions"]
         assert not warning.passed and warning.severity == dg.AssetCheckSeverity.WARN
         assert (
-            "1 rows of raw_outcomes have an application_id that is no decision of scored_applications; e.g. {'application_id': '19990101-000001'"
+            "1 rows of raw_outcomes observed by the last day assessed have an application_id that is no decision of scored_applications; e.g. {'application_id': '19990101-000001'"
             in warning.metadata["problem"].value
         )
         assert entries.loc["overall_accuracy", "status"] != "insufficient_data"

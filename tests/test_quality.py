@@ -31,7 +31,7 @@ from impact_assets.spec import FreshnessSpec
 from impact_assets.sql import compact_frame
 
 from .conftest import DEMO_SPEC as DEMO
-from .conftest import REPO, VENDOR_ROWS, spec_variant, vendor_project
+from .conftest import REPO, VENDOR_ROWS, same_day_outcomes, spec_variant, vendor_project
 
 
 def _load(tmp_path: Path, edit):
@@ -302,10 +302,11 @@ def test_register_entries_can_measure_a_quality_check(project: ProjectPaths):
 
 
 def test_a_quality_reference_must_name_an_existing_check(tmp_path: Path):
-    entries = yaml.safe_load(DEMO.read_text())["register"]
+    entries = same_day_outcomes(yaml.safe_load(DEMO.read_text()))["register"]
     i = next(i for i, e in enumerate(entries) if e["measure"]["source"] == "quality")
 
     def edit(d):
+        same_day_outcomes(d)
         d["register"][i]["measure"]["check"] = "repaid_is_recorded"
 
     with pytest.raises(

@@ -18,6 +18,7 @@ SECTIONS = [
     "Open governance actions",
     "Release decision and impact level",
     "Outcomes by group",
+    "Outcomes that arrive late",
     "Disparities against their thresholds",
     "Drift",
     "KPIs and cost-benefit by group",

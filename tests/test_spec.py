@@ -11,7 +11,7 @@ from impact_assets import SpecError, SqlModelError, load_assessment
 from impact_assets.spec import load_spec
 
 from .conftest import DEMO_SPEC as DEMO
-from .conftest import REPO, spec_variant
+from .conftest import REPO, same_day_outcomes, spec_variant
 
 
 def _line_of(path: Path, needle: str) -> int:
@@ -131,7 +131,9 @@ def test_unknown_column_in_binding_is_found_from_the_sql(tmp_path: Path):
     from impact_assets import ProjectPaths
 
     paths = ProjectPaths.for_project(REPO, state_dir=tmp_path)
-    path = spec_variant(tmp_path, lambda d: d["bindings"].update(label="defaulted"))
+    path = spec_variant(
+        tmp_path, lambda d: same_day_outcomes(d)["bindings"].update(label="defaulted")
+    )
     with pytest.raises(
         SpecError,
         match="column 'defaulted' is not produced by SQL model 'scored_applications' \\(columns: \\['application_id'",

@@ -47,9 +47,7 @@ NOT_BINARY = (
     "{table}.{column} must be binary, but cohort {cohort} has the values {values}; e.g. {example}"
 )
 BEFORE_DECISION = "{table}.{column} is before the decision for {count} outcomes of cohort {cohort}; e.g. {example}"
-UNKNOWN_IDS = (
-    "{count} rows of {table} have an {column} that is no decision of {scored}; e.g. {example}"
-)
+UNKNOWN_IDS = "{count} rows of {table} observed by the last day assessed have an {column} that is no decision of {scored}; e.g. {example}"
 ESTIMATED_GAP = (
     "estimated from calibrated scores (CBPE); between groups of one rate, an approximate interval "
     "from the two groups that set it"
@@ -222,7 +220,17 @@ def check_outcomes(
             )
     if outcomes.table is None:
         return None, None
-    orphans = f"FROM {source} AS o ANTI JOIN {scored} AS d ON o.{ident(id_column)} = d.{ident(b.id_column)}"
+    # outcomes observed after the last decision assessed may be those of days not assessed yet
+    seen = (
+        f" WHERE CAST(o.{ident(outcomes.observed_at)} AS DATE) <= "
+        f"(SELECT max(CAST({ident(b.partition_column)} AS DATE)) FROM {scored})"
+        if outcomes.observed_at
+        else ""
+    )
+    orphans = (
+        f"FROM {source} AS o ANTI JOIN {scored} AS d ON o.{ident(id_column)} = d.{ident(b.id_column)}"
+        f"{seen}"
+    )
     count = conn.execute(f"SELECT count(*) {orphans}").fetchall()[0][0]
     if not count:
         return None, None

@@ -21,6 +21,7 @@ import pandas as pd
 
 from impact_assets._markdown import markdown_cell, markdown_table
 from impact_assets.assessment import Assessment
+from impact_assets.outcomes import cohort_of
 from impact_assets.report._html import PNG_URI, render_html
 from impact_assets.report._plots import (
     missing,
@@ -30,6 +31,7 @@ from impact_assets.report._plots import (
     plot_sweep,
     plot_thresholds,
 )
+from impact_assets.spec import OVERALL
 from impact_assets.storage import SCHEMA
 
 
@@ -104,6 +106,83 @@ def _latest(
     ).df()
 
 
+#: Overall rates shown estimated beside realised.
+COMPARED = ("true_positive_rate", "false_positive_rate", "precision", "accuracy", "base_rate")
+
+
+def _cohort_results(
+    conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition: str
+) -> dict[str, pd.DataFrame] | None:
+    """The partition's cohort: its newest realised metrics and coverage, and the newest estimate
+    ever made of it (``None`` without late outcomes)."""
+    outcomes = assessment.spec.outcomes
+    if outcomes is None:
+        return None
+    cohort = cohort_of(dt.date.fromisoformat(partition), outcomes.cohort).key
+    params = [assessment.id, cohort]
+
+    def newest(table: str, basis: str | None = None) -> pd.DataFrame:
+        which = "" if basis is None else f"AND basis = '{basis}'"
+        return conn.execute(
+            f"""SELECT * FROM {SCHEMA}.{table} WHERE assessment_id = ? AND cohort_key = ? {which}
+                QUALIFY run_id = first(run_id ORDER BY computed_at DESC) OVER ()""",
+            params,
+        ).df()
+
+    return {
+        "cohort": pd.DataFrame({"cohort": [cohort]}),
+        "realised": newest("outcome_group_metrics", "realised"),
+        "estimated": newest("outcome_group_metrics", "estimated"),
+        "coverage": newest("label_coverage"),
+    }
+
+
+def _outcomes_section(awaited: dict[str, pd.DataFrame]) -> str:
+    realised, estimated, coverage = awaited["realised"], awaited["estimated"], awaited["coverage"]
+    cohort = awaited["cohort"]["cohort"].iloc[0]
+    if realised.empty and estimated.empty:
+        return f"No outcome-based results for cohort {cohort} yet."
+    first = (realised if not realised.empty else estimated).iloc[0]
+    state = (
+        "matured"
+        if bool(first["matured"])
+        else f"awaiting outcomes until {first['matures_on']:%Y-%m-%d}"
+    )
+
+    def overall(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[(frame["feature_set"] == OVERALL) & frame["metric"].isin(COMPARED)].set_index(
+            "metric"
+        )
+
+    side = (
+        pd.DataFrame(
+            {
+                "realised on the labelled decisions": overall(realised)["value"]
+                if not realised.empty
+                else None,
+                "estimated (CBPE)": overall(estimated)["value"] if not estimated.empty else None,
+                "estimate low": overall(estimated)["ci_low"] if not estimated.empty else None,
+                "estimate high": overall(estimated)["ci_high"] if not estimated.empty else None,
+            },
+            index=list(COMPARED),
+        )
+        .rename_axis("metric")
+        .reset_index()
+    )
+    return (
+        f"Cohort **{cohort}**: {state}. Outcome-based rates rest on the decisions whose outcome is "
+        "known; the estimate, made before the outcomes arrived, assumes the score stays calibrated "
+        "(no concept drift).\n\n"
+        + _table(side)
+        + "\n\n**Whose outcomes are known** (label coverage by group)\n\n"
+        + _table(
+            coverage[
+                ["feature_set", "group_key", "decisions", "observable", "labelled", "coverage"]
+            ]
+        )
+    )
+
+
 def build_report(
     conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str, reports_dir: Path
 ) -> Report:
@@ -144,6 +223,12 @@ def build_report(
         [assessment.id, partition_key],
     ).df()
     metrics = _latest(conn, "group_metrics", assessment, partition_key)
+    awaited = _cohort_results(conn, assessment, partition_key)
+    if awaited is not None:  # the outcome-based rates are the cohort's, realised so far
+        realised = awaited["realised"]
+        metrics = pd.concat(
+            [metrics, realised[~realised["metric"].isin(metrics["metric"])]], ignore_index=True
+        )
     gaps = _latest(conn, "disparities", assessment, partition_key)
     kpis = _latest(conn, "kpis", assessment, partition_key)
     drift = _latest(conn, "drift", assessment, partition_key)
@@ -213,6 +298,8 @@ def build_report(
             + _table(_rate_columns(metrics)),
         )
     )
+    if awaited is not None:
+        sections.append(("Outcomes that arrive late", _outcomes_section(awaited)))
     measured = {
         e.id: f"{e.measure.metric} {e.measure.method} by {e.measure.feature_set} ({e.measure.relative_to})"
         for e in spec.register_entries
