@@ -15,6 +15,7 @@ import yaml
 from impact_assets import ProjectPaths, build_definitions, discover_assessments, pipeline
 from impact_assets.cli import simulate_days, train_version
 from impact_assets.orchestration import outcomes_job_name
+from impact_assets.report import build_report
 
 from .conftest import DEMO_SPEC, alone, assess, history
 
@@ -108,6 +109,15 @@ def test_a_cohort_awaits_its_outcomes_with_estimates_then_is_realised(tmp_path: 
             [snapshot.snapshot_id],
         ).fetchall()[0]
         assert reason == "outcomes arrived"
+        # the report puts the estimate made before beside what was realised, and whose outcomes are known
+        report = build_report(conn, assessment, day, tmp_path / "reports")
+    section = report.markdown.split("## Outcomes that arrive late")[1].split("\n## ")[0]
+    assert "Cohort **2026-03-03**: matured" in section
+    (row,) = [line for line in section.splitlines() if line.startswith("| accuracy |")]
+    realised_cell, estimated_cell = row.split("|")[2:4]
+    assert float(realised_cell) == pytest.approx(realised.loc["overall_accuracy", "value"], abs=1e-3)
+    assert float(estimated_cell) == pytest.approx(accuracy["value"], abs=1e-3)
+    assert "Whose outcomes are known" in section and "| sex | female |" in section
 
 
 def _requests(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[dg.RunRequest]:

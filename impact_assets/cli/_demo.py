@@ -24,6 +24,8 @@ from impact_assets.errors import ImpactAssetsError
 from impact_assets.settings import ProjectPaths
 
 if TYPE_CHECKING:
+    import dagster as dg
+
     from impact_assets.assessment import Assessment
     from impact_assets.datasets import Rollout
 
@@ -109,6 +111,49 @@ def simulate_days(
     return written
 
 
+def _late(assessment: Assessment) -> bool:
+    """Whether the simulator delivers this assessment's outcomes days after the decision."""
+    sim = assessment.spec.simulation
+    return sim is not None and sim.outcomes is not None and assessment.spec.outcomes is not None
+
+
+def _outcomes_arrive(
+    paths: ProjectPaths,
+    assessment: Assessment,
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    day_list: list[dt.date],
+) -> int:
+    """Every outcome known today lands; the cohorts matured since their night are re-assessed, as the
+    outcomes sensor would have them. Returns the number of failed runs."""
+    from impact_assets import pipeline
+    from impact_assets.orchestration import SNAPSHOT_REASON_TAG, outcomes_job_name
+    from impact_assets.storage import connect
+
+    simulate_days(assessment, day_list)
+    with connect(paths.database) as conn:
+        pipeline.prepare(conn, assessment)
+        due = pipeline.outcome_reassessments(
+            conn, assessment, last_partition=day_list[-1].isoformat()
+        )
+    job = defs.resolve_job_def(outcomes_job_name(assessment.id))
+    failed = 0
+    for cohort, partition, _ in due:
+        result = job.execute_in_process(
+            partition_key=partition,
+            instance=instance,
+            raise_on_error=False,
+            run_config=SILENT_LOGS,
+            tags={SNAPSHOT_REASON_TAG: "outcomes arrived", "impact_assets/cohort": cohort},
+        )
+        failed += not result.success
+    click.echo(
+        f"[{assessment.id}] outcomes arrived: {len(due)} cohorts matured since their night, re-assessed on their realised outcomes"
+        + (f" ({', '.join(c for c, _, _ in due)})" if due else "")
+    )
+    return failed
+
+
 UNFAIR_NOTE = "deliberately unfair demo retrain: uses sex as a feature and learned from outcomes degraded for women"
 
 
@@ -184,14 +229,17 @@ def demo(paths: ProjectPaths, days: int) -> None:
 
     from impact_assets import build_definitions
     from impact_assets.assessment import discover_assessments
-    from impact_assets.orchestration import assessment_job_name, release_job_name
+    from impact_assets.orchestration import AS_OF_TAG, assessment_job_name, release_job_name
 
     use_local_instance(paths)
     try:
         assessments = discover_assessments(paths)
         day_list = _last_days(days)
         for assessment in assessments:
-            written = simulate_days(assessment, day_list)
+            # late outcomes land night by night below, as each was known then
+            written = simulate_days(
+                assessment, day_list, today=day_list[0] if _late(assessment) else None
+            )
             click.echo(
                 f"[{assessment.id}] {len(written)} new files of simulated batches and outcomes ({day_list[0]} .. {day_list[-1]})"
             )
@@ -208,11 +256,17 @@ def demo(paths: ProjectPaths, days: int) -> None:
                 job = defs.resolve_job_def(assessment_job_name(assessment.id))
                 release = defs.resolve_job_def(release_job_name(assessment.id))
                 for i, day in enumerate(day_list, 1):
+                    tags = {}
+                    if _late(assessment):  # the night after the day: its outcomes known by then
+                        night = day + dt.timedelta(days=1)
+                        simulate_days(assessment, day_list[:i], today=night)
+                        tags = {AS_OF_TAG: night.isoformat()}
                     result = job.execute_in_process(
                         partition_key=day.isoformat(),
                         instance=instance,
                         raise_on_error=False,
                         run_config=SILENT_LOGS,
+                        tags=tags,
                     )
                     state = "ok" if result.success else "FAILED"
                     failed += not result.success
@@ -262,6 +316,8 @@ def demo(paths: ProjectPaths, days: int) -> None:
                         click.echo(
                             f"[{assessment.id}] version {version} is marked rolled_back in {registry.path}; scoring uses version {registry.latest(usable=True).version} again"
                         )
+                if _late(assessment):
+                    failed += _outcomes_arrive(paths, assessment, defs, instance, day_list)
             deliver_lineage(paths, assessments, defs, instance)
         for assessment in assessments:
             print_register(paths, assessment.id, [d.isoformat() for d in day_list])

@@ -15,8 +15,10 @@ One module per Dagster concept; each is a thin layer over :mod:`impact_assets.pi
 """
 
 from impact_assets.orchestration._common import (
+    AS_OF_TAG,
     DUCKDB_RESOURCE_KEY,
     RESULTS_POOL,
+    SNAPSHOT_REASON_TAG,
     assessment_job_name,
     outcomes_job_name,
     register_check_name,
@@ -27,9 +29,11 @@ from impact_assets.orchestration._release_assets import RELEASE_CHECK
 from impact_assets.orchestration._resources import ResultsDatabase
 
 __all__ = [
+    "AS_OF_TAG",
     "DUCKDB_RESOURCE_KEY",
     "RELEASE_CHECK",
     "RESULTS_POOL",
+    "SNAPSHOT_REASON_TAG",
     "ResultsDatabase",
     "assessment_job_name",
     "build_assessment_definitions",

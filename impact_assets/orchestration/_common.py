@@ -3,6 +3,7 @@ a package error into a ``dg.Failure``.
 """
 
 import contextlib
+import datetime as dt
 from collections.abc import Iterator
 
 import dagster as dg
@@ -32,6 +33,16 @@ def outcomes_job_name(assessment_id: str) -> str:
 
 #: Run tag whose value a register snapshot records as the reason it was taken.
 SNAPSHOT_REASON_TAG = "impact_assets/snapshot_reason"
+
+#: Run tag of the day (``YYYY-MM-DD``) on which cohorts' maturity is judged, to replay what was known
+#: then (a backtest, the demo's nights); without it, today in the partitions' timezone.
+AS_OF_TAG = "impact_assets/as_of"
+
+
+def as_of(context: dg.AssetExecutionContext) -> dt.date | None:
+    """The run's :data:`AS_OF_TAG` day, if it has one."""
+    text = context.run.tags.get(AS_OF_TAG)
+    return dt.date.fromisoformat(text) if text else None
 
 
 def release_job_name(assessment_id: str) -> str:

@@ -6,7 +6,7 @@ from impact_assets import pipeline
 from impact_assets._markdown import markdown_table
 from impact_assets.assessment import Assessment
 from impact_assets.errors import DataContractError
-from impact_assets.orchestration._common import RESULTS_POOL, AssetKeys, dagster_failures
+from impact_assets.orchestration._common import RESULTS_POOL, AssetKeys, as_of, dagster_failures
 from impact_assets.orchestration._resources import ResultsDatabase
 from impact_assets.spec import OVERALL
 
@@ -70,7 +70,11 @@ def outcome_assets(
             pipeline.prepare(conn, assessment)
             try:
                 results = pipeline.compute_outcomes(
-                    conn, assessment, context.partition_key, context.run.run_id
+                    conn,
+                    assessment,
+                    context.partition_key,
+                    context.run.run_id,
+                    today=as_of(context),
                 )
             except DataContractError as exc:
                 violation = str(exc)

@@ -9,6 +9,7 @@ from impact_assets.orchestration._common import (
     RESULTS_POOL,
     SNAPSHOT_REASON_TAG,
     AssetKeys,
+    as_of,
     dagster_failures,
     register_check_name,
 )
@@ -98,6 +99,7 @@ def snapshot_asset(
                 context.partition_key,
                 context.run.run_id,
                 reason=context.run.tags.get(SNAPSHOT_REASON_TAG),
+                today=as_of(context),
             )
         counts = {status: sum(r.status == status for r in evaluated) for status in STATUSES}
         with impact_duckdb.get_connection() as conn:

@@ -178,7 +178,9 @@ def check_outcomes(
                 None,
             )
     else:
-        rows = f"FROM {scored} AS o, (SELECT NULL) AS d WHERE CAST(o.{ident(b.partition_column)} AS DATE) BETWEEN ? AND ?"
+        rows = (
+            f"FROM {scored} AS o WHERE CAST(o.{ident(b.partition_column)} AS DATE) BETWEEN ? AND ?"
+        )
         day = f"CAST(o.{ident(b.partition_column)} AS DATE)"
     values = [
         r[0]
@@ -187,14 +189,18 @@ def check_outcomes(
             window,
         ).fetchall()
     ]
+    # binary: two values at most, and with a 1/true positive label only 0/1 (or false/true)
     positive = str(spec.model.positive_label)
-    allowed = {positive, "0", "false", "False"} if positive in {"1", "True", "true"} else None
-    if len(values) > 2 or (
-        allowed is not None and any(v not in allowed | {"1", "true"} for v in values)
-    ):
+    allowed = (
+        {"0", "1", "false", "true"}
+        if positive.lower() in {"1", "true"}
+        else {v.lower() for v in values[:2]}
+    )
+    if len(values) > 2 or any(v.lower() not in allowed for v in values):
         example = _example(
             conn,
-            f"SELECT o.* {rows} AND CAST(o.{ident(label)} AS VARCHAR) NOT IN ({', '.join(literal(v) for v in sorted(allowed or values[:2]))})",
+            f"SELECT o.* {rows} AND lower(CAST(o.{ident(label)} AS VARCHAR)) NOT IN "
+            f"({', '.join(literal(v) for v in sorted(allowed))})",
             window,
         )
         return (
