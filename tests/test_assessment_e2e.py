@@ -11,7 +11,13 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
-from fairlearn.metrics import MetricFrame, selection_rate, true_positive_rate
+from fairlearn.metrics import (
+    MetricFrame,
+    false_positive_rate,
+    selection_rate,
+    true_positive_rate,
+)
+from sklearn.metrics import accuracy_score, precision_score
 
 from impact_assets import ProjectPaths, assessment_job_name, build_definitions, register_check_name
 
@@ -225,12 +231,18 @@ def test_demo_partition_materializes_end_to_end(demo_paths: ProjectPaths):
         "sex×age_band": ["sex", "age_band"],
     }.items():
         frame = MetricFrame(
-            metrics={"selection_rate": selection_rate, "true_positive_rate": true_positive_rate},
+            metrics={
+                "selection_rate": selection_rate,
+                "true_positive_rate": true_positive_rate,
+                "false_positive_rate": false_positive_rate,
+                "precision": precision_score,
+                "accuracy": accuracy_score,
+            },
             y_true=rows["repaid"],
             y_pred=rows["approved"],
             sensitive_features=rows[features],
         )
-        for metric in ("selection_rate", "true_positive_rate"):
+        for metric in frame.by_group.columns:
             for key, expected in frame.by_group[metric].dropna().items():
                 group = "×".join(key) if isinstance(key, tuple) else key
                 got = ours[

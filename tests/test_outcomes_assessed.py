@@ -115,7 +115,9 @@ def test_a_cohort_awaits_its_outcomes_with_estimates_then_is_realised(tmp_path: 
     assert "Cohort **2026-03-03**: matured" in section
     (row,) = [line for line in section.splitlines() if line.startswith("| accuracy |")]
     realised_cell, estimated_cell = row.split("|")[2:4]
-    assert float(realised_cell) == pytest.approx(realised.loc["overall_accuracy", "value"], abs=1e-3)
+    assert float(realised_cell) == pytest.approx(
+        realised.loc["overall_accuracy", "value"], abs=1e-3
+    )
     assert float(estimated_cell) == pytest.approx(accuracy["value"], abs=1e-3)
     assert "Whose outcomes are known" in section and "| sex | female |" in section
 
