@@ -15,6 +15,7 @@ __all__ = [
     "ImpactAssetsError",
     "LineageConfigError",
     "ModelRegistryError",
+    "OversightError",
     "SpecError",
     "SqlModelError",
     "StorageError",
@@ -61,3 +62,7 @@ class LineageConfigError(ImpactAssetsError):
 
 class StorageError(ImpactAssetsError):
     """The results database cannot be opened, migrated or written."""
+
+
+class OversightError(ImpactAssetsError):
+    """A human decision (on an action or a release) or a notification channel cannot be accepted."""

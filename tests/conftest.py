@@ -237,7 +237,7 @@ def spec_variant(tmp_path: Path, edit: Callable[[dict], object]) -> Path:
 HISTORY = {
     "register_snapshots": "snapshot_id, partition_key, snapshot_version, run_id",
     "register_entries": "snapshot_id, entry_id, value, status",
-    "governance_actions": "action_id, entry_id, status",
+    "governance_actions_current": "action_id, entry_id, status",
     "runs": "run_id, partition_key, status",
 }
 

@@ -82,7 +82,7 @@ def conn(tmp_path: Path):
 
 def _actions(conn):
     return conn.execute(
-        "SELECT status, breach_count, action_type, owner, due_at FROM impact.governance_actions ORDER BY opened_at"
+        "SELECT status, breach_count, action_type, owner, due_at FROM impact.governance_actions_current ORDER BY opened_at"
     ).fetchall()
 
 
@@ -146,7 +146,7 @@ def test_an_action_resolves_after_k_consecutive_passes_with_evidence(conn):
     assert _actions(conn)[0][0] == "open"
     _snapshot(conn, 7, "pass", 0.97)
     status, evidence = conn.execute(
-        "SELECT status, resolution_evidence FROM impact.governance_actions"
+        "SELECT status, resolution_evidence FROM impact.governance_actions_current"
     ).fetchall()[0]
     assert status == "resolved"
     assert [e["partition"] for e in json.loads(evidence)] == [
@@ -225,7 +225,7 @@ def test_two_writers_racing_on_the_same_file_lose_nothing(tmp_path: Path):
             "SELECT count(*) FROM impact.register_entries e JOIN impact.register_snapshots s USING (snapshot_id) WHERE e.reason <> s.data_version"
         ).fetchall()[0][0]
         open_actions = conn.execute(
-            "SELECT count(*), max(breach_count) FROM impact.governance_actions WHERE status = 'open'"
+            "SELECT count(*), max(breach_count) FROM impact.governance_actions_current WHERE status = 'open'"
         ).fetchall()[0]
     assert versions == list(range(1, 31))
     assert mixed == 0

@@ -192,7 +192,7 @@ def test_run_failure_becomes_a_governance_action(project: ProjectPaths):
     with duckdb.connect(str(project.database), read_only=True) as conn:
         run = conn.execute("SELECT status, partition_key FROM impact.runs").fetchall()
         action = conn.execute(
-            "SELECT entry_id, owner, status FROM impact.governance_actions"
+            "SELECT entry_id, owner, status FROM impact.governance_actions_current"
         ).fetchall()
         events = conn.execute(
             "SELECT event, detail FROM impact.governance_action_events"

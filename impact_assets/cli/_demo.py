@@ -19,6 +19,7 @@ from impact_assets.cli._main import (
     step_failures,
     use_local_instance,
 )
+from impact_assets.cli._oversight import print_releases
 from impact_assets.cli._results import print_actions, print_decision, print_register
 from impact_assets.errors import ImpactAssetsError
 from impact_assets.settings import ProjectPaths
@@ -158,7 +159,12 @@ UNFAIR_NOTE = "deliberately unfair demo retrain: uses sex as a feature and learn
 
 
 def train_version(
-    assessment: Assessment, *, seed_offset: int = 0, rows: int = 5000, unfair: bool = False
+    assessment: Assessment,
+    *,
+    seed_offset: int = 0,
+    rows: int = 5000,
+    unfair: bool = False,
+    proposed_by: str | None = None,
 ) -> str:
     """Train and register a model version on a simulated training snapshot.
 
@@ -180,7 +186,7 @@ def train_version(
         training_day, rows=rows, seed=sim.seed + 1 + seed_offset, dataset=sim.dataset
     )
     if not unfair:
-        return train_model(assessment, rows_frame).version
+        return train_model(assessment, rows_frame, proposed_by=proposed_by).version
     if sim.dataset != "german_credit":
         raise click.ClickException(
             "the deliberately unfair retrain is built for german_credit only"
@@ -190,7 +196,9 @@ def train_version(
     )
     degrade = women & (np.random.default_rng(sim.seed).random(len(rows_frame)) < 0.7)
     rows_frame.loc[degrade, "creditability"] = "bad"
-    return train_model(assessment, rows_frame, extra_features=("sex",), note=UNFAIR_NOTE).version
+    return train_model(
+        assessment, rows_frame, extra_features=("sex",), note=UNFAIR_NOTE, proposed_by=proposed_by
+    ).version
 
 
 def _print_causal(paths: ProjectPaths, assessment: Assessment) -> None:
@@ -218,6 +226,69 @@ def _print_causal(paths: ProjectPaths, assessment: Assessment) -> None:
             click.echo(
                 f"  planted by the simulator: {rollout.planted_effect(assessment.spec.simulation.dataset):+.4f}"
             )
+
+
+def _people_in_the_loop(
+    paths: ProjectPaths, assessment: Assessment, day_list: list[dt.date]
+) -> None:
+    """What a model-risk team does after the nights: approvers sign the recommended version off,
+    and owners acknowledge the review actions the register opened."""
+    from impact_assets.oversight import decide_action, release_state
+    from impact_assets.pipeline import sign_off_release
+    from impact_assets.storage import connect
+
+    policy = assessment.spec.release.sign_off
+    span = f"{day_list[0]} .. {day_list[-1]}"
+    with connect(paths.database) as conn:
+        (state,) = release_state(conn, assessment.id)[:1] or [None]
+        if policy is not None and state is not None and state.state == "awaiting_sign_off":
+            signers = [p for p in policy.people() if p != state.proposed_by][: policy.required]
+            for signer in signers:
+                state = sign_off_release(
+                    conn,
+                    assessment,
+                    state.model_version,
+                    signer=signer,
+                    rationale=f"reviewed the register of {span}, the open actions and the report",
+                    via="demo",
+                )
+            click.echo(
+                f"[{assessment.id}] model version {state.model_version} signed off by {' and '.join(signers)}: {state.state}"
+            )
+        review = conn.execute(
+            "SELECT action_id, entry_id, owner FROM impact.governance_actions_current "
+            "WHERE assessment_id = ? AND status = 'open' AND action_type = 'review' ORDER BY opened_at",
+            [assessment.id],
+        ).fetchall()
+        for action_id, entry_id, owner in review:
+            decide_action(
+                conn,
+                assessment.id,
+                action_id,
+                "acknowledge",
+                by=owner,
+                governance=assessment.spec.governance,
+                rationale=f"{entry_id}: seen in the review of {span}; the owner investigates",
+            )
+    if review:
+        click.echo(
+            f"[{assessment.id}] {len(review)} open review actions acknowledged by their owners, with a rationale"
+        )
+
+
+def _deliver_notices(paths: ProjectPaths, assessment: Assessment) -> None:
+    from impact_assets.oversight import deliver_notices, notices_file
+
+    report = deliver_notices(assessment.spec, paths)
+    where = notices_file(assessment.spec, paths)
+    click.echo(
+        f"[{assessment.id}] {report.summary()}"
+        + (
+            f" (file: {where.relative_to(paths.project_dir) if where.is_relative_to(paths.project_dir) else where})"
+            if where
+            else ""
+        )
+    )
 
 
 @main.command()
@@ -284,6 +355,8 @@ def demo(paths: ProjectPaths, days: int) -> None:
                     run_config=SILENT_LOGS,
                 )
                 decision = print_decision(paths, assessment.id)
+                if decision == "approve":
+                    _people_in_the_loop(paths, assessment, day_list)
                 registry = assessment.registry
                 rolled_back = registry is not None and any(
                     registry.status(v).get("status") == "rolled_back" for v in registry.versions()
@@ -320,8 +393,11 @@ def demo(paths: ProjectPaths, days: int) -> None:
                     failed += _outcomes_arrive(paths, assessment, defs, instance, day_list)
             deliver_lineage(paths, assessments, defs, instance)
         for assessment in assessments:
+            _deliver_notices(paths, assessment)
+        for assessment in assessments:
             print_register(paths, assessment.id, [d.isoformat() for d in day_list])
             print_actions(paths, assessment.id)
+            print_releases(paths, assessment.id)
             _print_causal(paths, assessment)
     except ImpactAssetsError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -352,8 +428,15 @@ def simulate(paths: ProjectPaths, days: int, overwrite: bool) -> None:
     type=int,
     help="Training snapshot to draw (default: a fresh one per version).",
 )
+@click.option(
+    "--proposed-by",
+    default=None,
+    help="Who proposes the version (default: the OS user); a four-eyes policy keeps them from signing it off.",
+)
 @click.pass_obj
-def train(paths: ProjectPaths, assessment_id: str, seed_offset: int | None) -> None:
+def train(
+    paths: ProjectPaths, assessment_id: str, seed_offset: int | None, proposed_by: str | None
+) -> None:
     """Train a new model version on freshly simulated data and register it (the model sensor picks it up)."""
     try:
         assessment = find_assessment(paths, assessment_id)
@@ -364,6 +447,7 @@ def train(paths: ProjectPaths, assessment_id: str, seed_offset: int | None) -> N
             if assessment.registry
             else 0
         )
-        click.echo(f"registered model version {train_version(assessment, seed_offset=offset)}")
+        version = train_version(assessment, seed_offset=offset, proposed_by=proposed_by)
+        click.echo(f"registered model version {version}")
     except ImpactAssetsError as exc:
         raise click.ClickException(str(exc)) from exc

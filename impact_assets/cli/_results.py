@@ -36,6 +36,7 @@ def print_actions(paths: ProjectPaths, assessment_id: str) -> None:
 
 
 def print_decision(paths: ProjectPaths, assessment_id: str) -> str:
+    from impact_assets.oversight import release_state
     from impact_assets.storage import connect
 
     with connect(paths.database, read_only=True) as conn:
@@ -43,12 +44,18 @@ def print_decision(paths: ProjectPaths, assessment_id: str) -> str:
             "SELECT model_version, decision, rollback_to, reasons FROM impact.release_decisions WHERE assessment_id = ? ORDER BY decided_at DESC LIMIT 1",
             [assessment_id],
         ).fetchall()
-    if not row:
-        return "none"
-    version, decision, rollback_to, reasons = row[0]
+        if not row:
+            return "none"
+        version, decision, rollback_to, reasons = row[0]
+        (state,) = release_state(conn, assessment_id, version)
     target = f" to version {rollback_to}" if rollback_to else ""
+    waiting = (
+        f", awaiting {state.sign_offs_required - state.signatures} sign-offs"
+        if state.state == "awaiting_sign_off"
+        else ""
+    )
     click.echo(
-        f"[{assessment_id}] release decision for model version {version}: {decision.upper()}{target} ({'; '.join(reasons)})"
+        f"[{assessment_id}] release recommendation for model version {version}: {decision.upper()}{target}{waiting} ({'; '.join(reasons)})"
     )
     return decision
 

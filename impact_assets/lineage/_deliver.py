@@ -18,13 +18,10 @@ so that the sensor and the command line never deliver the same event twice.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +33,7 @@ from openlineage.client.serde import Serde
 from openlineage.client.transport.file import FileConfig, FileTransport
 from openlineage.client.transport.noop import NoopConfig, NoopTransport
 
+from impact_assets._locks import folder_lock
 from impact_assets.errors import LineageConfigError
 from impact_assets.lineage._catalog import LineageCatalog
 from impact_assets.lineage._events import run_events
@@ -164,17 +162,6 @@ class _Cursor:
         os.replace(tmp, self.path)
 
 
-@contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    directory.mkdir(parents=True, exist_ok=True)
-    with (directory / ".lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _finished_runs(instance: dg.DagsterInstance, after: int) -> list[tuple[int, str]]:
     found: list[tuple[int, str]] = []
     for event_type in _FINISHED:
@@ -234,7 +221,7 @@ def deliver_pending(
             pending.rejected, pending.error = [], str(exc)
             return pending
     deadline = time.monotonic() + max_seconds
-    with _locked(directory):
+    with folder_lock(directory):
         cursor = _Cursor(directory, instance)
         runs = _finished_runs(instance, cursor.through)
         for storage_id, run_id in runs:

@@ -30,6 +30,7 @@ from impact_assets.orchestration._common import (
 from impact_assets.orchestration._data_assets import predictions_asset, source_specs, sql_asset
 from impact_assets.orchestration._metric_assets import analytics_assets, fairness_assets
 from impact_assets.orchestration._outcome_assets import outcome_assets
+from impact_assets.orchestration._oversight import oversight_definitions
 from impact_assets.orchestration._register_assets import report_asset, snapshot_asset
 from impact_assets.orchestration._release_assets import release_assets
 from impact_assets.orchestration._resources import ResultsDatabase
@@ -127,11 +128,14 @@ def build_assessment_definitions(assessment: Assessment) -> dg.Definitions:
         keys.table(PREDICTIONS_TABLE),
         outcomes_job,
     )
+    decision_jobs, oversight_sensors = oversight_definitions(
+        assessment, keys, spec.orchestration.sensor_interval_seconds
+    )
     return dg.Definitions(
         assets=assets,
-        jobs=jobs,
+        jobs=[*jobs, *decision_jobs],
         schedules=schedules,
-        sensors=sensors,
+        sensors=[*sensors, *oversight_sensors],
         resources={DUCKDB_RESOURCE_KEY: _duckdb_resource(str(assessment.paths.database))},
     )
 

@@ -14,6 +14,7 @@ from impact_assets.orchestration._common import (
     register_check_name,
 )
 from impact_assets.orchestration._markdown import register_markdown
+from impact_assets.orchestration._oversight import ACTION_COLUMNS, actions_rows
 from impact_assets.orchestration._resources import ResultsDatabase
 from impact_assets.register import STATUSES
 
@@ -103,17 +104,11 @@ def snapshot_asset(
             )
         counts = {status: sum(r.status == status for r in evaluated) for status in STATUSES}
         with impact_duckdb.get_connection() as conn:
-            actions = conn.execute(
-                "SELECT entry_id, action_type, owner, strftime(due_at, '%Y-%m-%d') AS due, breach_count, overdue "
-                "FROM impact.governance_actions_current WHERE assessment_id = ? AND status = 'open' ORDER BY due_at",
-                [assessment.id],
-            ).fetchall()
+            actions = actions_rows(conn, assessment.id)
         level = snapshot.impact_level
         extra: dict[str, object] = {
             "impact_assets/open_actions": len(actions),
-            "impact_assets/actions": dg.MetadataValue.md(
-                markdown_table(("entry", "action", "owner", "due", "breaches", "overdue"), actions)
-            ),
+            "impact_assets/actions": dg.MetadataValue.md(markdown_table(ACTION_COLUMNS, actions)),
         }
         if level is not None:
             extra |= {

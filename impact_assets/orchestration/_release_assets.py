@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from impact_assets import pipeline
+from impact_assets import oversight, pipeline
 from impact_assets.assessment import Assessment
 from impact_assets.orchestration._common import RESULTS_POOL, AssetKeys, dagster_failures
 from impact_assets.orchestration._resources import ResultsDatabase
@@ -40,13 +40,16 @@ def release_assets(
         with dagster_failures(), impact_duckdb.get_connection() as conn:
             pipeline.prepare(conn, assessment, sources=False)
             decided = pipeline.decide_release(conn, assessment, context.partition_key)
-        summary = f"{decided.decision} model version {decided.model_version}" + (
-            f" (roll back to {decided.rollback_to})" if decided.rollback_to else ""
+        summary = (
+            f"{decided.decision} model version {decided.model_version}"
+            + (f" (roll back to {decided.rollback_to})" if decided.rollback_to else "")
+            + (", awaiting sign-off" if decided.state == "awaiting_sign_off" else "")
         )
         context.log.info(f"release decision: {summary}: {'; '.join(decided.reasons)}")
         return dg.MaterializeResult(
             metadata={
                 "impact_assets/decision": decided.decision,
+                "impact_assets/release_state": decided.state,
                 "impact_assets/model_version": decided.model_version,
                 "impact_assets/rollback_to": decided.rollback_to or "",
                 "impact_assets/reasons": dg.MetadataValue.md(
@@ -78,7 +81,7 @@ def release_assets(
         partitions_def=partitions,
         group_name=assessment.id,
         kinds={"scikit-learn"},
-        description="Points the registry's approved.json at the model version whose release was approved; never runs on a hold or rollback.",
+        description="Points the registry's approved.json at the recommended model version once its release is approved (signed off, where the policy asks); never runs on a hold or rollback.",
         metadata={
             "impact_assets/registry": str(assessment.registry.path if assessment.registry else "")
         },
@@ -91,11 +94,24 @@ def release_assets(
                 "SELECT model_version FROM impact.release_decisions WHERE assessment_id = ? AND partition_key = ? ORDER BY decided_at DESC LIMIT 1",
                 [assessment.id, context.partition_key],
             ).fetchall()[0][0]
+            (state,) = oversight.release_state(conn, assessment.id, version)
         registry = assessment.registry
-        if registry is not None and version in registry.versions():
+        promoted = state.state == "approved"
+        if promoted and registry is not None and version in registry.versions():
             registry.promote(
                 version, {"partition": context.partition_key, "run_id": context.run.run_id}
             )
-        return dg.MaterializeResult(metadata={"impact_assets/model_version": version})
+        if not promoted:
+            context.log.info(
+                f"model version {version} not promoted: {state.state} ({state.signatures} of {state.sign_offs_required} sign-offs)"
+            )
+        return dg.MaterializeResult(
+            metadata={
+                "impact_assets/model_version": version,
+                "impact_assets/release_state": state.state,
+                "impact_assets/sign_offs": f"{state.signatures} of {state.sign_offs_required}",
+                "impact_assets/promoted": promoted,
+            }
+        )
 
     return [_release_decision, _promoted_model]

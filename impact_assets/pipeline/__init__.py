@@ -13,7 +13,7 @@ and returns plain results. One module per stage, in the order a partition flows 
 * ``_analytics`` — KPIs, drift, scenarios, sensitivity and the causal estimate;
 * ``_results`` — result rows replaced per partition and read back for the register;
 * ``_register`` — the register snapshot, and failed runs recorded for the owners;
-* ``_release`` — the release decision on the assessed model version.
+* ``_release`` — the release recommendation on the assessed model version, and its sign-off.
 
 ``docs/architecture.md`` shows how these stages connect to the spec, the Dagster adapters and the
 report and lineage.
@@ -55,7 +55,7 @@ from impact_assets.pipeline._register import (
     record_unreadable_partition,
     snapshot_register,
 )
-from impact_assets.pipeline._release import ReleaseDecision, decide_release
+from impact_assets.pipeline._release import ReleaseDecision, decide_release, sign_off_release
 from impact_assets.pipeline._results import latest_quality, latest_results
 from impact_assets.pipeline._scoring import score, train_model
 from impact_assets.pipeline._sql_models import (
@@ -103,6 +103,7 @@ __all__ = [
     "run_sql_model",
     "score",
     "seeded_sample",
+    "sign_off_release",
     "snapshot_register",
     "source_fingerprints",
     "spark_engine",

@@ -10,6 +10,7 @@ import duckdb
 
 from impact_assets.assessment import Assessment
 from impact_assets.outcomes import needs_outcomes
+from impact_assets.oversight import live_action, record_event, record_notice
 from impact_assets.pipeline._engine import UNVERSIONED
 from impact_assets.pipeline._outcomes import cohort_state
 from impact_assets.pipeline._quality import READABLE_CHECK, blocking_failures, record_builtin_check
@@ -52,36 +53,26 @@ def record_run_failure(
             "VALUES (?, ?, ?, 'unknown', 'unknown', ?, ?, 'failed') ON CONFLICT DO UPDATE SET status = 'failed', finished_at = excluded.finished_at",
             [run_id, assessment.id, partition_key or "", at, at],
         )
-        existing = conn.execute(
-            f"SELECT action_id FROM {SCHEMA}.governance_actions WHERE assessment_id = ? AND entry_id = ? AND status = 'open'",
-            [assessment.id, RUN_FAILURE_ENTRY],
-        ).fetchall()
-        if existing:
-            action_id = existing[0][0]
-            conn.execute(
-                f"UPDATE {SCHEMA}.governance_actions SET breach_count = breach_count + 1, last_breach_at = ? WHERE action_id = ?",
-                [at, action_id],
-            )
+        live = live_action(conn, assessment.id, RUN_FAILURE_ENTRY)
+        detail = f"run {run_id} of partition {partition_key or '-'} failed: {message}"
+        if live is not None:
+            action_id = live.action_id
         else:
             action_id = str(uuid.uuid4())
             conn.execute(
-                f"""INSERT INTO {SCHEMA}.governance_actions
-                    (action_id, assessment_id, entry_id, owner, action_type, opened_at, due_at, status, resolved_at, opened_snapshot_id,
-                     resolved_snapshot_id, breach_count, last_breach_at, resolution_evidence, frameworks)
-                    VALUES (?, ?, ?, ?, 'review', ?, ?, 'open', NULL, NULL, NULL, 1, ?, NULL, [])""",
-                [
-                    action_id,
-                    assessment.id,
-                    RUN_FAILURE_ENTRY,
-                    owner,
-                    at,
-                    at + dt.timedelta(days=1),
-                    at,
-                ],
+                f"INSERT INTO {SCHEMA}.governance_actions VALUES (?, ?, ?, ?, 'review', ?, ?, NULL, [], NULL)",
+                [action_id, assessment.id, RUN_FAILURE_ENTRY, owner, at, at + dt.timedelta(days=1)],
             )
-        conn.execute(
-            f"INSERT INTO {SCHEMA}.governance_action_events VALUES (?, 'run_failed', NULL, ?, ?)",
-            [action_id, at, f"run {run_id} of partition {partition_key or '-'} failed: {message}"],
+        record_event(conn, action_id, "run_failed", at=at, detail=detail)
+        record_notice(
+            conn,
+            assessment_id=assessment.id,
+            kind="run_failed",
+            subject=f"[{assessment.id}] assessment run of {partition_key or '-'} failed",
+            at=at,
+            details={"run_id": run_id, "message": message, "owner": owner},
+            partition_key=partition_key,
+            action_id=action_id,
         )
         conn.execute("COMMIT")
     except BaseException:

@@ -14,6 +14,7 @@ from impact_assets.modeling import (
     score_partition,
     train_classifier,
 )
+from impact_assets.oversight import os_user
 from impact_assets.pipeline._engine import row_engine
 from impact_assets.sql import ensure_schema, literal, qualified
 
@@ -49,13 +50,16 @@ def train_model(
     *,
     extra_features: tuple[str, ...] = (),
     note: str = "",
+    proposed_by: str | None = None,
 ) -> ModelVersion:
     """Train on raw training rows passed through the assessment's own SQL, and register a version.
 
     The raw rows play the role of the sources; the SQL models up to the features table are run on them
     in an in-memory DuckDB, so training and scoring see features computed by the same SQL.
     ``extra_features`` (columns of the features table beyond the spec's) make a model that uses
-    undeclared features, as the demo's deliberately unfair retrain does.
+    undeclared features, as the demo's deliberately unfair retrain does. ``proposed_by`` (default:
+    the OS user) is recorded as the version's proposer, whom a four-eyes sign-off policy keeps from
+    signing it off.
     """
     scoring = assessment.spec.model.registry
     registry = assessment.registry
@@ -93,6 +97,7 @@ def train_model(
         frame, [*scoring.features, *extra_features], scoring.label
     )
     metadata["assessment_id"] = assessment.id
+    metadata["proposed_by"] = proposed_by or os_user() or "unknown"
     if note:
         metadata["note"] = note
     metadata["raw_training_fingerprint"] = fingerprint_frame(training_rows)

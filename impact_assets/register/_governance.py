@@ -8,10 +8,18 @@ entry is the one just before in that order, which for nightly runs is yesterday'
 the earlier version of the same day.
 
 Actions: a ``breach`` opens an action of the entry's type for its owner, due after the configured days;
-while it is open, later breaches are recorded on it, not opened again; it resolves itself, with the
-evidence, once the entry has passed in the configured number of consecutive snapshots. An open action
-past its due date is flagged overdue (an ``overdue`` event, once, and the ``overdue`` column of
-``impact.governance_actions_current``). Nothing is ever deleted.
+while it is live (open, acknowledged or waived), later breaches are recorded on it, not opened again;
+it resolves itself (by ``system``, with the evidence) once the entry has passed in the configured
+number of consecutive snapshots. People acknowledge, assign, waive, resolve and comment
+(:mod:`impact_assets.oversight`); the rules here keep what they decided honest:
+
+* a waiver re-opens the action when it expires, or when a breach is worse than the one waived;
+* an open or acknowledged action past its due date is flagged overdue (an ``overdue`` event, once),
+  and escalates to the entry's ``escalate_to``, once per action; so does an action whose entry has
+  breached ``escalate_after_breaches`` times;
+* each new action, new breach, escalation and re-opened waiver puts a notice in the outbox.
+
+Every change is an event (``impact.governance_action_events``); nothing is updated or deleted.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from impact_assets.oversight import ActionState, live_action, record_event, record_notice
 from impact_assets.register._evaluate import EntryResult
 from impact_assets.spec import GovernanceSpec, ImpactLevelSpec, RegisterEntry, ReleaseSpec
 from impact_assets.storage import SCHEMA
@@ -119,6 +128,18 @@ def _earlier(alias: str = "s") -> str:
     return f"({alias}.partition_key < ? OR ({alias}.partition_key = ? AND {alias}.snapshot_version < ?))"
 
 
+@dataclass(frozen=True)
+class _Snapshot:
+    """The snapshot the governance rules act on."""
+
+    assessment_id: str
+    snapshot_id: str
+    partition_key: str
+    snapshot_version: int
+    taken_at: dt.datetime
+    model_version: str | None
+
+
 def apply_governance(
     conn: duckdb.DuckDBPyConnection,
     *,
@@ -130,12 +151,16 @@ def apply_governance(
     entries: Sequence[RegisterEntry],
     results: Sequence[EntryResult],
     governance: GovernanceSpec,
+    model_version: str | None = None,
 ) -> None:
-    """Record changes and open, update, resolve or flag governance actions for a new snapshot.
+    """Record changes and open, update, escalate, re-open or resolve governance actions for a new snapshot.
 
     Runs in the caller's transaction, after the snapshot and its entries are inserted.
     """
     by_id = {e.id: e for e in entries}
+    snap = _Snapshot(
+        assessment_id, snapshot_id, partition_key, snapshot_version, taken_at, model_version
+    )
     for result in results:
         previous = conn.execute(
             f"""SELECT e.snapshot_id, e.status, e.value FROM {SCHEMA}.register_entries e JOIN {SCHEMA}.register_snapshots s USING (snapshot_id)
@@ -161,129 +186,221 @@ def apply_governance(
                 taken_at,
             ],
         )
-        _act(
-            conn,
-            assessment_id,
-            snapshot_id,
-            partition_key,
-            snapshot_version,
-            taken_at,
-            by_id[result.entry_id],
-            result,
-            governance,
-        )
+        _act(conn, snap, by_id[result.entry_id], result, governance, prev_status)
 
 
-def _event(
-    conn: duckdb.DuckDBPyConnection,
-    action_id: str,
-    event: str,
-    snapshot_id: str,
-    at: dt.datetime,
-    detail: str,
+def _worse(entry: RegisterEntry, value: float | None, than: float | None) -> bool:
+    if value is None or than is None:
+        return False
+    return value < than if entry.thresholds.direction == "higher_is_better" else value > than
+
+
+def _notice(
+    conn, snap: _Snapshot, entry: RegisterEntry, kind: str, subject: str, **details
 ) -> None:
-    conn.execute(
-        f"INSERT INTO {SCHEMA}.governance_action_events VALUES (?, ?, ?, ?, ?)",
-        [action_id, event, snapshot_id, at, detail],
+    record_notice(
+        conn,
+        assessment_id=snap.assessment_id,
+        kind=kind,
+        subject=subject,
+        at=snap.taken_at,
+        details={"owner": entry.owner, "action": entry.action, **details},
+        partition_key=snap.partition_key,
+        entry_id=entry.id,
+        action_id=details.get("action_id"),
+        model_version=snap.model_version,
+    )
+
+
+def _escalate(conn, snap: _Snapshot, entry: RegisterEntry, live: ActionState, why: str) -> None:
+    if entry.escalate_to is None or live.escalated_to is not None:
+        return
+    record_event(
+        conn,
+        live.action_id,
+        "escalated",
+        at=snap.taken_at,
+        snapshot_id=snap.snapshot_id,
+        assignee=entry.escalate_to,
+        detail=f"escalated to {entry.escalate_to}: {why}",
+    )
+    _notice(
+        conn,
+        snap,
+        entry,
+        "escalation",
+        f"[{snap.assessment_id}] {entry.id}: action escalated to {entry.escalate_to} ({why})",
+        action_id=live.action_id,
+        escalated_to=entry.escalate_to,
+        reason=why,
     )
 
 
 def _act(
     conn,
-    assessment_id,
-    snapshot_id,
-    partition_key,
-    snapshot_version,
-    taken_at,
+    snap: _Snapshot,
     entry: RegisterEntry,
     result: EntryResult,
     governance: GovernanceSpec,
+    prev_status: str | None,
 ) -> None:
-    open_action = conn.execute(
-        f"SELECT action_id, due_at FROM {SCHEMA}.governance_actions WHERE assessment_id = ? AND entry_id = ? AND status = 'open'",
-        [assessment_id, entry.id],
-    ).fetchall()
-    evidence = (
-        f"{result.status}: {result.reason} (partition {partition_key}, snapshot {snapshot_id})"
-    )
+    live = live_action(conn, snap.assessment_id, entry.id)
+    evidence = f"{result.status}: {result.reason} (partition {snap.partition_key}, snapshot {snap.snapshot_id})"
+    facts = {
+        "status": result.status,
+        "value": result.value,
+        "reason": result.reason,
+        "thresholds": entry.thresholds.model_dump(),
+    }
+    state = live.state_at(snap.taken_at) if live else None
+    if live is not None and live.last_state == "waived" and state == "open":
+        _reopen(
+            conn,
+            snap,
+            entry,
+            live,
+            f"the waiver by {live.waived_by} expired on {live.waiver_expires_at - dt.timedelta(days=1):%Y-%m-%d}",
+        )
     if result.status == "breach":
-        if open_action:
-            action_id = open_action[0][0]
-            conn.execute(
-                f"UPDATE {SCHEMA}.governance_actions SET breach_count = breach_count + 1, last_breach_at = ? WHERE action_id = ?",
-                [taken_at, action_id],
-            )
-            _event(conn, action_id, "breach_recorded", snapshot_id, taken_at, evidence)
-        else:
+        if live is None:
             action_id = str(uuid.uuid4())
-            due = taken_at + dt.timedelta(days=governance.due_days.get(entry.action, 14))
+            due = snap.taken_at + dt.timedelta(days=governance.due_days.get(entry.action, 14))
             conn.execute(
-                f"""INSERT INTO {SCHEMA}.governance_actions
-                    (action_id, assessment_id, entry_id, owner, action_type, opened_at, due_at, status, resolved_at,
-                     opened_snapshot_id, resolved_snapshot_id, breach_count, last_breach_at, resolution_evidence, frameworks)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, 'open', NULL, ?, NULL, 1, ?, NULL, ?)""",
+                f"INSERT INTO {SCHEMA}.governance_actions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     action_id,
-                    assessment_id,
+                    snap.assessment_id,
                     entry.id,
                     entry.owner,
                     entry.action,
-                    taken_at,
+                    snap.taken_at,
                     due,
-                    snapshot_id,
-                    taken_at,
+                    snap.snapshot_id,
                     list(entry.frameworks),
+                    entry.escalate_to,
                 ],
             )
-            _event(conn, action_id, "opened", snapshot_id, taken_at, evidence)
-        return
-    if not open_action:
-        return
-    action_id, due_at = open_action[0]
-    if result.status == "pass":
-        recent = conn.execute(
-            f"""SELECT s.snapshot_id, e.status, e.value, s.partition_key FROM {SCHEMA}.register_entries e JOIN {SCHEMA}.register_snapshots s USING (snapshot_id)
-                WHERE s.assessment_id = ? AND e.entry_id = ? AND (s.partition_key < ? OR (s.partition_key = ? AND s.snapshot_version <= ?))
-                ORDER BY s.partition_key DESC, s.snapshot_version DESC LIMIT ?""",
-            [
-                assessment_id,
-                entry.id,
-                partition_key,
-                partition_key,
-                snapshot_version,
-                governance.resolve_after_passes,
-            ],
-        ).fetchall()
-        if len(recent) == governance.resolve_after_passes and all(
-            status == "pass" for _, status, _, _ in recent
-        ):
-            proof = json.dumps(
-                [{"snapshot_id": s, "partition": p, "value": v} for s, _, v, p in recent]
-            )
-            conn.execute(
-                f"UPDATE {SCHEMA}.governance_actions SET status = 'resolved', resolved_at = ?, resolved_snapshot_id = ?, resolution_evidence = ? WHERE action_id = ?",
-                [taken_at, snapshot_id, proof, action_id],
-            )
-            _event(
+            record_event(
                 conn,
                 action_id,
-                "resolved",
-                snapshot_id,
-                taken_at,
-                f"passed in {governance.resolve_after_passes} consecutive snapshots: {proof}",
+                "opened",
+                at=snap.taken_at,
+                snapshot_id=snap.snapshot_id,
+                detail=evidence,
+                value=result.value,
+            )
+            _notice(
+                conn,
+                snap,
+                entry,
+                "action_opened",
+                f"[{snap.assessment_id}] {entry.id} breached on {snap.partition_key}: {entry.action} action opened for {entry.owner}, due {due:%Y-%m-%d}",
+                action_id=action_id,
+                due_at=due,
+                **facts,
             )
             return
-    if due_at is not None and taken_at > due_at:
-        flagged = conn.execute(
-            f"SELECT count(*) FROM {SCHEMA}.governance_action_events WHERE action_id = ? AND event = 'overdue'",
-            [action_id],
-        ).fetchall()[0][0]
-        if not flagged:
-            _event(
+        record_event(
+            conn,
+            live.action_id,
+            "breach_recorded",
+            at=snap.taken_at,
+            snapshot_id=snap.snapshot_id,
+            detail=evidence,
+            value=result.value,
+        )
+        if prev_status != "breach":
+            _notice(
                 conn,
-                action_id,
-                "overdue",
-                snapshot_id,
-                taken_at,
-                f"open past its due date {due_at.isoformat()}",
+                snap,
+                entry,
+                "breach",
+                f"[{snap.assessment_id}] {entry.id} breached again on {snap.partition_key} (action {state}, owner {live.owner})",
+                action_id=live.action_id,
+                **facts,
             )
+        if state == "waived":
+            if _worse(entry, result.value, live.waived_value):
+                _reopen(
+                    conn,
+                    snap,
+                    entry,
+                    live,
+                    f"the breach ({result.value:.4g}) is worse than the one waived ({live.waived_value:.4g})",
+                )
+            return
+        limit = governance.escalate_after_breaches
+        if limit is not None and live.breach_count + 1 >= limit:
+            _escalate(conn, snap, entry, live, f"{live.breach_count + 1} breaches in one episode")
+        return
+    if live is None:
+        return
+    if result.status == "pass" and _passed_enough(conn, snap, entry, governance):
+        return
+    if (
+        state in ("open", "acknowledged")
+        and live.due_at is not None
+        and snap.taken_at > live.due_at
+    ):
+        if not live.flagged_overdue:
+            record_event(
+                conn,
+                live.action_id,
+                "overdue",
+                at=snap.taken_at,
+                snapshot_id=snap.snapshot_id,
+                detail=f"{state} past its due date {live.due_at.isoformat()}",
+            )
+        _escalate(conn, snap, entry, live, f"overdue since {live.due_at:%Y-%m-%d}")
+
+
+def _reopen(conn, snap: _Snapshot, entry: RegisterEntry, live: ActionState, why: str) -> None:
+    record_event(
+        conn,
+        live.action_id,
+        "reopened",
+        at=snap.taken_at,
+        snapshot_id=snap.snapshot_id,
+        detail=f"re-opened: {why}",
+    )
+    _notice(
+        conn,
+        snap,
+        entry,
+        "waiver_reopened",
+        f"[{snap.assessment_id}] {entry.id}: waived action re-opened ({why})",
+        action_id=live.action_id,
+        reason=why,
+    )
+
+
+def _passed_enough(conn, snap: _Snapshot, entry: RegisterEntry, governance: GovernanceSpec) -> bool:
+    """Resolve the entry's live action (by ``system``) when its last snapshots all passed."""
+    recent = conn.execute(
+        f"""SELECT s.snapshot_id, e.status, e.value, s.partition_key FROM {SCHEMA}.register_entries e JOIN {SCHEMA}.register_snapshots s USING (snapshot_id)
+            WHERE s.assessment_id = ? AND e.entry_id = ? AND (s.partition_key < ? OR (s.partition_key = ? AND s.snapshot_version <= ?))
+            ORDER BY s.partition_key DESC, s.snapshot_version DESC LIMIT ?""",
+        [
+            snap.assessment_id,
+            entry.id,
+            snap.partition_key,
+            snap.partition_key,
+            snap.snapshot_version,
+            governance.resolve_after_passes,
+        ],
+    ).fetchall()
+    if len(recent) < governance.resolve_after_passes or any(s != "pass" for _, s, _, _ in recent):
+        return False
+    proof = json.dumps([{"snapshot_id": s, "partition": p, "value": v} for s, _, v, p in recent])
+    live = live_action(conn, snap.assessment_id, entry.id)
+    assert live is not None
+    record_event(
+        conn,
+        live.action_id,
+        "resolved",
+        at=snap.taken_at,
+        snapshot_id=snap.snapshot_id,
+        detail=f"passed in {governance.resolve_after_passes} consecutive snapshots",
+        rationale=proof,
+    )
+    return True

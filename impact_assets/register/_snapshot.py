@@ -211,6 +211,7 @@ def _write(
             entries=entries,
             results=results,
             governance=governance or GovernanceSpec(),
+            model_version=model_version,
         )
         conn.execute(
             f"INSERT INTO {SCHEMA}.runs (run_id, assessment_id, partition_key, model_version, data_version, started_at, finished_at, status) "

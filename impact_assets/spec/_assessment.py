@@ -18,6 +18,7 @@ from impact_assets.spec._fairness import FairnessSpec
 from impact_assets.spec._governance import GovernanceSpec, ImpactLevelSpec, ReleaseSpec
 from impact_assets.spec._model import ModelSpec
 from impact_assets.spec._outcomes import OutcomesSpec
+from impact_assets.spec._oversight import NotificationsSpec
 from impact_assets.spec._quality import QualitySpec
 from impact_assets.spec._register import RegisterEntry
 from impact_assets.spec._runtime import (
@@ -73,7 +74,9 @@ class AssessmentSpec(SpecModel):
     governance: GovernanceSpec = GovernanceSpec()
     """Due dates and auto-resolution of governance actions."""
     release: ReleaseSpec = ReleaseSpec()
-    """Which entry statuses hold a release or roll it back."""
+    """Which entry statuses hold a release or roll it back, and who signs an approval off."""
+    notifications: NotificationsSpec = NotificationsSpec()
+    """Where notices of breaches, actions, escalations, releases and failed runs go."""
     impact_level: ImpactLevelSpec | None = None
     """Questions scoring the impact level (after the Canada Algorithmic Impact Assessment)."""
     orchestration: OrchestrationSpec = OrchestrationSpec()

@@ -12,6 +12,7 @@ from pydantic import (
 )
 
 from impact_assets.spec._base import Identifier, NonEmptyText, SpecModel
+from impact_assets.spec._oversight import SignOffPolicy
 
 
 class GovernanceSpec(SpecModel):
@@ -25,6 +26,14 @@ class GovernanceSpec(SpecModel):
         default=3,
         ge=1,
         description="An open action resolves itself after this many consecutive passing snapshots of its entry.",
+    )
+    escalate_after_breaches: int | None = Field(
+        default=3,
+        ge=2,
+        description="An open action whose entry breaches this many times escalates to the entry's `escalate_to` (once); `null`: only when overdue.",
+    )
+    max_waiver_days: int = Field(
+        default=90, ge=1, description="The longest a waiver may run before it expires."
     )
 
 
@@ -43,6 +52,8 @@ class ReleaseSpec(SpecModel):
         default=("breach",),
         description="Statuses of `rollback` entries that roll the version back to the last approved one.",
     )
+    sign_off: SignOffPolicy | None = None
+    """Who must sign an approval off before the version is promoted; omitted, approval is automatic."""
 
 
 class ImpactQuestion(SpecModel):

@@ -191,6 +191,8 @@ class RegisterEntry(SpecModel):
     """When the value is a warning or a breach."""
     owner: NonEmptyText
     """Who owns the governance actions the entry opens."""
+    escalate_to: NonEmptyText | None = None
+    """Who an overdue or repeatedly breached action escalates to."""
     action: Literal["notify", "review", "block_release", "rollback"] = "review"
     """Action a breach opens: `notify`, `review`, `block_release` (holds the release) or `rollback`."""
     frameworks: tuple[str, ...] = ()

@@ -384,4 +384,154 @@ SELECT *, status = 'open' AND due_at < now() AS overdue FROM {SCHEMA}.governance
             f"ALTER TABLE {SCHEMA}.register_snapshots ADD COLUMN reason VARCHAR",
         ),
     ),
+    Migration(
+        10,
+        "people in the loop: action events by person, waivers and escalation, release sign-offs, notices",
+        (
+            # an action's row holds only the facts of its opening; what happened since is its events
+            f"""CREATE TABLE {SCHEMA}.governance_actions_v10 (
+    action_id       VARCHAR PRIMARY KEY,
+    assessment_id   VARCHAR NOT NULL,
+    entry_id        VARCHAR NOT NULL,
+    owner           VARCHAR NOT NULL,
+    action_type     VARCHAR NOT NULL,
+    opened_at       TIMESTAMPTZ NOT NULL,
+    due_at          TIMESTAMPTZ,
+    opened_snapshot_id VARCHAR,
+    frameworks      VARCHAR[] NOT NULL,
+    escalate_to     VARCHAR
+)""",
+            f"""INSERT INTO {SCHEMA}.governance_actions_v10 BY NAME
+SELECT action_id, assessment_id, entry_id, owner, action_type, opened_at, due_at, opened_snapshot_id, frameworks
+FROM {SCHEMA}.governance_actions""",
+            f"CREATE SEQUENCE {SCHEMA}.action_event_seq",
+            f"""CREATE TABLE {SCHEMA}.governance_action_events_v10 (
+    event_seq       BIGINT PRIMARY KEY DEFAULT nextval('{SCHEMA}.action_event_seq'),
+    action_id       VARCHAR NOT NULL,
+    event           VARCHAR NOT NULL CHECK (event IN ('opened', 'breach_recorded', 'resolved', 'overdue', 'run_failed',
+                        'acknowledged', 'assigned', 'waived', 'reopened', 'escalated', 'commented')),
+    snapshot_id     VARCHAR,
+    event_at        TIMESTAMPTZ NOT NULL,
+    detail          VARCHAR NOT NULL,
+    actor           VARCHAR NOT NULL,
+    os_user         VARCHAR,
+    rationale       VARCHAR,
+    assignee        VARCHAR,
+    approver        VARCHAR,
+    expires_at      TIMESTAMPTZ,
+    value           DOUBLE
+)""",
+            f"""INSERT INTO {SCHEMA}.governance_action_events_v10 (action_id, event, snapshot_id, event_at, detail, actor)
+SELECT action_id, event, snapshot_id, event_at, detail, 'system' FROM {SCHEMA}.governance_action_events ORDER BY event_at""",
+            f"DROP VIEW {SCHEMA}.governance_actions_current",
+            f"DROP TABLE {SCHEMA}.governance_action_events",
+            f"DROP TABLE {SCHEMA}.governance_actions",
+            f"ALTER TABLE {SCHEMA}.governance_actions_v10 RENAME TO governance_actions",
+            f"ALTER TABLE {SCHEMA}.governance_action_events_v10 RENAME TO governance_action_events",
+            # the state of every action as its events left it (waivers not yet judged against the clock)
+            f"""CREATE VIEW {SCHEMA}.governance_action_state AS
+WITH e AS (
+    SELECT action_id,
+           arg_max(assignee, event_seq) FILTER (WHERE event = 'assigned') AS assignee,
+           arg_max(event, event_seq) FILTER (WHERE event IN ('opened', 'acknowledged', 'waived', 'reopened', 'resolved')) AS last_state,
+           arg_max(actor, event_seq) FILTER (WHERE event = 'acknowledged') AS acknowledged_by,
+           max(event_at) FILTER (WHERE event = 'acknowledged') AS acknowledged_at,
+           arg_max(actor, event_seq) FILTER (WHERE event = 'waived') AS waived_by,
+           arg_max(approver, event_seq) FILTER (WHERE event = 'waived') AS waiver_approver,
+           arg_max(rationale, event_seq) FILTER (WHERE event = 'waived') AS waiver_rationale,
+           arg_max(expires_at, event_seq) FILTER (WHERE event = 'waived') AS waiver_expires_at,
+           arg_max(value, event_seq) FILTER (WHERE event = 'waived') AS waived_value,
+           max(event_at) FILTER (WHERE event = 'resolved') AS resolved_at,
+           arg_max(actor, event_seq) FILTER (WHERE event = 'resolved') AS resolved_by,
+           arg_max(snapshot_id, event_seq) FILTER (WHERE event = 'resolved') AS resolved_snapshot_id,
+           arg_max(coalesce(rationale, detail), event_seq) FILTER (WHERE event = 'resolved') AS resolution_evidence,
+           count(*) FILTER (WHERE event IN ('opened', 'breach_recorded', 'run_failed')) AS breach_count,
+           max(event_at) FILTER (WHERE event IN ('opened', 'breach_recorded', 'run_failed')) AS last_breach_at,
+           arg_max(value, event_seq) FILTER (WHERE event IN ('opened', 'breach_recorded')) AS last_breach_value,
+           arg_max(assignee, event_seq) FILTER (WHERE event = 'escalated') AS escalated_to,
+           max(event_at) FILTER (WHERE event = 'escalated') AS escalated_at,
+           count(*) FILTER (WHERE event = 'overdue') > 0 AS flagged_overdue,
+           count(*) FILTER (WHERE event = 'commented') AS comments,
+           max(event_at) AS last_event_at
+    FROM {SCHEMA}.governance_action_events GROUP BY action_id
+)
+SELECT a.action_id, a.assessment_id, a.entry_id, a.action_type, a.opened_at, a.due_at, a.opened_snapshot_id,
+       a.frameworks, a.escalate_to, a.owner AS opened_for, coalesce(e.assignee, a.owner) AS owner,
+       coalesce(e.last_state, 'opened') AS last_state, e.* EXCLUDE (action_id, assignee, last_state)
+FROM {SCHEMA}.governance_actions a LEFT JOIN e USING (action_id)""",
+            f"""CREATE VIEW {SCHEMA}.governance_actions_current AS
+SELECT * EXCLUDE (last_state, flagged_overdue),
+       CASE WHEN last_state = 'resolved' THEN 'resolved'
+            WHEN last_state = 'waived' AND waiver_expires_at <= now() THEN 'open'
+            WHEN last_state IN ('acknowledged', 'waived') THEN last_state
+            ELSE 'open' END AS status,
+       status IN ('open', 'acknowledged') AND due_at < now() AS overdue
+FROM {SCHEMA}.governance_action_state""",
+            f"ALTER TABLE {SCHEMA}.release_decisions ADD COLUMN sign_offs_required INTEGER DEFAULT 0",
+            f"ALTER TABLE {SCHEMA}.release_decisions ADD COLUMN proposed_by VARCHAR",
+            f"ALTER TABLE {SCHEMA}.release_decisions ADD COLUMN open_actions VARCHAR[]",
+            f"""CREATE TABLE {SCHEMA}.release_sign_offs (
+    sign_off_id     VARCHAR PRIMARY KEY,
+    decision_id     VARCHAR NOT NULL,
+    assessment_id   VARCHAR NOT NULL,
+    model_version   VARCHAR NOT NULL,
+    signer          VARCHAR NOT NULL,
+    role            VARCHAR,
+    os_user         VARCHAR,
+    signed_at       TIMESTAMPTZ NOT NULL,
+    rationale       VARCHAR NOT NULL,
+    via             VARCHAR NOT NULL,
+    UNIQUE (assessment_id, model_version, decision_id, signer)
+)""",
+            # per model version: its newest recommendation and the sign-offs since its last hold
+            f"""CREATE VIEW {SCHEMA}.release_state AS
+WITH latest AS (
+    SELECT * FROM {SCHEMA}.release_decisions
+    QUALIFY row_number() OVER (PARTITION BY assessment_id, model_version ORDER BY decided_at DESC) = 1
+), blocked AS (
+    SELECT assessment_id, model_version, max(decided_at) FILTER (WHERE decision <> 'approve') AS blocked_at,
+           bool_or(decision = 'rollback') AS rolled_back, min(decided_at) AS first_decided_at
+    FROM {SCHEMA}.release_decisions GROUP BY ALL
+), signed AS (
+    SELECT s.assessment_id, s.model_version, count(DISTINCT s.signer) AS signatures,
+           list(s.signer ORDER BY s.signed_at) AS signers, max(s.signed_at) AS last_signed_at
+    FROM {SCHEMA}.release_sign_offs s JOIN blocked b USING (assessment_id, model_version)
+    WHERE b.blocked_at IS NULL OR s.signed_at > b.blocked_at
+    GROUP BY ALL
+)
+SELECT l.assessment_id, l.model_version, l.decision AS recommendation, l.decision_id, l.decided_at, l.partition_key,
+       l.reasons, l.rollback_to, l.proposed_by, l.open_actions, coalesce(l.sign_offs_required, 0) AS sign_offs_required,
+       coalesce(s.signatures, 0) AS signatures, coalesce(s.signers, []) AS signers, s.last_signed_at,
+       CASE WHEN b.rolled_back THEN 'rolled_back'
+            WHEN l.decision = 'hold' THEN 'held'
+            WHEN coalesce(s.signatures, 0) >= coalesce(l.sign_offs_required, 0) THEN 'approved'
+            ELSE 'awaiting_sign_off' END AS state,
+       CASE WHEN b.rolled_back OR l.decision = 'hold' THEN b.blocked_at
+            WHEN coalesce(s.signatures, 0) >= coalesce(l.sign_offs_required, 0)
+                THEN coalesce(s.last_signed_at, least(l.decided_at, coalesce(b.blocked_at, b.first_decided_at)))
+            ELSE l.decided_at END AS state_since
+FROM latest l JOIN blocked b USING (assessment_id, model_version)
+LEFT JOIN signed s USING (assessment_id, model_version)""",
+            f"""CREATE TABLE {SCHEMA}.notices (
+    notice_id       VARCHAR PRIMARY KEY,
+    assessment_id   VARCHAR NOT NULL,
+    kind            VARCHAR NOT NULL CHECK (kind IN ('breach', 'action_opened', 'escalation', 'waiver_reopened',
+                        'sign_off_requested', 'rollback', 'run_failed')),
+    subject         VARCHAR NOT NULL,
+    body            VARCHAR NOT NULL,
+    created_at      TIMESTAMPTZ NOT NULL,
+    partition_key   VARCHAR,
+    entry_id        VARCHAR,
+    action_id       VARCHAR,
+    model_version   VARCHAR
+)""",
+            f"""CREATE TABLE {SCHEMA}.notice_deliveries (
+    notice_id       VARCHAR NOT NULL,
+    channel         VARCHAR NOT NULL,
+    attempted_at    TIMESTAMPTZ NOT NULL,
+    outcome         VARCHAR NOT NULL CHECK (outcome IN ('delivered', 'rejected', 'failed')),
+    detail          VARCHAR
+)""",
+        ),
+    ),
 )
