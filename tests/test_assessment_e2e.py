@@ -111,7 +111,9 @@ def test_definitions_shape(demo_state: ProjectPaths):
     assert [j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__")] == [
         "credit_scoring__assessment",
         "credit_scoring__outcomes",
+        "credit_scoring__record_action_decision",
         "credit_scoring__release",
+        "credit_scoring__sign_off_release",
     ]
     release_job = defs.resolve_job_def("credit_scoring__release")
     assert {k.to_user_string() for k in release_job.asset_layer.selected_asset_keys} == {
@@ -342,9 +344,38 @@ def test_release_approves_then_rolls_back_an_unfair_retrain(demo_paths: ProjectP
     release = defs.resolve_job_def(release_job_name("credit_scoring"))
     with dg.instance_for_test() as instance:
         assert assess.execute_in_process(partition_key=day, instance=instance).success
-        approved = release.execute_in_process(partition_key=day, instance=instance)
-        assert approved.success
+        recommended = release.execute_in_process(partition_key=day, instance=instance)
+        assert recommended.success  # approve is a recommendation: two approvers must sign it off
+        assert registry.approved() is None
+        assert registry.status("1")["status"] == "awaiting_sign_off"
+        sign_off = defs.resolve_job_def("credit_scoring__sign_off_release")
+        for approver in ("Dana Okafor", "Tomás Ibarra"):  # from the launchpad's typed run config
+            signed = sign_off.execute_in_process(
+                run_config={
+                    "ops": {
+                        "credit_scoring__sign_off_release_op": {
+                            "config": {
+                                "model_version": "1",
+                                "by": approver,
+                                "rationale": "register, report and open actions reviewed",
+                            }
+                        }
+                    }
+                },
+                instance=instance,
+            )
+            assert signed.success
         assert registry.approved() == "1" and registry.status("1")["status"] == "approved"
+        (observation,) = [
+            e.asset_observation_data.asset_observation
+            for e in signed.all_events
+            if e.event_type_value == "ASSET_OBSERVATION"
+        ]
+        assert observation.asset_key == dg.AssetKey(["credit_scoring", "impact_register_snapshot"])
+        assert (
+            "| 1 | approved | approve | 2 of 2 |"
+            in observation.metadata["impact_assets/releases"].value
+        )
 
         unfair = train_version(assessment, unfair=True)
         assert assess.execute_in_process(partition_key=day, instance=instance).success
@@ -375,11 +406,39 @@ def test_release_approves_then_rolls_back_an_unfair_retrain(demo_paths: ProjectP
             "SELECT entry_id, action_type FROM impact.governance_actions WHERE entry_id = 'approval_parity_sex'"
         ).fetchall()
     assert decisions == [("1", "approve", None), (unfair, "rollback", "1")]
+    assert registry.approved() == "1"
     assert [lv for (lv,) in level] == [
         "III",
         "IV",
     ]  # mitigation credit is lost while the sex-parity control breaches
     assert actions == [("approval_parity_sex", "rollback")]
+
+    # the rollback's action, acknowledged from the launchpad's typed run config
+    with duckdb.connect(str(demo_paths.database), read_only=True) as conn:
+        (action_id,) = conn.execute(
+            "SELECT action_id FROM impact.governance_actions WHERE entry_id = 'approval_parity_sex'"
+        ).fetchall()[0]
+    config = {"action_id": action_id[:8], "decision": "acknowledge", "by": "Fair Lending Lead"}
+    decide = defs.resolve_job_def("credit_scoring__record_action_decision")
+    op = "credit_scoring__record_action_decision_op"
+    with dg.instance_for_test() as instance:
+        assert decide.execute_in_process(
+            run_config={"ops": {op: {"config": config}}}, instance=instance
+        ).success
+        again = decide.execute_in_process(
+            run_config={"ops": {op: {"config": config}}}, instance=instance, raise_on_error=False
+        )
+    assert not again.success
+    (failure,) = [e for e in again.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert (
+        "is acknowledged: it cannot be acknowledged"
+        in failure.step_failure_data.user_failure_data.description
+    )
+    with duckdb.connect(str(demo_paths.database), read_only=True) as conn:
+        assert conn.execute(
+            "SELECT status, acknowledged_by FROM impact.governance_actions_current WHERE action_id = ?",
+            [action_id],
+        ).fetchall() == [("acknowledged", "Fair Lending Lead")]
 
 
 def test_two_assessments_share_a_code_location_and_a_database_without_colliding(

@@ -295,7 +295,7 @@ def test_the_built_wheel_runs_a_demo_day_without_any_extra(tmp_path: Path):
         timeout=600,
     )
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
-    assert "release decision for model version 1: APPROVE" in demo.stdout
+    assert "release recommendation for model version 1: APPROVE" in demo.stdout
     assert "Impact register of income_screening" in demo.stdout
     console = demo.stdout + demo.stderr
     assert "warning" not in console.lower(), console[-3000:]

@@ -7,6 +7,7 @@ the model-version sensor's run to succeed and write a register snapshot for that
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import sys
@@ -85,6 +86,7 @@ def test_model_version_sensor_launches_a_run_under_dg_dev(
             "model_version_sensor",
             "run_failure_sensor",
             "automation",
+            "notifications_sensor",
         ):
             assert sensors[f"credit_scoring__{name}"] == "RUNNING"
         assert sensors["impact_assets__lineage_sensor"] == "RUNNING"
@@ -160,6 +162,67 @@ def test_model_version_sensor_launches_a_run_under_dg_dev(
             return runs[0]["runId"] in text and '"eventType": "COMPLETE"' in text
 
         wait_for(delivered, RUN_SECONDS, "the run's lineage events", process, log)
+
+        # The notifications sensor delivers the breaches' notices (default: the JSON-lines file).
+        notices = project_state.state_dir / "notifications" / "notices.jsonl"
+
+        def noticed():
+            text = notices.read_text() if notices.exists() else ""
+            found = [json.loads(line) for line in text.splitlines()]
+            return [n for n in found if n["kind"] == "action_opened"]
+
+        opened = wait_for(noticed, RUN_SECONDS, "the notices of the breaches", process, log)
+        action = opened[0]
+
+        # An owner acknowledges the action from the launchpad: the decision job with typed run config.
+        (repo,) = graphql(
+            port,
+            "{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }",
+        )["repositoriesOrError"]["nodes"]
+        launched = graphql(
+            port,
+            "mutation($p: ExecutionParams!) { launchRun(executionParams: $p) { __typename "
+            "... on LaunchRunSuccess { run { runId } } ... on PythonError { message } "
+            "... on RunConfigValidationInvalid { errors { message } } } }",
+            {
+                "p": {
+                    "selector": {
+                        "repositoryName": repo["name"],
+                        "repositoryLocationName": repo["location"]["name"],
+                        "jobName": "credit_scoring__record_action_decision",
+                    },
+                    "runConfigData": {
+                        "ops": {
+                            "credit_scoring__record_action_decision_op": {
+                                "config": {
+                                    "action_id": action["action_id"],
+                                    "decision": "acknowledge",
+                                    "by": "Fair Lending Lead",
+                                    "rationale": "seen at the morning review",
+                                }
+                            }
+                        }
+                    },
+                }
+            },
+        )["launchRun"]
+        assert launched["__typename"] == "LaunchRunSuccess", launched
+        run_id = launched["run"]["runId"]
+
+        def decided():
+            status = graphql(
+                port, '{ runOrError(runId: "' + run_id + '") { ... on Run { status } } }'
+            )["runOrError"]["status"]
+            return status if status in ("SUCCESS", "FAILURE", "CANCELED") else None
+
+        assert wait_for(decided, RUN_SECONDS, "the decision run", process, log) == "SUCCESS"
+        # the register snapshot asset shows the decision
+        observed = graphql(
+            port,
+            '{ assetOrError(assetKey: {path: ["credit_scoring", "impact_register_snapshot"]}) '
+            "{ ... on Asset { assetObservations(limit: 1) { description } } } }",
+        )["assetOrError"]["assetObservations"]
+        assert observed[0]["description"].startswith("Fair Lending Lead: acknowledge")
     finally:
         stop_group(process)
     with duckdb.connect(str(project_state.database), read_only=True) as conn:
@@ -168,3 +231,8 @@ def test_model_version_sensor_launches_a_run_under_dg_dev(
             [version],
         ).fetchall()
     assert runs[0]["runId"] in {run_id for _, run_id in snapshots}
+    with duckdb.connect(str(project_state.database), read_only=True) as conn:
+        assert conn.execute(
+            "SELECT status, acknowledged_by FROM impact.governance_actions_current WHERE action_id = ?",
+            [action["action_id"]],
+        ).fetchall() == [("acknowledged", "Fair Lending Lead")]

@@ -278,3 +278,41 @@ def test_a_new_action_and_a_new_breach_each_put_one_notice_in_the_outbox(conn):
         "SELECT body FROM impact.notices WHERE kind = 'action_opened'"
     ).fetchall()[0]
     assert '"owner": "fair-lending@lender.example"' in body and '"value": 0.7' in body
+
+
+def test_the_monitoring_record_holds_breaches_and_human_decisions_as_json_and_html(
+    conn, tmp_path: Path
+):
+    import json
+
+    from impact_assets.register import export_audit
+
+    _day(conn, 1, "breach", 0.7)
+    _decide(conn, "acknowledge", day=1, rationale="April <cohort> & branch 12 under review")
+    written = export_audit(conn, "a", tmp_path / "exports", model_version="1")
+    document = json.loads(written[0].read_text())
+    (decision,) = document["human_decisions"]
+    assert (decision["decision"], decision["by"], decision["rationale"]) == (
+        "acknowledged",
+        "Ana Reviewer",
+        "April <cohort> & branch 12 under review",
+    )
+    assert [b["entry_id"] for b in document["breaches"]] == ["parity"]
+    assert [n["kind"] for n in document["notices"]] == ["action_opened"]
+    page = (written[1]).read_text()
+    assert written[1].name == "monitoring_record.html"
+    assert "April &lt;cohort&gt; &amp; branch 12 under review" in page
+    assert '<th scope="col">rationale</th>' in page and "<script" not in page
+    assert "Post-market monitoring record: a, model version 1" in page
+
+
+def test_re_assessing_earlier_days_does_not_resolve_a_later_breach(conn):
+    for day in (1, 2, 3):
+        _day(conn, day, "pass", 0.95)
+    _day(conn, 5, "breach", 0.7)
+    for day in (1, 2, 3):  # their outcomes arrived: new snapshot versions of earlier days, passing
+        _day(conn, day, "pass", 0.95)
+    assert _state(conn)["last_state"] == "opened"
+    for day in (6, 7, 8):
+        _day(conn, day, "pass", 0.95)
+    assert _state(conn)["last_state"] == "resolved"

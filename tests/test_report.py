@@ -15,8 +15,8 @@ from .conftest import DAYS, assess
 SECTIONS = [
     "What the model is for",
     "Impact register",
-    "Open governance actions",
-    "Release decision and impact level",
+    "Governance actions not yet resolved",
+    "Release recommendation, sign-off and impact level",
     "Outcomes by group",
     "Outcomes that arrive late",
     "Disparities against their thresholds",

@@ -228,12 +228,9 @@ def _print_causal(paths: ProjectPaths, assessment: Assessment) -> None:
             )
 
 
-def _people_in_the_loop(
-    paths: ProjectPaths, assessment: Assessment, day_list: list[dt.date]
-) -> None:
-    """What a model-risk team does after the nights: approvers sign the recommended version off,
-    and owners acknowledge the review actions the register opened."""
-    from impact_assets.oversight import decide_action, release_state
+def _sign_off(paths: ProjectPaths, assessment: Assessment, day_list: list[dt.date]) -> None:
+    """What approvers do after the nights: sign the recommended version off (four eyes)."""
+    from impact_assets.oversight import release_state
     from impact_assets.pipeline import sign_off_release
     from impact_assets.storage import connect
 
@@ -255,6 +252,15 @@ def _people_in_the_loop(
             click.echo(
                 f"[{assessment.id}] model version {state.model_version} signed off by {' and '.join(signers)}: {state.state}"
             )
+
+
+def _acknowledge(paths: ProjectPaths, assessment: Assessment, day_list: list[dt.date]) -> None:
+    """What owners do with the review actions the register opened: acknowledge them, saying why."""
+    from impact_assets.oversight import decide_action
+    from impact_assets.storage import connect
+
+    span = f"{day_list[0]} .. {day_list[-1]}"
+    with connect(paths.database) as conn:
         review = conn.execute(
             "SELECT action_id, entry_id, owner FROM impact.governance_actions_current "
             "WHERE assessment_id = ? AND status = 'open' AND action_type = 'review' ORDER BY opened_at",
@@ -356,7 +362,7 @@ def demo(paths: ProjectPaths, days: int) -> None:
                 )
                 decision = print_decision(paths, assessment.id)
                 if decision == "approve":
-                    _people_in_the_loop(paths, assessment, day_list)
+                    _sign_off(paths, assessment, day_list)
                 registry = assessment.registry
                 rolled_back = registry is not None and any(
                     registry.status(v).get("status") == "rolled_back" for v in registry.versions()
@@ -391,6 +397,7 @@ def demo(paths: ProjectPaths, days: int) -> None:
                         )
                 if _late(assessment):
                     failed += _outcomes_arrive(paths, assessment, defs, instance, day_list)
+                _acknowledge(paths, assessment, day_list)
             deliver_lineage(paths, assessments, defs, instance)
         for assessment in assessments:
             _deliver_notices(paths, assessment)

@@ -49,6 +49,20 @@ def actions() -> None:
     """List governance actions and record decisions on them."""
 
 
+def actions_frame(conn, assessment_id: str, *, show_all: bool = False):
+    """The assessment's actions for people to read: most urgent first, resolved ones last."""
+    return conn.execute(
+        """SELECT left(action_id, 8) AS action, entry_id AS entry, status AS state, owner,
+                  strftime(due_at, '%Y-%m-%d') AS due, breach_count AS breaches, overdue,
+                  coalesce(acknowledged_by, '') AS acknowledged_by,
+                  coalesce(waived_by || ' (approved by ' || waiver_approver || ', until ' || strftime(waiver_expires_at - INTERVAL 1 DAY, '%Y-%m-%d') || ')', '') AS waiver,
+                  coalesce(escalated_to, '') AS escalated_to, coalesce(resolved_by, '') AS resolved_by
+           FROM impact.governance_actions_current WHERE assessment_id = $a AND ($all OR status <> 'resolved')
+           ORDER BY status = 'resolved', overdue DESC, due_at""",
+        {"a": assessment_id, "all": show_all},
+    ).df()
+
+
 @actions.command("list")
 @_assessment
 @click.option("--all", "show_all", is_flag=True, help="Resolved actions too.")
@@ -59,16 +73,7 @@ def actions_list(paths: ProjectPaths, assessment_id: str, show_all: bool) -> Non
 
     find_assessment(paths, assessment_id)
     with connect(paths.database, read_only=True) as conn:
-        frame = conn.execute(
-            """SELECT left(action_id, 8) AS action, entry_id AS entry, status AS state, owner,
-                      strftime(due_at, '%Y-%m-%d') AS due, breach_count AS breaches, overdue,
-                      coalesce(acknowledged_by, '') AS acknowledged_by,
-                      coalesce(waived_by || ' (approved by ' || waiver_approver || ', until ' || strftime(waiver_expires_at - INTERVAL 1 DAY, '%Y-%m-%d') || ')', '') AS waiver,
-                      coalesce(escalated_to, '') AS escalated_to, coalesce(resolved_by, '') AS resolved_by
-               FROM impact.governance_actions_current WHERE assessment_id = ? AND ($all OR status <> 'resolved')
-               ORDER BY status = 'resolved', overdue DESC, due_at""".replace("?", "$a"),
-            {"a": assessment_id, "all": show_all},
-        ).df()
+        frame = actions_frame(conn, assessment_id, show_all=show_all)
     if frame.empty:
         click.echo(f"{assessment_id}: no {'' if show_all else 'live '}governance actions")
         return

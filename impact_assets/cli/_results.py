@@ -13,14 +13,11 @@ from impact_assets.settings import ProjectPaths
 
 
 def print_actions(paths: ProjectPaths, assessment_id: str) -> None:
+    from impact_assets.cli._oversight import actions_frame
     from impact_assets.storage import connect
 
     with connect(paths.database, read_only=True) as conn:
-        actions = conn.execute(
-            "SELECT entry_id, action_type, owner, strftime(opened_at, '%Y-%m-%d') AS opened, strftime(due_at, '%Y-%m-%d') AS due, "
-            "breach_count AS breaches, overdue FROM impact.governance_actions_current WHERE assessment_id = ? AND status = 'open' ORDER BY due_at",
-            [assessment_id],
-        ).df()
+        actions = actions_frame(conn, assessment_id).drop(columns=["resolved_by"])
         level = conn.execute(
             "SELECT impact_level, impact_score, raw_impact_score, mitigation_score FROM impact.register_snapshots "
             "WHERE assessment_id = ? AND impact_level IS NOT NULL ORDER BY taken_at DESC LIMIT 1",
@@ -30,7 +27,7 @@ def print_actions(paths: ProjectPaths, assessment_id: str) -> None:
         click.echo(
             f"\nImpact level (latest snapshot): {level[0][0]} (score {level[0][1]:.2f}; raw {level[0][2]}, mitigation {level[0][3]})"
         )
-    click.echo(f"\nOpen governance actions of {assessment_id}: {len(actions)}")
+    click.echo(f"\nGovernance actions of {assessment_id} not yet resolved: {len(actions)}")
     if not actions.empty:
         click.echo(actions.to_string(index=False))
 

@@ -375,7 +375,20 @@ def _reopen(conn, snap: _Snapshot, entry: RegisterEntry, live: ActionState, why:
 
 
 def _passed_enough(conn, snap: _Snapshot, entry: RegisterEntry, governance: GovernanceSpec) -> bool:
-    """Resolve the entry's live action (by ``system``) when its last snapshots all passed."""
+    """Resolve the entry's live action (by ``system``) when its last snapshots all passed.
+
+    Only a snapshot of the partition of the action's last breach or a later one resolves it: a
+    re-assessment of an earlier day (when its outcomes arrive) says nothing of a later breach.
+    """
+    live = live_action(conn, snap.assessment_id, entry.id)
+    assert live is not None
+    last_breach = conn.execute(
+        f"""SELECT max(s.partition_key) FROM {SCHEMA}.governance_action_events e JOIN {SCHEMA}.register_snapshots s USING (snapshot_id)
+            WHERE e.action_id = ? AND e.event IN ('opened', 'breach_recorded')""",
+        [live.action_id],
+    ).fetchall()[0][0]
+    if last_breach is not None and snap.partition_key < last_breach:
+        return False
     recent = conn.execute(
         f"""SELECT s.snapshot_id, e.status, e.value, s.partition_key FROM {SCHEMA}.register_entries e JOIN {SCHEMA}.register_snapshots s USING (snapshot_id)
             WHERE s.assessment_id = ? AND e.entry_id = ? AND (s.partition_key < ? OR (s.partition_key = ? AND s.snapshot_version <= ?))
@@ -392,8 +405,6 @@ def _passed_enough(conn, snap: _Snapshot, entry: RegisterEntry, governance: Gove
     if len(recent) < governance.resolve_after_passes or any(s != "pass" for _, s, _, _ in recent):
         return False
     proof = json.dumps([{"snapshot_id": s, "partition": p, "value": v} for s, _, v, p in recent])
-    live = live_action(conn, snap.assessment_id, entry.id)
-    assert live is not None
     record_event(
         conn,
         live.action_id,

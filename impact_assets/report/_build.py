@@ -22,6 +22,7 @@ import pandas as pd
 from impact_assets._markdown import markdown_cell, markdown_table
 from impact_assets.assessment import Assessment
 from impact_assets.outcomes import cohort_of
+from impact_assets.oversight import release_state
 from impact_assets.report._html import PNG_URI, render_html
 from impact_assets.report._plots import (
     missing,
@@ -213,10 +214,16 @@ def build_report(
         [snap["snapshot_id"]],
     ).df()
     actions = conn.execute(
-        f"SELECT entry_id, action_type, owner, CAST(opened_at AS DATE) AS opened, CAST(due_at AS DATE) AS due, breach_count, overdue "
-        f"FROM {SCHEMA}.governance_actions_current WHERE assessment_id = ? AND status = 'open' ORDER BY due_at",
+        f"""SELECT entry_id, action_type, status AS state, owner, CAST(opened_at AS DATE) AS opened, CAST(due_at AS DATE) AS due,
+                   breach_count, overdue,
+                   CASE status WHEN 'acknowledged' THEN acknowledged_by
+                               WHEN 'waived' THEN waived_by || ', approved by ' || waiver_approver || ', until ' || strftime(waiver_expires_at - INTERVAL 1 DAY, '%Y-%m-%d')
+                   END AS decided_by,
+                   escalated_to
+            FROM {SCHEMA}.governance_actions_current WHERE assessment_id = ? AND status <> 'resolved' ORDER BY overdue DESC, due_at""",
         [assessment.id],
     ).df()
+    releases = release_state(conn, assessment.id)
     decision = conn.execute(
         f"SELECT decision, model_version, rollback_to, reasons FROM {SCHEMA}.release_decisions "
         "WHERE assessment_id = ? AND partition_key = ? ORDER BY decided_at DESC LIMIT 1",
@@ -267,7 +274,13 @@ def build_report(
             + _table(changes),
         )
     )
-    sections.append(("Open governance actions", _table(actions)))
+    sections.append(
+        (
+            "Governance actions not yet resolved",
+            "Open, acknowledged (by whom) or waived (by whom, approved by whom, until when); "
+            "escalated ones name who they went to.\n\n" + _table(actions),
+        )
+    )
     if decision.empty:
         verdict = "No release decision for this partition yet."
     else:
@@ -278,9 +291,24 @@ def build_report(
             + "\n\n"
             + "\n".join(f"- {r}" for r in d["reasons"])
         )
+    if releases:
+        verdict += "\n\n**Release state per model version**\n\n" + _table(
+            pd.DataFrame(
+                [
+                    {
+                        "model version": r.model_version,
+                        "state": r.state,
+                        "recommendation": r.recommendation,
+                        "sign-offs": f"{r.signatures} of {r.sign_offs_required}",
+                        "signed by": ", ".join(r.signers),
+                    }
+                    for r in releases
+                ]
+            )
+        )
     sections.append(
         (
-            "Release decision and impact level",
+            "Release recommendation, sign-off and impact level",
             verdict
             + f"\n\nImpact level **{snap['impact_level']}** (score {markdown_cell(snap['impact_score'])}; raw "
             f"{markdown_cell(snap['raw_impact_score'])}, mitigation {markdown_cell(snap['mitigation_score'])}).",
