@@ -379,6 +379,13 @@ def test_release_approves_then_rolls_back_an_unfair_retrain(demo_paths: ProjectP
 
         unfair = train_version(assessment, unfair=True)
         assert assess.execute_in_process(partition_key=day, instance=instance).success
+        # every snapshot's metadata carries the release state and the live actions too
+        snapshot = instance.get_latest_materialization_event(
+            dg.AssetKey(["credit_scoring", "impact_register_snapshot"])
+        ).asset_materialization.metadata
+        assert "| 1 | approved | approve | 2 of 2 |" in snapshot["impact_assets/releases"].value
+        assert snapshot["impact_assets/open_actions"].value >= 1
+        assert "| approval_parity_sex | open |" in snapshot["impact_assets/actions"].value
         held = release.execute_in_process(
             partition_key=day, instance=instance, raise_on_error=False
         )

@@ -32,9 +32,13 @@ RUN_SECONDS = 300
 @pytest.fixture
 def project_state(tmp_path: Path) -> ProjectPaths:
     """The demo assessment with a 5 s sensor interval, yesterday's batch and model version 1,
-    yesterday assessed with it on the instance: at their first tick the sensors find nothing new."""
+    yesterday assessed with it on the instance: at their first tick the sensors find nothing new.
+    Age parity must reach 0.999 here, so yesterday's run opened a review action whose notice waits
+    for the notifications sensor."""
     spec = yaml.safe_load(DEMO_SPEC.read_text())
     spec["orchestration"] = {"sensor_interval_seconds": 5}
+    (age_parity,) = [e for e in spec["register"] if e["id"] == "approval_parity_age"]
+    age_parity["thresholds"] = {"direction": "higher_is_better", "breach": 0.999}
     paths = alone(spec, tmp_path / "state")
     (assessment,) = discover_assessments(paths)
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
@@ -172,7 +176,7 @@ def test_model_version_sensor_launches_a_run_under_dg_dev(
             return [n for n in found if n["kind"] == "action_opened"]
 
         opened = wait_for(noticed, RUN_SECONDS, "the notices of the breaches", process, log)
-        action = opened[0]
+        (action,) = [n for n in opened if n["entry_id"] == "approval_parity_age"]
 
         # An owner acknowledges the action from the launchpad: the decision job with typed run config.
         (repo,) = graphql(

@@ -18,6 +18,7 @@ from impact_assets import (
 )
 from impact_assets.cli import simulate_days, train_version
 from impact_assets.modeling import MlflowModelRegistry
+from impact_assets.pipeline import sign_off_release
 
 from .conftest import DAYS, DEMO_SPEC, alone
 
@@ -75,5 +76,14 @@ def test_assessment_scores_decides_and_promotes_through_mlflow(mlflow_paths: Pro
         ).fetchall()
     assert versions == [("1",)]
     assert decision == [("1", "approve")]
+    # the demo's policy wants two sign-offs: the recommendation waits for them in MLflow too
+    assert registry.status("1") == {"status": "awaiting_sign_off"}
+    assert registry.approved() is None
+    with duckdb.connect(str(mlflow_paths.database)) as conn:
+        for signer in ("Dana Okafor", "Tomás Ibarra"):
+            state = sign_off_release(
+                conn, assessment, "1", signer=signer, rationale="evidence reviewed"
+            )
+    assert state.state == "approved"
     assert registry.status("1") == {"status": "approved"}
     assert registry.approved() == "1"

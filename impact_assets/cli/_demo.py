@@ -14,6 +14,7 @@ import click
 from impact_assets.cli._main import (
     SILENT_LOGS,
     deliver_lineage,
+    deliver_notices_of,
     find_assessment,
     main,
     step_failures,
@@ -282,21 +283,6 @@ def _acknowledge(paths: ProjectPaths, assessment: Assessment, day_list: list[dt.
         )
 
 
-def _deliver_notices(paths: ProjectPaths, assessment: Assessment) -> None:
-    from impact_assets.oversight import deliver_notices, notices_file
-
-    report = deliver_notices(assessment.spec, paths)
-    where = notices_file(assessment.spec, paths)
-    click.echo(
-        f"[{assessment.id}] {report.summary()}"
-        + (
-            f" (file: {where.relative_to(paths.project_dir) if where.is_relative_to(paths.project_dir) else where})"
-            if where
-            else ""
-        )
-    )
-
-
 @main.command()
 @click.option("--days", default=7, show_default=True, help="How many past days to assess.")
 @click.pass_obj
@@ -400,7 +386,7 @@ def demo(paths: ProjectPaths, days: int) -> None:
                 _acknowledge(paths, assessment, day_list)
             deliver_lineage(paths, assessments, defs, instance)
         for assessment in assessments:
-            _deliver_notices(paths, assessment)
+            deliver_notices_of(paths, assessment)
         for assessment in assessments:
             print_register(paths, assessment.id, [d.isoformat() for d in day_list])
             print_actions(paths, assessment.id)

@@ -96,6 +96,17 @@ def deliver_lineage(
     click.echo(f"OpenLineage: {report.summary()}")
 
 
+def deliver_notices_of(paths: ProjectPaths, assessment: Assessment) -> None:
+    """Deliver the assessment's pending notices (the notifications sensor does it under Dagster)."""
+    from impact_assets.oversight import deliver_notices, notices_file
+
+    report = deliver_notices(assessment.spec, paths)
+    where = notices_file(assessment.spec, paths)
+    if where is not None and where.is_relative_to(paths.project_dir):
+        where = where.relative_to(paths.project_dir)
+    click.echo(f"[{assessment.id}] {report.summary()}" + (f" (file: {where})" if where else ""))
+
+
 def use_local_instance(paths: ProjectPaths) -> None:
     """Use ``$DAGSTER_HOME`` if set, else the project's local instance under the state folder."""
     if os.environ.get("DAGSTER_HOME"):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from impact_assets.cli._main import find_assessment, main
+from impact_assets.cli._main import deliver_notices_of, find_assessment, main
 from impact_assets.errors import ImpactAssetsError
 from impact_assets.settings import ProjectPaths
 
@@ -220,11 +220,9 @@ def release_sign_off(
 def notify(paths: ProjectPaths, assessment_id: str | None) -> None:
     """Deliver pending notices to their channels (the notifications sensor does it under Dagster)."""
     from impact_assets.assessment import discover_assessments
-    from impact_assets.oversight import deliver_notices
 
     chosen = (
         [find_assessment(paths, assessment_id)] if assessment_id else discover_assessments(paths)
     )
     for assessment in chosen:
-        report = deliver_notices(assessment.spec, paths)
-        click.echo(f"[{assessment.id}] {report.summary()}")
+        deliver_notices_of(paths, assessment)

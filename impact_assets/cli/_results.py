@@ -115,7 +115,10 @@ def register_show(paths: ProjectPaths, assessment_id: str) -> None:
 def export(
     paths: ProjectPaths, assessment_id: str, model_version: str | None, out_dir: str | None
 ) -> None:
-    """Write the audit trail of a model version: register history, changes, actions, decisions, evidence (JSON and CSV)."""
+    """Write the monitoring record of a model version (JSON, CSV and one HTML page).
+
+    Register history, breaches, human decisions, sign-offs, releases and notices.
+    """
     from impact_assets.register import export_audit
     from impact_assets.storage import connect
 

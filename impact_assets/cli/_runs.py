@@ -11,6 +11,7 @@ import click
 from impact_assets.cli._main import (
     SILENT_LOGS,
     deliver_lineage,
+    deliver_notices_of,
     find_assessment,
     main,
     step_failures,
@@ -97,6 +98,7 @@ def assess(
             )
             print_decision(paths, assessment_id)
         deliver_lineage(paths, discover_assessments(paths), defs, instance)
+    deliver_notices_of(paths, assessment)
     if failed:
         sys.exit(1)
 

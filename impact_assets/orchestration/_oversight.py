@@ -22,10 +22,9 @@ from impact_assets.orchestration._resources import ResultsDatabase
 from impact_assets.storage import migrate
 
 __all__ = [
-    "ACTION_COLUMNS",
     "action_decision_job_name",
-    "actions_rows",
     "oversight_definitions",
+    "oversight_metadata",
     "sign_off_job_name",
 ]
 
@@ -75,35 +74,38 @@ class SignOffConfig(dg.Config):
     rationale: str = Field(description="What the approver checked and why they sign.")
 
 
+def oversight_metadata(conn: duckdb.DuckDBPyConnection, assessment_id: str) -> dict[str, object]:
+    """The live actions and every model version's release state, as asset metadata."""
+    rows = actions_rows(conn, assessment_id)
+    releases = [
+        (
+            s.model_version,
+            s.state,
+            s.recommendation,
+            f"{s.signatures} of {s.sign_offs_required}",
+            ", ".join(s.signers),
+        )
+        for s in oversight.release_state(conn, assessment_id)
+    ]
+    return {
+        "impact_assets/open_actions": len(rows),
+        "impact_assets/actions": dg.MetadataValue.md(markdown_table(ACTION_COLUMNS, rows)),
+        "impact_assets/releases": dg.MetadataValue.md(
+            markdown_table(
+                ("version", "state", "recommendation", "sign-offs", "signed by"), releases
+            )
+        ),
+    }
+
+
 def _observe(
     context: dg.OpExecutionContext, conn, assessment: Assessment, keys: AssetKeys, text: str
 ) -> None:
-    rows = actions_rows(conn, assessment.id)
-    releases = oversight.release_state(conn, assessment.id)
     context.log_event(
         dg.AssetObservation(
             asset_key=keys.result("impact_register_snapshot"),
             description=text,
-            metadata={
-                "impact_assets/decision": text,
-                "impact_assets/open_actions": len(rows),
-                "impact_assets/actions": dg.MetadataValue.md(markdown_table(ACTION_COLUMNS, rows)),
-                "impact_assets/releases": dg.MetadataValue.md(
-                    markdown_table(
-                        ("version", "state", "recommendation", "sign-offs", "signed by"),
-                        [
-                            (
-                                s.model_version,
-                                s.state,
-                                s.recommendation,
-                                f"{s.signatures} of {s.sign_offs_required}",
-                                ", ".join(s.signers),
-                            )
-                            for s in releases
-                        ],
-                    )
-                ),
-            },
+            metadata={"impact_assets/decision": text, **oversight_metadata(conn, assessment.id)},
         )
     )
 

@@ -3,7 +3,6 @@
 import dagster as dg
 
 from impact_assets import pipeline
-from impact_assets._markdown import markdown_table
 from impact_assets.assessment import Assessment
 from impact_assets.orchestration._common import (
     RESULTS_POOL,
@@ -14,7 +13,7 @@ from impact_assets.orchestration._common import (
     register_check_name,
 )
 from impact_assets.orchestration._markdown import register_markdown
-from impact_assets.orchestration._oversight import ACTION_COLUMNS, actions_rows
+from impact_assets.orchestration._oversight import oversight_metadata
 from impact_assets.orchestration._resources import ResultsDatabase
 from impact_assets.register import STATUSES
 
@@ -104,12 +103,8 @@ def snapshot_asset(
             )
         counts = {status: sum(r.status == status for r in evaluated) for status in STATUSES}
         with impact_duckdb.get_connection() as conn:
-            actions = actions_rows(conn, assessment.id)
+            extra = oversight_metadata(conn, assessment.id)
         level = snapshot.impact_level
-        extra: dict[str, object] = {
-            "impact_assets/open_actions": len(actions),
-            "impact_assets/actions": dg.MetadataValue.md(markdown_table(ACTION_COLUMNS, actions)),
-        }
         if level is not None:
             extra |= {
                 "impact_assets/impact_level": level.level,
