@@ -234,6 +234,30 @@ def spec_variant(tmp_path: Path, edit: Callable[[dict], object]) -> Path:
     return path
 
 
+def parity_entry(entry_id: str = "parity", *, measure: dict | None = None, **fields):
+    """A register entry on the sex parity ratio (warn below 0.9, breach below 0.8), with ``fields``."""
+    from impact_assets.spec import RegisterEntry
+
+    return RegisterEntry.model_validate(
+        {
+            "id": entry_id,
+            "outcome": "comparable approval",
+            "stakeholder": "applicants",
+            "impact": "harm",
+            "measure": {
+                "source": "disparity",
+                "metric": "demographic_parity",
+                "feature_set": "sex",
+                "method": "ratio",
+                **(measure or {}),
+            },
+            "thresholds": {"direction": "higher_is_better", "warn": 0.9, "breach": 0.8},
+            "owner": "fair-lending@lender.example",
+            **fields,
+        }
+    )
+
+
 HISTORY = {
     "register_snapshots": "snapshot_id, partition_key, snapshot_version, run_id",
     "register_entries": "snapshot_id, entry_id, value, status",

@@ -106,7 +106,7 @@ def test_model_version_sensor_launches_a_run_under_dg_dev(
         } <= keys
         checks = {c["name"] for n in nodes for c in (n["assetChecksOrError"].get("checks") or [])}
         assert {
-            "approval_parity_sex_within_thresholds",
+            "approval_parity_sex",
             "score_values_are_between",
             "release_is_approved",
         } <= checks

@@ -20,6 +20,8 @@ from impact_assets.register import (
 from impact_assets.spec import GovernanceSpec, ImpactLevelSpec, RegisterEntry, ReleaseSpec
 from impact_assets.storage import migrate
 
+from .conftest import parity_entry
+
 T0 = dt.datetime(2026, 3, 1, 3, 0, tzinfo=dt.UTC)
 GOVERNANCE = GovernanceSpec(
     due_days={"review": 14, "rollback": 2, "block_release": 7, "notify": 14}, resolve_after_passes=3
@@ -27,24 +29,7 @@ GOVERNANCE = GovernanceSpec(
 
 
 def _entry(entry_id: str = "parity", action: str = "review") -> RegisterEntry:
-    return RegisterEntry.model_validate(
-        {
-            "id": entry_id,
-            "outcome": "comparable approval",
-            "stakeholder": "applicants",
-            "impact": "harm",
-            "measure": {
-                "source": "disparity",
-                "metric": "demographic_parity",
-                "feature_set": "sex",
-                "method": "ratio",
-            },
-            "thresholds": {"direction": "higher_is_better", "warn": 0.9, "breach": 0.8},
-            "owner": "fair-lending@lender.example",
-            "action": action,
-            "frameworks": ["EU AI Act Art. 10"],
-        }
-    )
+    return parity_entry(entry_id, action=action, frameworks=["EU AI Act Art. 10"])
 
 
 def _snapshot(

@@ -12,8 +12,10 @@ import pytest
 from impact_assets.errors import OversightError
 from impact_assets.oversight import decide_action, find_action
 from impact_assets.register import EntryResult, write_snapshot
-from impact_assets.spec import GovernanceSpec, RegisterEntry
+from impact_assets.spec import GovernanceSpec
 from impact_assets.storage import migrate
+
+from .conftest import parity_entry
 
 T0 = dt.datetime(2026, 3, 1, 3, 0, tzinfo=dt.UTC)
 GOVERNANCE = GovernanceSpec(
@@ -22,23 +24,7 @@ GOVERNANCE = GovernanceSpec(
     escalate_after_breaches=3,
     max_waiver_days=30,
 )
-ENTRY = RegisterEntry.model_validate(
-    {
-        "id": "parity",
-        "outcome": "comparable approval",
-        "stakeholder": "applicants",
-        "impact": "harm",
-        "measure": {
-            "source": "disparity",
-            "metric": "demographic_parity",
-            "feature_set": "sex",
-            "method": "ratio",
-        },
-        "thresholds": {"direction": "higher_is_better", "warn": 0.9, "breach": 0.8},
-        "owner": "fair-lending@lender.example",
-        "escalate_to": "cro@lender.example",
-    }
-)
+ENTRY = parity_entry(escalate_to="cro@lender.example")
 
 
 def _day(conn, day: int, status: str, value: float, *, governance: GovernanceSpec = GOVERNANCE):

@@ -11,25 +11,11 @@ from impact_assets.register import evaluate_entry, status_for, write_snapshot
 from impact_assets.spec import RegisterEntry, Thresholds
 from impact_assets.storage import MIGRATIONS, migrate
 
+from .conftest import parity_entry
+
 
 def _entry(**measure) -> RegisterEntry:
-    return RegisterEntry.model_validate(
-        {
-            "id": "parity",
-            "outcome": "comparable approval",
-            "stakeholder": "applicants",
-            "impact": "harm",
-            "measure": {
-                "source": "disparity",
-                "metric": "demographic_parity",
-                "feature_set": "sex",
-                "method": "ratio",
-                **measure,
-            },
-            "thresholds": {"direction": "higher_is_better", "warn": 0.9, "breach": 0.8},
-            "owner": "fair-lending@lender.example",
-        }
-    )
+    return parity_entry(measure=measure)
 
 
 @pytest.mark.parametrize(

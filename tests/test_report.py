@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import re
 from pathlib import Path
 
 import dagster as dg
+import pytest
+import yaml
 
-from impact_assets import ProjectPaths
+from impact_assets import ProjectPaths, build_definitions, discover_assessments, release_job_name
+from impact_assets.cli import simulate_days, train_version
+from impact_assets.pipeline import sign_off_release
+from impact_assets.report import STATUS_ORDER, build_report
+from impact_assets.storage import connect
 
-from .conftest import DAYS, assess
+from .conftest import DAYS, DEMO_SPEC, REPO, alone, assess
 
 SECTIONS = [
+    "At a glance",
     "What the model is for",
     "Impact register",
     "Governance actions not yet resolved",
@@ -56,3 +64,95 @@ def test_the_demo_report_has_every_section_and_embeds_its_plots(demo_paths: Proj
     assert "approval_parity_sex" in page and "Impact level <strong>" in page
     assert "female×60+" in page  # groups below the minimum size are shown, as suppressed
     assert "Applicants who are not foreign workers are a small group" in page
+
+
+WEEK = [dt.date(2026, 3, 2) + dt.timedelta(days=k) for k in range(7)]
+STATUS_RANK = {s: i for i, s in enumerate(STATUS_ORDER)}
+
+
+def _register_rows(markdown: str, section: str = "## Impact register") -> list[list[str]]:
+    """The cells of the first table under ``section``."""
+    table = markdown.split(section, 1)[1].split("\n\n| ", 1)[1].split("\n\n", 1)[0]
+    return [
+        [c.strip() for c in line.strip("|").split(" | ")]
+        for line in ("| " + table).splitlines()[2:]
+    ]
+
+
+@pytest.fixture(scope="module")
+def week_and_rollback(tmp_path_factory: pytest.TempPathFactory) -> ProjectPaths:
+    """A week assessed with version 1, signed off; an unfair version 2 on the last day, rolled back."""
+    spec = yaml.safe_load(DEMO_SPEC.read_text())
+    spec["fairness"]["bootstrap"]["resamples"] = 50  # intervals are not what this test reads
+    spec["analytics"]["sensitivity"]["repeats"] = 2
+    spec["simulation"]["rows_per_day"] = 1000
+    paths = alone(spec, tmp_path_factory.mktemp("week") / "state")
+    (assessment,) = discover_assessments(paths)
+    simulate_days(assessment, WEEK, today=WEEK[-1] + dt.timedelta(days=30))
+    train_version(assessment)
+    defs = build_definitions(paths)
+    release = defs.resolve_job_def(release_job_name("credit_scoring"))
+    last = WEEK[-1].isoformat()
+    with dg.instance_for_test() as instance:
+        assess(paths, instance, WEEK)
+        assert release.execute_in_process(partition_key=last, instance=instance).success
+        with connect(paths.database) as conn:
+            for signer in ("Dana Okafor", "Tomás Ibarra"):
+                sign_off_release(conn, assessment, "1", signer=signer, rationale="reviewed")
+        train_version(assessment, unfair=True)
+        assess(paths, instance, [last])
+        release.execute_in_process(partition_key=last, instance=instance, raise_on_error=False)
+    with connect(paths.database) as conn:  # the report as it reads after the rollback
+        build_report(conn, assessment, last, paths.state_dir / "reports")
+    return paths
+
+
+def _report(paths: ProjectPaths, version: str, day: dt.date = WEEK[-1]) -> str:
+    folder = paths.state_dir / "reports" / "credit_scoring" / day.isoformat() / f"model-{version}"
+    return (folder / "report.md").read_text(encoding="utf-8")
+
+
+def test_the_report_starts_with_the_serving_version_and_what_broke(week_and_rollback):
+    markdown = _report(week_and_rollback, "2")
+    glance = markdown.split("## At a glance", 1)[1].split("\n## ", 1)[0]
+    assert markdown.index("## At a glance") < markdown.index("## What the model is for")
+    assert "**Serving: model version 1**, approved since" in glance
+    assert "signed off by Dana Okafor, Tomás Ibarra (2 of 2)" in glance
+    assert (
+        "This report is of model version 2, **rolled back**: approval_parity_sex is breach"
+        in glance
+    )
+    assert re.search(r"\*\*\d+ breach\*\* \(1 rollback[^)]*\): `approval_parity_sex`", glance)
+    assert (
+        "`approval_parity_sex` pass → breach" in glance
+    )  # against version 1's snapshot of the day
+    assert "Actions not yet resolved:" in glance
+    # entries by severity: breaches first, and among them the rollback guardrail first
+    rows = _register_rows(markdown)
+    ranks = [STATUS_RANK[r[1]] for r in rows]
+    assert ranks == sorted(ranks) and rows[0][:2] == ["approval_parity_sex", "breach"]
+    assert rows[0][6:8] == ["fair-lending@lender.example", "rollback"]  # owner and action shown
+
+
+def test_the_report_shows_a_weeks_trend_and_both_versions_side_by_side(week_and_rollback):
+    rows = {r[0]: r for r in _register_rows(_report(week_and_rollback, "1"))}
+    trend = rows["approval_parity_sex"][5].split(" · ")
+    assert len(trend) == 7 and all(float(v) > 0.8 for v in trend)  # version 1 passed every day
+    side = _register_rows(_report(week_and_rollback, "2"), "**Model versions side by side")
+    (parity,) = [r for r in side if r[0] == "approval_parity_sex"]
+    assert parity[1].startswith("pass: ") and parity[2].startswith("breach: ")
+    assert len(side) == len(rows)  # every entry, under each version
+
+
+def test_no_report_shows_a_machine_path_a_placeholder_or_scientific_notation(week_and_rollback):
+    reports = sorted((week_and_rollback.state_dir / "reports").rglob("report.*"))
+    assert len(reports) == 2 * (len(WEEK) + 1)
+    for path in reports:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".html":
+            text = re.sub(r"data:image/png;base64,[^\"')]+", "", text)
+        assert str(week_and_rollback.state_dir) not in text, path
+        assert str(REPO) not in text and "/tmp/" not in text, path
+        assert "{state_dir}" not in text and "{project_dir}" not in text, path
+        assert not re.search(r"\d\.\d+e[+-]\d", text), path
+    assert "net_benefit_per_decision (DM)" in reports[0].read_text(encoding="utf-8")

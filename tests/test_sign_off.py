@@ -17,7 +17,7 @@ from impact_assets.pipeline import decide_release, sign_off_release
 from impact_assets.register import EntryResult, write_snapshot
 from impact_assets.storage import connect, migrate
 
-from .conftest import DEMO_SPEC, alone
+from .conftest import DEMO_SPEC, alone, spec_variant
 
 PROPOSER = "Priya Raman"  # an approver by name, so four eyes must refuse her own version
 
@@ -215,3 +215,17 @@ def test_policy_and_channel_settings_are_checked_when_the_spec_loads():
         NotificationsSpec.model_validate(
             {"channels": [{"kind": "smtp", "host": "smtp://mail", "sender": "a@b", "to": ["c@d"]}]}
         )
+
+
+def test_a_malformed_channel_in_a_spec_names_file_line_and_field(tmp_path):
+    from impact_assets import SpecError
+    from impact_assets.spec import load_spec
+
+    channel = {"kind": "webhook", "name": "teams", "url": "hooks.example.org/impact"}
+    path = spec_variant(tmp_path, lambda d: d.update(notifications={"channels": [channel]}))
+    with pytest.raises(SpecError, match="not an http\\(s\\) URL with a host") as info:
+        load_spec(path)
+    assert info.value.context["file"] == str(path)
+    assert info.value.context["field"] == "notifications.channels.0.url"
+    line = path.read_text().splitlines()[info.value.context["line"] - 1]
+    assert line.strip() == "url: hooks.example.org/impact"

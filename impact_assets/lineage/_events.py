@@ -299,7 +299,7 @@ def _impact_facet(
         if values.get("status") == "breach":
             facet.breaches.append(
                 {
-                    "entryId": check.check_name.removesuffix("_within_thresholds"),
+                    "entryId": check.check_name,
                     "value": values.get("value"),
                     "thresholdBreach": values.get("threshold_breach"),
                     "reason": values.get("reason") or "",

@@ -7,6 +7,7 @@ import duckdb
 
 from impact_assets import pipeline
 from impact_assets.assessment import Assessment
+from impact_assets.orchestration._common import check_spec
 from impact_assets.quality import QualityCheck, assessment_checks
 
 
@@ -25,13 +26,18 @@ def _check_spec_name(assessment: Assessment, table: str, check: QualityCheck) ->
 
 
 def quality_check_specs(
-    assessment: Assessment, key: dg.AssetKey, tables: list[str]
+    assessment: Assessment,
+    key: dg.AssetKey,
+    tables: list[str],
+    partitions: dg.PartitionsDefinition,
 ) -> list[dg.AssetCheckSpec]:
+    """The checks of ``tables`` on the asset ``key``, one result per partition."""
     checks = assessment_checks(assessment.spec)
     return [
-        dg.AssetCheckSpec(
+        check_spec(
             _check_spec_name(assessment, c.table, c),
             asset=key,
+            partitions=partitions,
             description=(
                 f"{c.expectation}({c.kwargs_json}) on {'raw source ' if c.table in assessment.spec.sources else ''}`{c.table}`; "
                 f"severity {c.severity}{'; blocks fairness metrics and the register for the partition' if c.blocking and c.severity == 'error' else ''}"

@@ -80,7 +80,7 @@ def sql_asset(
     model = assessment.sql.models[name]
     sources_read = sorted(t for t in model.reads if t in assessment.spec.sources)
     tables = quality_tables(assessment, name)
-    check_specs = quality_check_specs(assessment, keys.table(name), tables)
+    check_specs = quality_check_specs(assessment, keys.table(name), tables, partitions)
 
     @dg.asset(
         pool=RESULTS_POOL,
@@ -189,7 +189,7 @@ def predictions_asset(
     scoring = assessment.spec.model.registry
     assert scoring is not None
     check_specs = quality_check_specs(
-        assessment, keys.table(PREDICTIONS_TABLE), [PREDICTIONS_TABLE]
+        assessment, keys.table(PREDICTIONS_TABLE), [PREDICTIONS_TABLE], partitions
     )
 
     @dg.asset(

@@ -8,7 +8,12 @@ import pandas as pd
 from impact_assets import pipeline
 from impact_assets.assessment import Assessment
 from impact_assets.errors import DataContractError
-from impact_assets.orchestration._common import RESULTS_POOL, AssetKeys, dagster_failures
+from impact_assets.orchestration._common import (
+    RESULTS_POOL,
+    AssetKeys,
+    check_spec,
+    dagster_failures,
+)
 from impact_assets.orchestration._markdown import selection_rates_markdown
 from impact_assets.orchestration._resources import ResultsDatabase
 
@@ -37,9 +42,10 @@ def fairness_assets(
 ) -> list[dg.AssetsDefinition]:
     bindings = assessment.spec.bindings
 
-    contract = dg.AssetCheckSpec(
+    contract = check_spec(
         pipeline.CONTRACT_CHECK,
         asset=keys.result("group_metrics"),
+        partitions=partitions,
         description="The scored rows meet what fairness metrics need: a non-empty partition, binary non-null labels and decisions, scores in [0, 1].",
     )
 

@@ -6,7 +6,13 @@ from impact_assets import pipeline
 from impact_assets._markdown import markdown_table
 from impact_assets.assessment import Assessment
 from impact_assets.errors import DataContractError
-from impact_assets.orchestration._common import RESULTS_POOL, AssetKeys, as_of, dagster_failures
+from impact_assets.orchestration._common import (
+    RESULTS_POOL,
+    AssetKeys,
+    as_of,
+    check_spec,
+    dagster_failures,
+)
 from impact_assets.orchestration._resources import ResultsDatabase
 from impact_assets.spec import OVERALL
 
@@ -29,17 +35,19 @@ def outcome_assets(
     key = keys.result("outcome_metrics")
     table = outcomes.table or spec.bindings.scored_table
     checks = [
-        dg.AssetCheckSpec(
+        check_spec(
             pipeline.OUTCOMES_CONTRACT,
             asset=key,
+            partitions=partitions,
             description=f"The outcomes in `{table}` of the partition's cohort: one per decision, binary, observed on or after the decision.",
         ),
     ]
     if outcomes.table is not None:
         checks.append(
-            dg.AssetCheckSpec(
+            check_spec(
                 pipeline.UNKNOWN_OUTCOMES,
                 asset=key,
+                partitions=partitions,
                 description=f"Every outcome in `{table}` belongs to a decision of `{spec.bindings.scored_table}`.",
             )
         )

@@ -3,12 +3,14 @@
 import dagster as dg
 
 from impact_assets import pipeline
+from impact_assets._markdown import with_interval
 from impact_assets.assessment import Assessment
 from impact_assets.orchestration._common import (
     RESULTS_POOL,
     SNAPSHOT_REASON_TAG,
     AssetKeys,
     as_of,
+    check_spec,
     dagster_failures,
     register_check_name,
 )
@@ -68,9 +70,10 @@ def snapshot_asset(
     }
     deciding = {e.id: e.thresholds.decide_on for e in entries}
     checks = [
-        dg.AssetCheckSpec(
+        check_spec(
             register_check_name(e.id),
             asset=keys.result("impact_register_snapshot"),
+            partitions=partitions,
             description=f"{e.outcome} ({e.impact} for {e.stakeholder}; owner {e.owner}; on breach: {e.action})",
         )
         for e in entries
@@ -104,6 +107,11 @@ def snapshot_asset(
         counts = {status: sum(r.status == status for r in evaluated) for status in STATUSES}
         with impact_duckdb.get_connection() as conn:
             extra = oversight_metadata(conn, assessment.id)
+            ((model_version,),) = conn.execute(
+                "SELECT model_version FROM impact.register_snapshots WHERE snapshot_id = ?",
+                [snapshot.snapshot_id],
+            ).fetchall()
+        spec_of = {e.id: e for e in entries}
         level = snapshot.impact_level
         if level is not None:
             extra |= {
@@ -119,8 +127,13 @@ def snapshot_asset(
                 severity=dg.AssetCheckSeverity.ERROR
                 if r.status == "breach"
                 else dg.AssetCheckSeverity.WARN,
+                description=f"{r.status}: {r.reason}",
                 metadata={
+                    "result": with_interval(r.value, r.ci_low, r.ci_high),
                     "status": r.status,
+                    "owner": spec_of[r.entry_id].owner,
+                    "action": spec_of[r.entry_id].action,
+                    "model_version": model_version,
                     "value": dg.MetadataValue.float(r.value)
                     if r.value is not None
                     else dg.MetadataValue.null(),

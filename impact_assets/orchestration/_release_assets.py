@@ -4,7 +4,12 @@ import dagster as dg
 
 from impact_assets import oversight, pipeline
 from impact_assets.assessment import Assessment
-from impact_assets.orchestration._common import RESULTS_POOL, AssetKeys, dagster_failures
+from impact_assets.orchestration._common import (
+    RESULTS_POOL,
+    AssetKeys,
+    check_spec,
+    dagster_failures,
+)
 from impact_assets.orchestration._resources import ResultsDatabase
 
 RELEASE_CHECK = "release_is_approved"
@@ -24,9 +29,10 @@ def release_assets(
         group_name=assessment.id,
         kinds={"duckdb"},
         check_specs=[
-            dg.AssetCheckSpec(
+            check_spec(
                 RELEASE_CHECK,
                 asset=decision_key,
+                partitions=partitions,
                 blocking=True,
                 description="The assessed model version may be promoted: the register meets the spec's release criteria.",
             )

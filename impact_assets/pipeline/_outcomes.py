@@ -100,17 +100,16 @@ def ensure_joined_view(conn: duckdb.DuckDBPyConnection, assessment: Assessment) 
         observed = f"o.{ident(outcomes.observed_at)}" if outcomes.observed_at else "NULL"
         columns = assessment.sql.columns.get(b.scored_table) or ()
         drop = f" EXCLUDE ({ident(b.label)})" if b.label in columns else ""
-        # one outcome per decision: the latest observed (duplicates fail the outcomes' contract)
-        latest = (
-            f"SELECT * FROM {qualified(assessment.schema, outcomes.table)} "
-            f"QUALIFY row_number() OVER (PARTITION BY {ident(id_column)} ORDER BY {observed.removeprefix('o.')} DESC NULLS LAST) = 1"
-            if outcomes.observed_at
-            else f"SELECT * FROM {qualified(assessment.schema, outcomes.table)} "
-            f"QUALIFY row_number() OVER (PARTITION BY {ident(id_column)}) = 1"
-        )
+        # one outcome per decision: the latest observed (duplicates fail the outcomes' contract).
+        # De-duplicated after the join, per (partition, decision): a filter on the partition column
+        # then reaches the scored table and the join, and only that day's outcomes are ranked (not
+        # every outcome ever recorded, as ranking the outcomes table first would).
+        order = f"{observed} DESC NULLS LAST" if outcomes.observed_at else "NULL"
         body = (
             f"SELECT d.*{drop}, o.{ident(label)} AS {ident(b.label)}, CAST({observed} AS DATE) AS {OBSERVED} "
-            f"FROM {scored} AS d LEFT JOIN ({latest}) AS o ON o.{ident(id_column)} = d.{ident(b.id_column)}"
+            f"FROM {scored} AS d LEFT JOIN {qualified(assessment.schema, outcomes.table)} AS o "
+            f"ON o.{ident(id_column)} = d.{ident(b.id_column)} "
+            f"QUALIFY row_number() OVER (PARTITION BY d.{ident(b.partition_column)}, d.{ident(b.id_column)} ORDER BY {order}) = 1"
         )
     view = joined_relation(assessment)
     conn.execute(f"CREATE OR REPLACE VIEW {view} AS {body}")

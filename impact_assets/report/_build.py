@@ -1,8 +1,10 @@
 """The impact report of one partition: Markdown and a self-contained HTML file, plots embedded.
 
-Sections follow what a reviewer (and the people affected) need, in that order: what the model is for
-and where it falls short; the register and what changed; open governance actions; the release decision
-and impact level; outcomes by group with confidence intervals; disparities against their thresholds;
+Sections follow what a reviewer (and the people affected) need, in that order: the answer first (the
+version in service and its state, breaches and warnings by severity, what changed, actions overdue and
+due soon); what the model is for and where it falls short; the register by severity with each entry's
+trend, model versions side by side, and what changed; governance actions not yet resolved; the release
+recommendation, sign-offs and impact level; outcomes by group with confidence intervals; disparities against their thresholds;
 drift; KPIs and cost-benefit by group; scenarios; causal estimates; versions and lineage.
 
 Every plot is a PNG embedded as a ``data:`` URI, so the HTML file opens anywhere without a network;
@@ -19,7 +21,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from impact_assets._markdown import markdown_cell, markdown_table
+from impact_assets._markdown import markdown_cell, markdown_table, with_interval
 from impact_assets.assessment import Assessment
 from impact_assets.outcomes import cohort_of
 from impact_assets.oversight import release_state
@@ -57,7 +59,7 @@ def _rate_columns(metrics: pd.DataFrame) -> pd.DataFrame:
     """One row per group: each rate with its interval, e.g. ``0.78 [0.76, 0.81]``."""
     rows = metrics[metrics["metric"].isin(RATES)].assign(
         shown=lambda f: [
-            "—" if missing(v) else f"{v:.3f}" + ("" if missing(lo) else f" [{lo:.3f}, {hi:.3f}]")
+            with_interval(v, lo, hi)
             for v, lo, hi in zip(f["value"], f["ci_low"], f["ci_high"], strict=True)
         ]
     )
@@ -82,8 +84,11 @@ def _drift_columns(drift: pd.DataFrame) -> pd.DataFrame:
     return wide[shown].join(reasons).reset_index()
 
 
-def _kpi_columns(kpis: pd.DataFrame) -> pd.DataFrame:
-    """One row per group, one column per KPI (suppressed values stay empty, with the reason)."""
+def _kpi_columns(kpis: pd.DataFrame, unit: str | None = None) -> pd.DataFrame:
+    """One row per group, one column per KPI (suppressed values stay empty, with the reason);
+    with a ``unit``, every column is money and named with it."""
+    if kpis.empty:
+        return kpis
     wide = kpis.pivot_table(
         index=["feature_set", "group_key"],
         columns="kpi",
@@ -94,6 +99,8 @@ def _kpi_columns(kpis: pd.DataFrame) -> pd.DataFrame:
     info = kpis.groupby(["feature_set", "group_key"], sort=False).agg(
         n=("n", "max"), reason=("reason", "first")
     )
+    if unit is not None:
+        wide = wide.rename(columns=lambda c: f"{c} ({unit})")
     return info[["n"]].join(wide).join(info[["reason"]]).reset_index()
 
 
@@ -184,6 +191,227 @@ def _outcomes_section(awaited: dict[str, pd.DataFrame]) -> str:
     )
 
 
+#: Register statuses and action types, most severe first: the order entries are shown in.
+STATUS_ORDER = ("breach", "warn", "insufficient_data", "awaiting_outcomes", "suppressed", "pass")
+ACTION_ORDER = ("rollback", "block_release", "review", "notify")
+TREND_DAYS = 7
+#: Days ahead within which an action counts as due soon.
+DUE_SOON_DAYS = 7
+
+
+def by_severity(entries: pd.DataFrame) -> pd.DataFrame:
+    """Entries ordered breaches first (rollback before notify), then by id."""
+    rank = {s: i for i, s in enumerate(STATUS_ORDER)}
+    act = {a: i for i, a in enumerate(ACTION_ORDER)}
+    return (
+        entries.assign(
+            _s=entries["status"].map(rank).fillna(len(rank)),
+            _a=entries["action"].map(act).fillna(len(act)),
+        )
+        .sort_values(["_s", "_a", "entry_id"], kind="stable")
+        .drop(columns=["_s", "_a"])
+        .reset_index(drop=True)
+    )
+
+
+def _thresholds(row) -> str:
+    """``warn < 0.9, breach < 0.8``: the side of each threshold that crosses it."""
+    side = "<" if row["direction"] == "higher_is_better" else ">"
+    parts = (
+        []
+        if missing(row["threshold_warn"])
+        else [f"warn {side} {markdown_cell(row['threshold_warn'])}"]
+    )
+    return ", ".join([*parts, f"breach {side} {markdown_cell(row['threshold_breach'])}"])
+
+
+def _register_columns(entries: pd.DataFrame, trend: dict[str, str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "entry": entries["entry_id"],
+            "status": entries["status"],
+            "value [95% interval]": [
+                with_interval(v, lo, hi)
+                for v, lo, hi in zip(
+                    entries["value"], entries["ci_low"], entries["ci_high"], strict=True
+                )
+            ],
+            "n": entries["n"],
+            "thresholds": [_thresholds(r) for _, r in entries.iterrows()],
+            f"trend ({TREND_DAYS} days)": entries["entry_id"].map(trend).fillna("·"),
+            "owner": entries["owner"],
+            "action": entries["action"],
+            "reason": entries["reason"],
+        }
+    )
+
+
+def _trend(
+    conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition: str, model_version: str
+) -> dict[str, str]:
+    """Each entry's value on the last ``TREND_DAYS`` assessed days up to ``partition``, for the
+    model version of this report (its newest snapshot of each day)."""
+    rows = conn.execute(
+        f"""WITH days AS (
+                SELECT DISTINCT partition_key FROM {SCHEMA}.register_snapshots
+                WHERE assessment_id = ? AND model_version = ? AND partition_key <= ?
+                ORDER BY partition_key DESC LIMIT {TREND_DAYS}
+            ), newest AS (
+                SELECT snapshot_id, partition_key FROM {SCHEMA}.register_snapshots
+                WHERE assessment_id = ? AND model_version = ? AND partition_key IN (SELECT partition_key FROM days)
+                QUALIFY row_number() OVER (PARTITION BY partition_key ORDER BY snapshot_version DESC) = 1
+            )
+            SELECT e.entry_id, list(e.value ORDER BY n.partition_key)
+            FROM newest n JOIN {SCHEMA}.register_entries e USING (snapshot_id) GROUP BY e.entry_id""",
+        [assessment.id, model_version, partition, assessment.id, model_version],
+    ).fetchall()
+    return {
+        entry: " · ".join("·" if missing(v) else markdown_cell(float(v)) for v in values)
+        for entry, values in rows
+    }
+
+
+def _versions_side_by_side(
+    conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition: str
+) -> str:
+    """With more than one model version assessed on ``partition``: each entry under each version."""
+    frame = conn.execute(
+        f"""WITH newest AS (
+                SELECT snapshot_id, model_version FROM {SCHEMA}.register_snapshots
+                WHERE assessment_id = ? AND partition_key = ?
+                QUALIFY row_number() OVER (PARTITION BY model_version ORDER BY snapshot_version DESC) = 1
+            )
+            SELECT n.model_version, e.entry_id, e.status, e.value, e.ci_low, e.ci_high, e.action
+            FROM newest n JOIN {SCHEMA}.register_entries e USING (snapshot_id)""",
+        [assessment.id, partition],
+    ).df()
+    versions = sorted(frame["model_version"].unique(), key=lambda v: (len(v), v))
+    if len(versions) < 2:
+        return ""
+    frame = frame.assign(
+        shown=[
+            f"{status}: {with_interval(v, lo, hi)}"
+            for status, v, lo, hi in zip(
+                frame["status"], frame["value"], frame["ci_low"], frame["ci_high"], strict=True
+            )
+        ]
+    )
+    wide = frame.pivot_table(
+        index="entry_id", columns="model_version", values="shown", aggfunc="first"
+    )
+    order = by_severity(
+        frame.sort_values(
+            "model_version", key=lambda c: c.map(versions.index), ascending=False
+        ).drop_duplicates("entry_id")[["entry_id", "status", "action"]]
+    )["entry_id"]
+    table = wide.reindex(order)[versions].rename(columns=lambda v: f"model version {v}")
+    return (
+        f"\n\n**Model versions side by side on {partition}** (each version's newest snapshot)\n\n"
+        + _table(table.rename_axis("entry").reset_index())
+    )
+
+
+def _serving(assessment: Assessment, releases: list) -> str | None:
+    """The model version in service: the registry's approved one, else the newest approved."""
+    if assessment.registry is not None:
+        return assessment.registry.approved()
+    approved = [r for r in releases if r.state == "approved"]
+    return max(approved, key=lambda r: r.state_since).model_version if approved else None
+
+
+def _summary(snap, entries, changes, actions, releases, serving) -> str:
+    """The answer first: what serves, what breaks, what changed, what is due."""
+    state = {r.model_version: r for r in releases}
+    this = str(snap["model_version"])
+    lines = []
+    if serving is None:
+        lines.append("**No model version is approved for service yet.**")
+    else:
+        r = state.get(serving)
+        since = f" since {r.state_since:%Y-%m-%d %H:%M UTC}" if r and r.state_since else ""
+        signed = (
+            f", signed off by {', '.join(r.signers)} ({r.signatures} of {r.sign_offs_required})"
+            if r and r.sign_offs_required
+            else ""
+        )
+        lines.append(f"**Serving: model version {serving}**, approved{since}{signed}.")
+    if this != serving:
+        r = state.get(this)
+        why = f": {r.reasons[0]}" if r and r.reasons else ""
+        lines.append(
+            f"This report is of model version {this}, "
+            + (f"**{r.state.replace('_', ' ')}**{why}." if r else "with no release decision yet.")
+        )
+    counts = []
+    for status in ("breach", "warn"):
+        hit = entries[entries["status"] == status]
+        if hit.empty:
+            counts.append(f"no {status}")
+            continue
+        per = hit["action"].value_counts()
+        kinds = ", ".join(f"{per[a]} {a}" for a in ACTION_ORDER if a in per)
+        counts.append(
+            f"**{len(hit)} {status}** ({kinds}): " + ", ".join(f"`{e}`" for e in hit["entry_id"])
+        )
+    rest = entries[~entries["status"].isin(["breach", "warn"])]["status"].value_counts()
+    counts.append(", ".join(f"{rest[s]} {s}" for s in STATUS_ORDER if s in rest))
+    lines.append("Register: " + "; ".join(c for c in counts if c) + ".")
+    moved = changes[
+        changes["previous_status"].notna() & (changes["previous_status"] != changes["status"])
+    ]
+    if changes.empty and moved.empty:
+        lines.append("Since the previous snapshot: nothing changed.")
+    elif moved.empty:
+        lines.append(
+            f"Since the previous snapshot: no status changed; {len(changes)} values moved."
+        )
+    else:
+        lines.append(
+            "Since the previous snapshot: "
+            + ", ".join(
+                f"`{r.entry_id}` {r.previous_status} → {r.status}" for r in moved.itertuples()
+            )
+            + "."
+        )
+    today = dt.datetime.now(dt.UTC).date()
+    overdue = actions[actions["overdue"].fillna(False).astype(bool)]
+    soon = actions[
+        ~actions["overdue"].fillna(False).astype(bool)
+        & (pd.to_datetime(actions["due"]).dt.date <= today + dt.timedelta(days=DUE_SOON_DAYS))
+    ]
+
+    def named(frame: pd.DataFrame) -> str:
+        return ", ".join(
+            f"`{r.entry_id}` ({r.owner}"
+            + ("" if missing(r.due) else f", due {r.due:%Y-%m-%d}")
+            + ")"
+            for r in frame.itertuples()
+        )
+
+    lines.append(
+        f"Actions not yet resolved: {len(actions)}"
+        + (
+            f"; **overdue {len(overdue)}**: {named(overdue)}"
+            if not overdue.empty
+            else "; none overdue"
+        )
+        + (f"; due within {DUE_SOON_DAYS} days: {named(soon)}" if not soon.empty else "")
+        + "."
+    )
+    return "\n\n".join(f"- {line}" for line in lines)
+
+
+def _shown_path(path: str) -> str:
+    """A source's path as the spec gives it, without the machine's folders."""
+    for placeholder, where in (
+        ("{state_dir}/", "the state folder"),
+        ("{project_dir}/", "the project"),
+    ):
+        if path.startswith(placeholder):
+            return f"`{path[len(placeholder) :]}` in {where}"
+    return f"`{Path(path).name}`" if Path(path).is_absolute() else f"`{path}`"
+
+
 def build_report(
     conn: duckdb.DuckDBPyConnection, assessment: Assessment, partition_key: str, reports_dir: Path
 ) -> Report:
@@ -203,11 +431,13 @@ def build_report(
             f"no register snapshot of {assessment.id} for {partition_key}; assess it first"
         )
     snap = snapshot.iloc[0]
-    entries = conn.execute(
-        f"SELECT entry_id, status, value, ci_low, ci_high, n, threshold_warn, threshold_breach, direction, reason "
-        f"FROM {SCHEMA}.register_entries WHERE snapshot_id = ? ORDER BY entry_id",
-        [snap["snapshot_id"]],
-    ).df()
+    entries = by_severity(
+        conn.execute(
+            f"SELECT entry_id, status, value, ci_low, ci_high, n, threshold_warn, threshold_breach, direction, "
+            f"owner, action, reason FROM {SCHEMA}.register_entries WHERE snapshot_id = ?",
+            [snap["snapshot_id"]],
+        ).df()
+    )
     changes = conn.execute(
         f"SELECT entry_id, previous_status, status, previous_value, value, value_delta FROM {SCHEMA}.register_changes "
         "WHERE snapshot_id = ? AND (previous_status IS DISTINCT FROM status OR abs(value_delta) > 0) ORDER BY entry_id",
@@ -251,6 +481,13 @@ def build_report(
         plots.append(png)
         return f"![{alt}]({PNG_URI}{png})\n\n"
 
+    serving = _serving(assessment, releases)
+    sections.append(
+        (
+            "At a glance",
+            _summary(snap, entries, changes, actions, releases, serving),
+        )
+    )
     sections.append(
         (
             "What the model is for",
@@ -260,16 +497,16 @@ def build_report(
             + "\n".join(f"- **{s.id}**: {s.description}" for s in spec.stakeholders),
         )
     )
-    counts = entries["status"].value_counts().to_dict()
+    trend = _trend(conn, assessment, partition_key, str(snap["model_version"]))
     sections.append(
         (
             "Impact register",
-            "Status: "
-            + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-            + "\n\n"
-            + _table(
-                entries.rename(columns={"threshold_warn": "warn", "threshold_breach": "breach"})
-            )
+            "Entries by severity: breaches first, then warnings, then what could not be judged; "
+            f"within each, rollback before block_release, review and notify. Trend: the entry's value "
+            f"on each of the last {TREND_DAYS} days this model version assessed, up to this one (oldest "
+            "first; `·` where it had none).\n\n"
+            + _table(_register_columns(entries, trend))
+            + _versions_side_by_side(conn, assessment, partition_key)
             + "\n\n**Changed since the previous snapshot**\n\n"
             + _table(changes),
         )
@@ -387,7 +624,19 @@ def build_report(
                 "net benefit per decision by group",
                 plot_bars(per_decision, "label", "net benefit per decision by group"),
             )
-            + _table(_kpi_columns(kpis))
+            + _table(_kpi_columns(kpis[kpis["kind"] == "kpi"]))
+            + (
+                f"\n\n**Cost-benefit** (in {spec.analytics.cost_benefit.currency}: the value of each "
+                "decision outcome, their sum, and the sum per decision)\n\n"
+                + _table(
+                    _kpi_columns(
+                        kpis[kpis["kind"] == "cost_benefit"],
+                        unit=spec.analytics.cost_benefit.currency,
+                    )
+                )
+                if spec.analytics.cost_benefit is not None
+                else ""
+            )
             if not kpis.empty
             else "_none declared_",
         )
@@ -432,15 +681,16 @@ def build_report(
             else "_none declared_",
         )
     )
-    sources = ", ".join(f"`{s}` ({src.path})" for s, src in spec.sources.items())
+    sources = ", ".join(f"`{s}` ({_shown_path(src.path)})" for s, src in spec.sources.items())
     models = " → ".join(f"`{m}`" for m in assessment.sql.order)
     sections.append(
         (
             "Versions and lineage",
             f"Model version **{snap['model_version']}**, data version `{snap['data_version']}`, snapshot "
             f"`{snap['snapshot_id']}` (version {snap['snapshot_version']}) of run `{snap['run_id']}`.\n\n"
-            f"Sources: {sources}. SQL models: {models}. Results in `{assessment.paths.database}` (schema `impact`); "
-            f"OpenLineage events under `{assessment.paths.state_dir / 'lineage'}` or the configured backend.",
+            f"Sources: {sources}. SQL models: {models}. Results in the results database "
+            f"`{assessment.paths.database.name}` (schema `impact`); OpenLineage events in `lineage/` of "
+            "the state folder, or the configured backend.",
         )
     )
     title = (

@@ -13,7 +13,7 @@ PNG_URI = "data:image/png;base64,"
 
 STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#111}"
-    "table{border-collapse:collapse;margin:.5em 0;font-size:.85em}"
+    "table{border-collapse:collapse;margin:.5em 0;font-size:.85em;display:block;overflow-x:auto;max-width:100%}"
     "td,th{border:1px solid #999;padding:.2em .5em;text-align:left}th{background:#eee}img{max-width:100%}"
 )
 

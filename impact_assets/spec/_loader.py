@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from impact_assets.errors import SpecError
 from impact_assets.spec._assessment import AssessmentSpec
+from impact_assets.spec._oversight import Channel
 from impact_assets.spec._references import reference_errors
 from impact_assets.spec._register import MetricRef
 
@@ -26,6 +27,9 @@ Location = tuple[str | int, ...]
 #: The ``source`` values of the measure references (pydantic's tags of that union in error locations).
 _MEASURE_TAGS = frozenset(
     get_args(ref.model_fields["source"].annotation)[0] for ref in get_args(get_args(MetricRef)[0])
+)
+_CHANNEL_TAGS = frozenset(
+    get_args(kind.model_fields["kind"].annotation)[0] for kind in get_args(get_args(Channel)[0])
 )
 
 
@@ -134,12 +138,14 @@ def load_spec(path: str | Path) -> tuple[AssessmentSpec, SpecSource]:
     except ValidationError as exc:
         problems: list[tuple[Location, str]] = []
         for err in exc.errors():
-            # Drop the tag pydantic inserts after ``measure`` (a discriminated union): it is no key.
+            # Drop the tags pydantic inserts after a discriminated union (``measure``, a channel
+            # of ``notifications.channels``): they are no keys.
             raw = err["loc"]
             loc = tuple(
                 p
                 for i, p in enumerate(raw)
                 if not (i > 0 and raw[i - 1] == "measure" and p in _MEASURE_TAGS)
+                and not (i > 1 and raw[i - 2] == "channels" and p in _CHANNEL_TAGS)
             )
             message = _describe(err)
             if err["type"] == "extra_forbidden":

@@ -179,7 +179,7 @@ class RegisterEntry(SpecModel):
     """One anticipated outcome of the model, how it is measured and what a breach triggers."""
 
     id: Identifier
-    """Identifier of the entry; its asset check is `<id>_within_thresholds`."""
+    """Identifier of the entry; its asset check on the register snapshot has the same name."""
     outcome: NonEmptyText = Field(description="The anticipated outcome, in plain language.")
     stakeholder: Identifier
     """Who is affected: an `id` of `stakeholders`."""
