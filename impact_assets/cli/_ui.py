@@ -76,6 +76,14 @@ def ui(paths: ProjectPaths, port: int, host: str) -> None:
     if not workspace.exists():
         raise click.UsageError(NO_WORKSPACE.format(folder=paths.project_dir))
     use_local_instance(paths)
+    # Create the instance's storage here, once: the webserver and the daemon would otherwise both
+    # create a fresh instance's SQLite databases at the same moment, and the loser's schema check
+    # fails (alembic's CommandError) while the other is half-way through.
+    import dagster as dg
+
+    with dg.DagsterInstance.get() as instance:
+        instance.get_runs(limit=1)
+        instance.all_instigator_state()
     bin_dir = Path(sys.executable).parent
     click.echo(
         f"Dagster UI on http://{host}:{port} (instance {os.environ['DAGSTER_HOME']}); Ctrl-C stops it"
