@@ -60,8 +60,7 @@ def print_decision(paths: ProjectPaths, assessment_id: str) -> str:
 def print_register(
     paths: ProjectPaths, assessment_id: str, partitions: list[str] | None = None
 ) -> None:
-    import pandas as pd
-
+    from impact_assets._markdown import with_interval
     from impact_assets.register import current_register
     from impact_assets.storage import connect
 
@@ -74,7 +73,7 @@ def print_register(
         return
     frame = frame.assign(
         value=[
-            "—" if pd.isna(v) else (f"{v:.3f}" if pd.isna(lo) else f"{v:.3f} [{lo:.3f}, {hi:.3f}]")
+            with_interval(v, lo, hi)
             for v, lo, hi in zip(frame["value"], frame["ci_low"], frame["ci_high"], strict=True)
         ]
     )

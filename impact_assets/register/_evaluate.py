@@ -43,7 +43,8 @@ __all__ = [
     "status_for",
 ]
 
-STATUSES = ("pass", "warn", "breach", "insufficient_data", "suppressed", "awaiting_outcomes")
+#: The statuses of a register entry, most severe first (the order reports list entries in).
+STATUSES = ("breach", "warn", "insufficient_data", "awaiting_outcomes", "suppressed", "pass")
 
 NO_RESULT = "no {source} result matches {where} for this partition"
 BLOCKED = "not evaluated: {why}"

@@ -25,6 +25,7 @@ from impact_assets._markdown import markdown_cell, markdown_table, with_interval
 from impact_assets.assessment import Assessment
 from impact_assets.outcomes import cohort_of
 from impact_assets.oversight import release_state
+from impact_assets.register import STATUSES
 from impact_assets.report._html import PNG_URI, render_html
 from impact_assets.report._plots import (
     missing,
@@ -34,7 +35,7 @@ from impact_assets.report._plots import (
     plot_sweep,
     plot_thresholds,
 )
-from impact_assets.spec import OVERALL
+from impact_assets.spec import ACTION_TYPES, OVERALL
 from impact_assets.storage import SCHEMA
 
 
@@ -191,9 +192,6 @@ def _outcomes_section(awaited: dict[str, pd.DataFrame]) -> str:
     )
 
 
-#: Register statuses and action types, most severe first: the order entries are shown in.
-STATUS_ORDER = ("breach", "warn", "insufficient_data", "awaiting_outcomes", "suppressed", "pass")
-ACTION_ORDER = ("rollback", "block_release", "review", "notify")
 TREND_DAYS = 7
 #: Days ahead within which an action counts as due soon.
 DUE_SOON_DAYS = 7
@@ -201,8 +199,8 @@ DUE_SOON_DAYS = 7
 
 def by_severity(entries: pd.DataFrame) -> pd.DataFrame:
     """Entries ordered breaches first (rollback before notify), then by id."""
-    rank = {s: i for i, s in enumerate(STATUS_ORDER)}
-    act = {a: i for i, a in enumerate(ACTION_ORDER)}
+    rank = {s: i for i, s in enumerate(STATUSES)}
+    act = {a: i for i, a in enumerate(ACTION_TYPES)}
     return (
         entries.assign(
             _s=entries["status"].map(rank).fillna(len(rank)),
@@ -349,17 +347,17 @@ def _summary(snap, entries, changes, actions, releases, serving) -> str:
             counts.append(f"no {status}")
             continue
         per = hit["action"].value_counts()
-        kinds = ", ".join(f"{per[a]} {a}" for a in ACTION_ORDER if a in per)
+        kinds = ", ".join(f"{per[a]} {a}" for a in ACTION_TYPES if a in per)
         counts.append(
             f"**{len(hit)} {status}** ({kinds}): " + ", ".join(f"`{e}`" for e in hit["entry_id"])
         )
     rest = entries[~entries["status"].isin(["breach", "warn"])]["status"].value_counts()
-    counts.append(", ".join(f"{rest[s]} {s}" for s in STATUS_ORDER if s in rest))
+    counts.append(", ".join(f"{rest[s]} {s}" for s in STATUSES if s in rest))
     lines.append("Register: " + "; ".join(c for c in counts if c) + ".")
     moved = changes[
         changes["previous_status"].notna() & (changes["previous_status"] != changes["status"])
     ]
-    if changes.empty and moved.empty:
+    if changes.empty:
         lines.append("Since the previous snapshot: nothing changed.")
     elif moved.empty:
         lines.append(

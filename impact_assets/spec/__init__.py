@@ -11,6 +11,7 @@ from impact_assets.spec._analytics import (
 )
 from impact_assets.spec._assessment import AssessmentSpec, Stakeholder
 from impact_assets.spec._base import (
+    ACTION_TYPES,
     DECISION_METRICS,
     DISPARITY_METRICS,
     GROUP_METRICS,
@@ -71,6 +72,7 @@ from impact_assets.spec._runtime import (
 from impact_assets.spec._schema import SCHEMA_ID, json_schema, markdown_reference
 
 __all__ = [
+    "ACTION_TYPES",
     "DECISION_METRICS",
     "DECISION_TIME_DISPARITIES",
     "DECISION_TIME_METRICS",

@@ -5,7 +5,7 @@ metric vocabulary (group metrics, disparities, the ``overall`` group).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal, get_args
 
 from cronsim import CronSim, CronSimError
 from pydantic import (
@@ -54,6 +54,10 @@ Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")
 ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^\x00]+$")]
 
 NonEmptyText = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
+
+#: What a register entry's breach calls for, most severe first.
+ActionType = Literal["rollback", "block_release", "review", "notify"]
+ACTION_TYPES: tuple[str, ...] = get_args(ActionType)
 
 
 def intersection_name(features: tuple[str, ...] | list[str]) -> str:

@@ -11,14 +11,14 @@ from pydantic import (
     model_validator,
 )
 
-from impact_assets.spec._base import Identifier, NonEmptyText, SpecModel
+from impact_assets.spec._base import ActionType, Identifier, NonEmptyText, SpecModel
 from impact_assets.spec._oversight import SignOffPolicy
 
 
 class GovernanceSpec(SpecModel):
     """How breaches become governance actions."""
 
-    due_days: dict[Literal["notify", "review", "block_release", "rollback"], int] = Field(
+    due_days: dict[ActionType, int] = Field(
         default_factory=lambda: {"notify": 14, "review": 14, "block_release": 7, "rollback": 2},
         description="Days from opening to due date, per action type.",
     )

@@ -13,6 +13,7 @@ from impact_assets.spec._base import (
     DISPARITY_METRICS,
     GROUP_METRICS,
     OVERALL,
+    ActionType,
     Identifier,
     NonEmptyText,
     SpecModel,
@@ -193,7 +194,7 @@ class RegisterEntry(SpecModel):
     """Who owns the governance actions the entry opens."""
     escalate_to: NonEmptyText | None = None
     """Who an overdue or repeatedly breached action escalates to."""
-    action: Literal["notify", "review", "block_release", "rollback"] = "review"
+    action: ActionType = "review"
     """Action a breach opens: `notify`, `review`, `block_release` (holds the release) or `rollback`."""
     frameworks: tuple[str, ...] = ()
     """Free-text tags of the rules the entry serves (e.g. `EU AI Act Annex III 5(b)`)."""
