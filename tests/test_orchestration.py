@@ -187,6 +187,7 @@ def test_run_failure_becomes_a_governance_action(project: ProjectPaths):
             dagster_event=failure,
             dagster_instance=instance,
             dagster_run=result.dagster_run,
+            resources=defs.resources,
         ).for_run_failure()
         sensor(context)
     with duckdb.connect(str(project.database), read_only=True) as conn:

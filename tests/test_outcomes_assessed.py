@@ -124,7 +124,7 @@ def test_a_cohort_awaits_its_outcomes_with_estimates_then_is_realised(tmp_path: 
 
 def _requests(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[dg.RunRequest]:
     sensor = defs.resolve_sensor_def("credit_scoring__outcomes_sensor")
-    context = dg.build_sensor_context(instance=instance, definitions=defs)
+    context = dg.build_sensor_context(instance=instance, definitions=defs, resources=defs.resources)
     return list(sensor.evaluate_tick(context).run_requests or [])
 
 

@@ -32,12 +32,15 @@ import dagster as dg
 from impact_assets import pipeline
 from impact_assets.assessment import Assessment
 from impact_assets.orchestration._common import DATA_VERSION_TAG, SNAPSHOT_REASON_TAG
-from impact_assets.storage import connect, migrate
+from impact_assets.orchestration._resources import ResultsDatabase
+from impact_assets.storage import migrate
 
 __all__ = ["build_automation", "schedule_partition"]
 
 TRIGGER_TAG = "impact_assets/trigger"
 MODEL_TAG = "impact_assets/model_version"
+# a sensor tick must not outlast its own timeout waiting for a run to release the results file
+SENSOR_LOCK_TIMEOUT = 30.0
 
 
 def schedule_partition(scheduled: datetime.datetime, partitions_timezone: str) -> str:
@@ -183,8 +186,11 @@ def build_automation(
             default_status=dg.DefaultSensorStatus.RUNNING,
             description="Re-assesses a cohort's outcome-based results once when it matures or its outcomes arrive or change.",
         )
-        def outcomes(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-            with connect(assessment.paths.database, lock_timeout=30) as conn:
+        def outcomes(
+            context: dg.SensorEvaluationContext, impact_duckdb: ResultsDatabase
+        ) -> dg.SensorResult:
+            # the resource's connection settings (memory limit, threads) bound the plan's scan too
+            with impact_duckdb.get_connection(lock_timeout=SENSOR_LOCK_TIMEOUT) as conn:
                 pipeline.prepare(conn, assessment)
                 due = pipeline.outcome_reassessments(
                     conn, assessment, last_partition=partitions.get_last_partition_key()
@@ -214,10 +220,9 @@ def build_automation(
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Records a failed assessment run as a governance action for the assessment's owners.",
     )
-    def run_failure(context: dg.RunFailureSensorContext) -> None:
+    def run_failure(context: dg.RunFailureSensorContext, impact_duckdb: ResultsDatabase) -> None:
         run = context.dagster_run
-        # a sensor tick must not outlast its timeout waiting for a run to release the file
-        with connect(assessment.paths.database, lock_timeout=30) as conn:
+        with impact_duckdb.get_connection(lock_timeout=SENSOR_LOCK_TIMEOUT) as conn:
             migrate(conn)
             pipeline.record_run_failure(
                 conn,

@@ -27,10 +27,14 @@ class ResultsDatabase(DuckDBResource):
     )
 
     @contextmanager
-    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def get_connection(
+        self, lock_timeout: float | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection with the resource's settings (a sensor passes a shorter ``lock_timeout``,
+        so that its tick does not outlast its own timeout waiting for a run)."""
         conn = connect(
             self.database,
-            lock_timeout=self.lock_timeout,
+            lock_timeout=self.lock_timeout if lock_timeout is None else lock_timeout,
             config={"custom_user_agent": "dagster", **self.connection_config},
         )
         try:
