@@ -104,7 +104,8 @@ def test_definitions_shape(demo_state: ProjectPaths):
         "credit_scoring/group_metrics": {"fairness_inputs_meet_the_contract"},
         "credit_scoring/outcome_metrics": {"outcomes_contract", "outcomes_match_decisions"},
     }
-    assert graph.get_check_spec(
+    # a hold or rollback is a governance outcome, not a failed run: the check informs, it does not block
+    assert not graph.get_check_spec(
         dg.AssetCheckKey(dg.AssetKey(["credit_scoring", "release_decision"]), "release_is_approved")
     ).blocking
     for key in ("credit_scoring/raw_applications", "credit_scoring/predictions"):
@@ -393,18 +394,26 @@ def test_release_approves_then_rolls_back_an_unfair_retrain(demo_paths: ProjectP
         assert "| 1 | approved | approve | 2 of 2 |" in snapshot["impact_assets/releases"].value
         assert snapshot["impact_assets/open_actions"].value >= 1
         assert "| approval_parity_sex | open |" in snapshot["impact_assets/actions"].value
-        held = release.execute_in_process(
-            partition_key=day, instance=instance, raise_on_error=False
+        # a rollback is the correct outcome: the run succeeds, the check says why, version 1 serves
+        rolled = release.execute_in_process(partition_key=day, instance=instance)
+        assert rolled.success
+        (evaluation,) = [
+            e.event_specific_data
+            for e in rolled.all_events
+            if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        ]
+        assert not evaluation.passed
+        assert evaluation.severity == dg.AssetCheckSeverity.ERROR
+        assert evaluation.description.startswith(
+            f"rollback model version {unfair} (roll back to 1)"
         )
-        assert not held.success  # the blocking check stops the promotion
-        steps = {
-            e.step_key: e.event_type_value
-            for e in held.all_events
-            if e.step_key and e.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED")
-        }
-        assert (
-            "credit_scoring__promoted_model" not in steps
-            or steps["credit_scoring__promoted_model"] == "STEP_SKIPPED"
+        promoted = instance.get_latest_materialization_event(
+            dg.AssetKey(["credit_scoring", "promoted_model"])
+        ).asset_materialization.metadata
+        assert promoted["impact_assets/serving_version"].value == "1"
+        assert promoted["impact_assets/promoted"].value is False
+        assert promoted["impact_assets/outcome"].value == (
+            f"model version {unfair} not promoted (rolled_back, 0 of 0 sign-offs); version 1 serves"
         )
     assert registry.approved() == "1"
     assert registry.status(unfair)["status"] == "rolled_back"
@@ -427,11 +436,18 @@ def test_release_approves_then_rolls_back_an_unfair_retrain(demo_paths: ProjectP
     ]  # mitigation credit is lost while the sex-parity control breaches
     assert actions == [("approval_parity_sex", "rollback")]
 
-    # the rollback's action, acknowledged from the launchpad's typed run config
     with duckdb.connect(str(demo_paths.database), read_only=True) as conn:
-        (action_id,) = conn.execute(
-            "SELECT action_id FROM impact.governance_actions WHERE entry_id = 'approval_parity_sex'"
-        ).fetchall()[0]
+        # the rollback was what the guardrail's action asked for: it resolved it, on the record
+        assert conn.execute(
+            "SELECT status FROM impact.governance_actions_current WHERE entry_id = 'approval_parity_sex'"
+        ).fetchall() == [("resolved",)]
+        assert conn.execute(
+            "SELECT detail FROM impact.governance_action_events WHERE event = 'resolved'"
+        ).fetchall() == [(f"model version {unfair} rolled back to 1 (automatic)",)]
+        # an open action of the unfair version, acknowledged from the launchpad's typed run config
+        action_id = conn.execute(
+            "SELECT action_id FROM impact.governance_actions_current WHERE status = 'open' ORDER BY opened_at LIMIT 1"
+        ).fetchall()[0][0]
     config = {"action_id": action_id[:8], "decision": "acknowledge", "by": "Fair Lending Lead"}
     decide = defs.resolve_job_def("credit_scoring__record_action_decision")
     op = "credit_scoring__record_action_decision_op"

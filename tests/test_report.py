@@ -10,10 +10,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
+from click.testing import CliRunner
 
 from impact_assets import ProjectPaths, build_definitions, discover_assessments, release_job_name
 from impact_assets._markdown import human_number
-from impact_assets.cli import simulate_days, train_version
+from impact_assets.cli import main, simulate_days, train_version
 from impact_assets.pipeline import sign_off_release
 from impact_assets.register import STATUSES
 from impact_assets.report import build_report
@@ -166,3 +167,39 @@ def test_no_report_shows_a_machine_path_a_placeholder_or_scientific_notation(wee
         assert "{state_dir}" not in text and "{project_dir}" not in text, path
         assert not re.search(r"\d\.\d+e[+-]\d", text), path
     assert "net_benefit_per_decision (DM)" in reports[0].read_text(encoding="utf-8")
+
+
+def _register_cli(paths: ProjectPaths, *extra: str) -> str:
+    env = {
+        "IMPACT_ASSETS_HOME": str(paths.state_dir),
+        "IMPACT_ASSETS_ASSESSMENTS_DIR": str(paths.assessments_dir),
+    }
+    args = ["--project-dir", str(paths.project_dir), "register", "--assessment", "credit_scoring"]
+    done = CliRunner().invoke(main, [*args, *extra], env=env)
+    assert done.exit_code == 0, done.output
+    return done.output
+
+
+def test_the_printed_register_heads_every_day_with_the_serving_version(week_and_rollback):
+    out = _register_cli(week_and_rollback)
+    assert (
+        "Impact register of credit_scoring: model version 1 (serving) where it was assessed" in out
+    )
+    (versions,) = [
+        line.split()[2:] for line in out.splitlines() if line.startswith("(model version)")
+    ]
+    assert versions == ["1"] * len(WEEK)  # the last day too, though version 2 was assessed after
+    table = out.split("Entries on ", 1)[1]
+    assert table.startswith(f"{WEEK[-1].isoformat()} (model version 1):")
+    header = table.splitlines()[1].split()
+    assert header == ["entry_id", "status", "value", "n", "owner", "action", "reason"]
+    statuses = [line.split()[1] for line in table.splitlines()[2:] if line.strip()][: len(STATUSES)]
+    assert [STATUS_RANK[s] for s in statuses] == sorted(STATUS_RANK[s] for s in statuses)
+    # the rolled-back version, one option away
+    other = _register_cli(week_and_rollback, "--model-version", "2")
+    assert "model version 2 where it was assessed" in other
+    (versions,) = [
+        line.split()[2:] for line in other.splitlines() if line.startswith("(model version)")
+    ]
+    assert versions == ["2"] + ["1"] * (len(WEEK) - 1)  # newest partition first
+    assert re.search(r"\n\s*approval_parity_sex\s+breach\s", other.split("Entries on ", 1)[1])

@@ -133,6 +133,10 @@ def test_a_rollback_is_automatic_and_the_rolled_back_version_cannot_be_signed(as
     assert "rollback" in notices and "action_opened" in notices
     assert assessment.registry.status("2")["status"] == "rolled_back"
     assert assessment.registry.approved() == "1"
+    with connect(assessment.paths.database) as conn:  # the rollback did what the action asked
+        assert conn.execute(
+            "SELECT entry_id, status FROM impact.governance_actions_current"
+        ).fetchall() == [("approval_parity_sex", "resolved")]
     with pytest.raises(OversightError, match="model version 2 was rolled back"):
         _sign(assessment, "2", "Dana Okafor")
 
@@ -151,7 +155,9 @@ def test_a_held_version_cannot_be_signed_and_needs_new_sign_offs_after_the_hold(
 
 def test_an_approval_names_the_open_actions_it_leaves(assessment):
     _assess(assessment, "2026-03-01", "1", {"lender_net_benefit": "breach"})
-    (reason,) = [r for r in _state(assessment, "1")[0].reasons if "open governance actions" in r]
+    reasons = _state(assessment, "1")[0].reasons
+    assert "approved with these entries not passing: lender_net_benefit (breach, review)" in reasons
+    (reason,) = [r for r in reasons if "open governance actions" in r]
     assert reason == "approved with 1 open governance actions: lender_net_benefit (open)"
 
 

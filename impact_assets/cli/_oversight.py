@@ -157,13 +157,13 @@ def release() -> None:
 
 
 def print_releases(paths: ProjectPaths, assessment_id: str) -> None:
-    from impact_assets.oversight import release_state
+    from impact_assets.oversight import release_state, serving_version
     from impact_assets.storage import connect
 
     assessment = find_assessment(paths, assessment_id)
     with connect(paths.database, read_only=True) as conn:
         states = release_state(conn, assessment_id)
-    serving = assessment.registry.approved() if assessment.registry else None
+    serving = serving_version(assessment.registry, states)
     click.echo(f"\nRelease state of {assessment_id} (serving: version {serving or 'none'}):")
     for s in states:
         marker = "*" if s.model_version == serving else " "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from impact_assets.cli._main import main
+from impact_assets.cli._main import find_assessment, main
 from impact_assets.settings import ProjectPaths
 
 
@@ -58,14 +58,25 @@ def print_decision(paths: ProjectPaths, assessment_id: str) -> str:
 
 
 def print_register(
-    paths: ProjectPaths, assessment_id: str, partitions: list[str] | None = None
+    paths: ProjectPaths,
+    assessment_id: str,
+    partitions: list[str] | None = None,
+    model_version: str | None = None,
 ) -> None:
+    """The register, each partition headed by ``model_version``'s snapshot (default: the serving
+    version's), then the newest partition's entries by severity with their owner and action."""
+    import pandas as pd
+
     from impact_assets._markdown import with_interval
-    from impact_assets.register import current_register
+    from impact_assets.oversight import release_state, serving_version
+    from impact_assets.register import by_severity, current_register
     from impact_assets.storage import connect
 
+    assessment = find_assessment(paths, assessment_id)
     with connect(paths.database, read_only=True) as conn:
-        frame = current_register(conn, assessment_id)
+        serving = serving_version(assessment.registry, release_state(conn, assessment_id))
+        shown = model_version or serving
+        frame = current_register(conn, assessment_id, shown)
     if partitions:
         frame = frame[frame["partition_key"].isin(partitions)]
     if frame.empty:
@@ -77,26 +88,41 @@ def print_register(
             for v, lo, hi in zip(frame["value"], frame["ci_low"], frame["ci_high"], strict=True)
         ]
     )
-    click.echo(f"\nImpact register of {assessment_id} (latest snapshot per partition):")
+    if shown is None:
+        heading = "no model version serves yet; each partition's latest snapshot"
+    else:
+        role = " (serving)" if shown == serving else ""
+        heading = f"model version {shown}{role} where it was assessed, else each partition's latest snapshot"
+    click.echo(f"\nImpact register of {assessment_id}: {heading}")
     wide = frame.pivot_table(
         index="entry_id", columns="partition_key", values="status", aggfunc="first"
     )
-    click.echo(wide.to_string())
+    versions = frame.drop_duplicates("partition_key").set_index("partition_key")["model_version"]
+    wide = pd.concat(
+        [versions.to_frame().T.rename(index={"model_version": "(model version)"}), wide]
+    )
+    click.echo(wide.rename_axis(index="entry", columns=None).to_string())
     newest = frame["partition_key"].max()
-    click.echo(f"\nEntries on {newest}:")
+    day = by_severity(frame[frame["partition_key"] == newest])
+    click.echo(f"\nEntries on {newest} (model version {day['model_version'].iloc[0]}):")
     click.echo(
-        frame[frame["partition_key"] == newest][
-            ["entry_id", "value", "n", "status", "reason"]
-        ].to_string(index=False)
+        day[["entry_id", "status", "value", "n", "owner", "action", "reason"]].to_string(
+            index=False
+        )
     )
 
 
 @main.command("register")
 @click.option("--assessment", "assessment_id", required=True)
+@click.option(
+    "--model-version",
+    default=None,
+    help="Head each partition with this version's snapshot (default: the serving version).",
+)
 @click.pass_obj
-def register_show(paths: ProjectPaths, assessment_id: str) -> None:
-    """Print the latest register snapshot of every partition, the impact level and the open actions."""
-    print_register(paths, assessment_id)
+def register_show(paths: ProjectPaths, assessment_id: str, model_version: str | None) -> None:
+    """Print the register (the serving version's snapshot of every partition), the impact level and the open actions."""
+    print_register(paths, assessment_id, model_version=model_version)
     print_actions(paths, assessment_id)
 
 

@@ -33,8 +33,7 @@ def release_assets(
                 RELEASE_CHECK,
                 asset=decision_key,
                 partitions=partitions,
-                blocking=True,
-                description="The assessed model version may be promoted: the register meets the spec's release criteria.",
+                description="The assessed model version may be promoted: the register meets the spec's release criteria (a hold warns; a rollback is an error).",
             )
         ],
         description="approve / hold / rollback of the assessed model version, from the register and the spec's release criteria.",
@@ -66,7 +65,10 @@ def release_assets(
                 dg.AssetCheckResult(
                     check_name=RELEASE_CHECK,
                     passed=decided.decision == "approve",
-                    severity=dg.AssetCheckSeverity.ERROR,
+                    severity=dg.AssetCheckSeverity.ERROR
+                    if decided.decision == "rollback"
+                    else dg.AssetCheckSeverity.WARN,
+                    description=f"{summary}: {'; '.join(decided.reasons)}",
                     metadata={
                         "decision": decided.decision,
                         "model_version": decided.model_version,
@@ -87,7 +89,7 @@ def release_assets(
         partitions_def=partitions,
         group_name=assessment.id,
         kinds={"scikit-learn"},
-        description="Points the registry's approved.json at the recommended model version once its release is approved (signed off, where the policy asks); never runs on a hold or rollback.",
+        description="The model version in service after the release decision: the registry's approved.json points at the assessed version once its release is approved (signed off, where the policy asks); after a hold or rollback the approved version stays in service.",
         metadata={
             "impact_assets/registry": str(assessment.registry.path if assessment.registry else "")
         },
@@ -100,19 +102,27 @@ def release_assets(
                 "SELECT model_version FROM impact.release_decisions WHERE assessment_id = ? AND partition_key = ? ORDER BY decided_at DESC LIMIT 1",
                 [assessment.id, context.partition_key],
             ).fetchall()[0][0]
-            (state,) = oversight.release_state(conn, assessment.id, version)
+            states = oversight.release_state(conn, assessment.id)
+        (state,) = [s for s in states if s.model_version == version]
         registry = assessment.registry
         promoted = state.state == "approved"
         if promoted and registry is not None and version in registry.versions():
             registry.promote(
                 version, {"partition": context.partition_key, "run_id": context.run.run_id}
             )
-        if not promoted:
-            context.log.info(
-                f"model version {version} not promoted: {state.state} ({state.signatures} of {state.sign_offs_required} sign-offs)"
-            )
+        serving = oversight.serving_version(registry, states)
+        outcome = (
+            f"model version {version} serves"
+            if promoted and serving == version
+            else f"model version {version} not promoted ({state.state}, {state.signatures} of "
+            f"{state.sign_offs_required} sign-offs); "
+            + (f"version {serving} serves" if serving else "no version is approved for service")
+        )
+        context.log.info(outcome)
         return dg.MaterializeResult(
             metadata={
+                "impact_assets/serving_version": serving or "",
+                "impact_assets/outcome": outcome,
                 "impact_assets/model_version": version,
                 "impact_assets/release_state": state.state,
                 "impact_assets/sign_offs": f"{state.signatures} of {state.sign_offs_required}",

@@ -22,6 +22,7 @@ from impact_assets.oversight._sign_off import (
     live_actions,
     record_sign_off,
     release_state,
+    serving_version,
 )
 
 __all__ = [
@@ -45,4 +46,5 @@ __all__ = [
     "record_notice",
     "record_sign_off",
     "release_state",
+    "serving_version",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -20,7 +21,17 @@ from impact_assets.oversight._events import os_user
 from impact_assets.spec import SignOffPolicy
 from impact_assets.storage import SCHEMA
 
-__all__ = ["ReleaseState", "check_sign_off", "live_actions", "record_sign_off", "release_state"]
+if TYPE_CHECKING:
+    from impact_assets.modeling import LocalModelRegistry, MlflowModelRegistry
+
+__all__ = [
+    "ReleaseState",
+    "check_sign_off",
+    "live_actions",
+    "record_sign_off",
+    "release_state",
+    "serving_version",
+]
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,16 @@ def release_state(
         {"a": assessment_id, "v": model_version},
     ).fetchall()
     return [ReleaseState(*row) for row in rows]
+
+
+def serving_version(
+    registry: LocalModelRegistry | MlflowModelRegistry | None, releases: list[ReleaseState]
+) -> str | None:
+    """The model version in service: the registry's approved one, else the newest approved."""
+    if registry is not None:
+        return registry.approved()
+    approved = [r for r in releases if r.state == "approved" and r.state_since is not None]
+    return max(approved, key=lambda r: r.state_since).model_version if approved else None
 
 
 def live_actions(conn: duckdb.DuckDBPyConnection, assessment_id: str) -> list[str]:

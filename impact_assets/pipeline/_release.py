@@ -13,7 +13,9 @@ from impact_assets.errors import ModelRegistryError, OversightError
 from impact_assets.oversight import (
     ReleaseState,
     check_sign_off,
+    live_action,
     live_actions,
+    record_event,
     record_notice,
     record_sign_off,
     release_state,
@@ -146,6 +148,7 @@ def decide_release(
                 model_version=model_version,
             )
         if decision == "rollback" and (before is None or before.state != "rolled_back"):
+            _resolve_by_rollback(conn, assessment, statuses, model_version, rollback_to, decided_at)
             record_notice(
                 conn,
                 assessment_id=assessment.id,
@@ -171,6 +174,33 @@ def decide_release(
         },
     )
     return ReleaseDecision(decision, model_version, rollback_to, reasons, snapshot_id, after.state)
+
+
+def _resolve_by_rollback(
+    conn: duckdb.DuckDBPyConnection,
+    assessment: Assessment,
+    statuses: dict[str, str],
+    model_version: str,
+    rollback_to: str | None,
+    at: dt.datetime,
+) -> None:
+    """The rollback is the action the breached ``rollback`` entries asked for: their actions are
+    resolved by it, on the record (the breach stays in the history; a new one opens a new action)."""
+    for entry in assessment.spec.register_entries:
+        if (
+            entry.action != "rollback"
+            or statuses.get(entry.id) not in assessment.spec.release.rollback_on
+        ):
+            continue
+        live = live_action(conn, assessment.id, entry.id)
+        if live is not None:
+            record_event(
+                conn,
+                live.action_id,
+                "resolved",
+                at=at,
+                detail=f"model version {model_version} rolled back to {rollback_to} (automatic)",
+            )
 
 
 def _mark(assessment: Assessment, state: ReleaseState, detail: dict) -> None:

@@ -19,7 +19,12 @@ from impact_assets.register._governance import (
     impact_level,
     release_decision,
 )
-from impact_assets.register._snapshot import Snapshot, current_register, write_snapshot
+from impact_assets.register._snapshot import (
+    Snapshot,
+    by_severity,
+    current_register,
+    write_snapshot,
+)
 
 __all__ = [
     "AUDIT_TABLES",
@@ -31,6 +36,7 @@ __all__ = [
     "Snapshot",
     "apply_governance",
     "blocked_register",
+    "by_severity",
     "current_register",
     "describe_ref",
     "evaluate_awaited",

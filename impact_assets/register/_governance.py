@@ -112,16 +112,23 @@ def release_decision(
         for e in entries
         if e.action in ("block_release", "rollback") and statuses.get(e.id) == "awaiting_outcomes"
     ]
-    return "approve", [
-        f"no block_release or rollback entry is in {sorted({*spec.hold_on, *spec.rollback_on})}",
-        *(
-            [
-                f"approved on decision-time evidence: {', '.join(awaited)} await outcomes (an estimate never approves)"
-            ]
-            if awaited
-            else []
-        ),
+    # what the approval accepts: breaches and warnings of entries whose action does not hold a release
+    accepted = [
+        f"{e.id} ({statuses[e.id]}, {e.action})"
+        for status in ("breach", "warn")
+        for e in entries
+        if statuses.get(e.id) == status
     ]
+    reasons = [
+        f"no block_release or rollback entry is in {sorted({*spec.hold_on, *spec.rollback_on})}"
+    ]
+    if awaited:
+        reasons.append(
+            f"approved on decision-time evidence: {', '.join(awaited)} await outcomes (an estimate never approves)"
+        )
+    if accepted:
+        reasons.append(f"approved with these entries not passing: {', '.join(accepted)}")
+    return "approve", reasons
 
 
 def _earlier(alias: str = "s") -> str:

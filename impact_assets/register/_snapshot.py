@@ -12,12 +12,12 @@ import duckdb
 import pandas as pd
 
 from impact_assets.errors import StorageError
-from impact_assets.register._evaluate import EntryResult
+from impact_assets.register._evaluate import STATUSES, EntryResult
 from impact_assets.register._governance import ImpactLevel, apply_governance, impact_level
-from impact_assets.spec import GovernanceSpec, ImpactLevelSpec, RegisterEntry
+from impact_assets.spec import ACTION_TYPES, GovernanceSpec, ImpactLevelSpec, RegisterEntry
 from impact_assets.storage import SCHEMA, append_frame
 
-__all__ = ["Snapshot", "current_register", "write_snapshot"]
+__all__ = ["Snapshot", "by_severity", "current_register", "write_snapshot"]
 
 CONFLICT_RETRIES = 20
 SNAPSHOT_FAILED = "the register snapshot of partition {partition} was not written (nothing of it was kept): {message}"
@@ -237,18 +237,43 @@ def _write(
     return int(version)
 
 
-def current_register(conn: duckdb.DuckDBPyConnection, assessment_id: str) -> pd.DataFrame:
-    """Latest snapshot of every partition of an assessment, one row per entry, newest partition first."""
+def current_register(
+    conn: duckdb.DuckDBPyConnection, assessment_id: str, model_version: str | None = None
+) -> pd.DataFrame:
+    """One snapshot of every partition of an assessment, one row per entry, newest partition first.
+
+    Args:
+        model_version: The version whose snapshot heads each partition it assessed (the serving
+            one, for a reviewer); other partitions, and every partition when ``None``, show their
+            latest snapshot whatever version it assessed.
+    """
     return conn.execute(
         f"""
         WITH latest AS (
-            SELECT * FROM {SCHEMA}.register_snapshots WHERE assessment_id = ?
-            QUALIFY row_number() OVER (PARTITION BY partition_key ORDER BY snapshot_version DESC) = 1
+            SELECT * FROM {SCHEMA}.register_snapshots WHERE assessment_id = $a
+            QUALIFY row_number() OVER (
+                PARTITION BY partition_key
+                ORDER BY coalesce(model_version = $v, false) DESC, snapshot_version DESC) = 1
         )
         SELECT l.partition_key, l.snapshot_version, l.model_version, e.entry_id, e.value, e.ci_low, e.ci_high, e.n, e.status, e.reason,
-               e.basis, e.matures_on
+               e.basis, e.matures_on, e.owner, e.action
         FROM latest AS l JOIN {SCHEMA}.register_entries AS e USING (snapshot_id)
         ORDER BY l.partition_key DESC, e.entry_id
         """,
-        [assessment_id],
+        {"a": assessment_id, "v": model_version},
     ).df()
+
+
+def by_severity(entries: pd.DataFrame) -> pd.DataFrame:
+    """Entries ordered breaches first (rollback before notify), then by id."""
+    rank = {s: i for i, s in enumerate(STATUSES)}
+    act = {a: i for i, a in enumerate(ACTION_TYPES)}
+    return (
+        entries.assign(
+            _s=entries["status"].map(rank).fillna(len(rank)),
+            _a=entries["action"].map(act).fillna(len(act)),
+        )
+        .sort_values(["_s", "_a", "entry_id"], kind="stable")
+        .drop(columns=["_s", "_a"])
+        .reset_index(drop=True)
+    )

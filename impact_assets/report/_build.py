@@ -24,8 +24,8 @@ import pandas as pd
 from impact_assets._markdown import markdown_cell, markdown_table, with_interval
 from impact_assets.assessment import Assessment
 from impact_assets.outcomes import cohort_of
-from impact_assets.oversight import release_state
-from impact_assets.register import STATUSES
+from impact_assets.oversight import release_state, serving_version
+from impact_assets.register import STATUSES, by_severity
 from impact_assets.report._html import PNG_URI, render_html
 from impact_assets.report._plots import (
     missing,
@@ -197,21 +197,6 @@ TREND_DAYS = 7
 DUE_SOON_DAYS = 7
 
 
-def by_severity(entries: pd.DataFrame) -> pd.DataFrame:
-    """Entries ordered breaches first (rollback before notify), then by id."""
-    rank = {s: i for i, s in enumerate(STATUSES)}
-    act = {a: i for i, a in enumerate(ACTION_TYPES)}
-    return (
-        entries.assign(
-            _s=entries["status"].map(rank).fillna(len(rank)),
-            _a=entries["action"].map(act).fillna(len(act)),
-        )
-        .sort_values(["_s", "_a", "entry_id"], kind="stable")
-        .drop(columns=["_s", "_a"])
-        .reset_index(drop=True)
-    )
-
-
 def _thresholds(row) -> str:
     """``warn < 0.9, breach < 0.8``: the side of each threshold that crosses it."""
     side = "<" if row["direction"] == "higher_is_better" else ">"
@@ -307,14 +292,6 @@ def _versions_side_by_side(
         f"\n\n**Model versions side by side on {partition}** (each version's newest snapshot)\n\n"
         + _table(table.rename_axis("entry").reset_index())
     )
-
-
-def _serving(assessment: Assessment, releases: list) -> str | None:
-    """The model version in service: the registry's approved one, else the newest approved."""
-    if assessment.registry is not None:
-        return assessment.registry.approved()
-    approved = [r for r in releases if r.state == "approved"]
-    return max(approved, key=lambda r: r.state_since).model_version if approved else None
 
 
 def _summary(snap, entries, changes, actions, releases, serving) -> str:
@@ -479,7 +456,7 @@ def build_report(
         plots.append(png)
         return f"![{alt}]({PNG_URI}{png})\n\n"
 
-    serving = _serving(assessment, releases)
+    serving = serving_version(assessment.registry, releases)
     sections.append(
         (
             "At a glance",
