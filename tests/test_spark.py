@@ -124,7 +124,8 @@ def test_the_demo_on_spark_gives_duckdbs_results(same_day_state: ProjectPaths, t
     for table, keys in RESULTS.items():
         _same(duck[table], spark[table], keys)
     _same(duck["register_entries"], spark["register_entries"], ["entry_id"])
-    assert set(spark["register_entries"]["status"]) >= {"pass", "breach"}
+    statuses = set(spark["register_entries"]["status"])  # entries that pass and ones that do not
+    assert "pass" in statuses and statuses - {"pass"}, statuses
     _spark_tables_are_parquet_days_in_the_warehouse(*runs)
     _lineage_names_spark_tables_by_their_location(runs[1])
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -342,11 +344,13 @@ def outcome_reassessments(
     return due
 
 
+@contextmanager
 def _cohort_view(
     conn: duckdb.DuckDBPyConnection, assessment: Assessment, cohort: CohortWindow, labelled: bool
-) -> str:
+) -> Iterator[str]:
     """A view of the cohort's decisions (only those with an outcome when ``labelled``), all dated
-    on the cohort's first day so that one partition filter selects them."""
+    on the cohort's first day so that one partition filter selects them; dropped after use, so
+    that the results file does not collect one view per cohort."""
     b = assessment.spec.bindings
     name = (
         f"{b.scored_table}__cohort_{cohort.key.replace('-', '_')}{'_labelled' if labelled else ''}"
@@ -359,7 +363,10 @@ def _cohort_view(
         f"FROM {joined_relation(assessment)} WHERE {day} BETWEEN DATE {literal(cohort.start.isoformat())} "
         f"AND DATE {literal(cohort.end.isoformat())}{known}"
     )
-    return view
+    try:
+        yield view
+    finally:
+        conn.execute(f"DROP VIEW IF EXISTS {view}")
 
 
 def _reference_window(
@@ -399,19 +406,17 @@ def _estimates(
     if reference is not None:
         label = f"{reference.start.isoformat()}..{reference.end.isoformat()}"
         try:
-            realised, _, _ = fairness_frames(
-                conn,
-                assessment,
-                _cohort_view(conn, assessment, reference, labelled=True),
-                b,
-                reference.start.isoformat(),
-            )
+            with _cohort_view(conn, assessment, reference, labelled=True) as view:
+                realised, _, _ = fairness_frames(
+                    conn, assessment, view, b, reference.start.isoformat()
+                )
             refusals = calibration_refusals(
                 realised, bound=outcomes.estimate.calibration_bound, window=label
             )
         except DataContractError:
             refusals = {}  # no labelled decisions in the reference window: every estimate refused
-    cells = _decision_cells(conn, assessment, _cohort_view(conn, assessment, cohort, False), cohort)
+    with _cohort_view(conn, assessment, cohort, labelled=False) as view:
+        cells = _decision_cells(conn, assessment, view, cohort)
     metrics = estimated_performance(
         cells,
         b.feature_sets,
@@ -505,15 +510,16 @@ def compute_outcomes(
         raise DataContractError(
             violation, context={"table": table, "cohort": cohort.key, "partition": partition_key}
         )
-    coverage = label_coverage(
-        conn,
-        _cohort_view(conn, assessment, cohort, labelled=False),
-        None,
-        b,
-        cohort,
-        observed_for=outcomes.observed_for,
-        positive_label=spec.model.positive_label,
-    )
+    with _cohort_view(conn, assessment, cohort, labelled=False) as view:
+        coverage = label_coverage(
+            conn,
+            view,
+            None,
+            b,
+            cohort,
+            observed_for=outcomes.observed_for,
+            positive_label=spec.model.positive_label,
+        )
     overall = coverage[(coverage["feature_set"] == OVERALL)]["coverage"]
     share = None if overall.empty or pd.isna(overall.iloc[0]) else float(overall.iloc[0])
     matures_on = cohort.matures_on(outcomes.maturity_days)
@@ -521,13 +527,8 @@ def compute_outcomes(
         outcomes.min_coverage is not None and share is not None and share >= outcomes.min_coverage
     )
     try:
-        metrics, gaps, _ = fairness_frames(
-            conn,
-            assessment,
-            _cohort_view(conn, assessment, cohort, labelled=True),
-            b,
-            cohort.start.isoformat(),
-        )
+        with _cohort_view(conn, assessment, cohort, labelled=True) as view:
+            metrics, gaps, _ = fairness_frames(conn, assessment, view, b, cohort.start.isoformat())
         metrics, gaps = metrics.assign(basis="realised"), gaps.assign(basis="realised")
     except DataContractError:  # no outcome known yet
         metrics, gaps = pd.DataFrame(), pd.DataFrame()
